@@ -1,0 +1,39 @@
+"""The Python API, one function per stage: parse, layout, render, verify, generate.
+
+Each stage takes the previous stage's value and returns a new one; nothing reaches back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from compose.scene import Scene
+
+
+def parse_program(text: str, file: str | None = None) -> Scene:
+    """Parse and check a scene program; raises ``SceneSyntaxError`` / ``SceneSemanticError``.
+
+    >>> scene = parse_program('object cat "a cat"\\nobject dog "a dog"\\ncat left of dog\\n')
+    >>> [r.predicate for r in scene.relations()]
+    ['left_of']
+    """
+    from compose.language import parse_program as _parse
+
+    return _parse(text, file=file)
+
+
+def format_scene(scene: Scene) -> str:
+    """The canonical program of any scene; parsing it gives back an equal scene."""
+    from compose.language import format_scene as _format
+
+    return _format(scene)
+
+
+def load_scene(path: str | Path) -> Scene:
+    """Read a scene from a ``.json`` scene file or a scene program (any other extension)."""
+    from compose.cli.console import read_text
+
+    text = read_text(path, "scene")
+    if str(path).endswith(".json"):
+        return Scene.from_json(text)
+    return parse_program(text, file=str(path))

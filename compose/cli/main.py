@@ -1,0 +1,98 @@
+"""Entry point of the ``compose`` command.
+
+Subcommands are modules listed in :data:`COMMAND_MODULES`; each defines
+``register(subparsers)`` which adds its parser and sets ``func`` to a function
+``run(args) -> int`` returning the exit code. Errors raised as :class:`ComposeError` are printed
+as ``error[E###]: message`` with the source excerpt and exit with the phase's code; ``--debug``
+shows the traceback instead. Exit codes: 0 ok, 2 usage, 3 scene, 4 layout, 5 backbone,
+6 verification failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from compose.errors import ComposeError, UsageError
+
+#: Modules that register subcommands, in the order ``compose --help`` lists them.
+COMMAND_MODULES = [
+    "compose.cli.scene_commands",
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 on usage errors: keep that code
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"error[usage]: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from compose import __version__
+
+    parser = _Parser(prog="compose", description="Scene programs and prompts to verified images.")
+    parser.add_argument("--version", action="version", version=f"compose {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def print_error(err: ComposeError) -> None:
+    from compose.cli.console import err_console
+
+    location = err.location()
+    head = f"[bold red]error[{err.code}][/]: "
+    err_console.print(head + _escape(err.message), highlight=False)
+    if location:
+        err_console.print(f"  [blue]-->[/] {_escape(location)}", highlight=False)
+    excerpt = err.excerpt()
+    if excerpt:
+        err_console.print(_escape(excerpt), highlight=False)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        return int(args.func(args) or 0)
+    except ComposeError as err:
+        if debug:
+            raise
+        print_error(err)
+        return err.exit_code
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        sys.stderr.write("interrupted\n")
+        return 130
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    except Exception as exc:  # an unexpected bug: one line, the traceback only with --debug
+        if debug:
+            raise
+        sys.stderr.write(f"error[internal]: {type(exc).__name__}: {exc}\n"
+                         "This is a bug in compose; run again with --debug for the traceback.\n")
+        return 1
+
+
+def run_entry() -> None:  # pragma: no cover
+    raise SystemExit(main())
+
+
+__all__ = ["main", "build_parser", "print_error", "UsageError"]

