@@ -50,6 +50,17 @@ class Backbone:
                guidance: float | None = None) -> RenderResult:
         raise NotImplementedError
 
+    def repaint(self, images: list[Image.Image], masks: list[Image.Image], layouts: list[Layout], *,
+                seeds: list[int], steps: int | None = None, guidance: float | None = None,
+                strength: float = 1.0) -> RenderResult:
+        """Re-denoise only the masked regions (mask ``L`` images, 255 = repaint) of ``images``,
+        conditioned on ``layouts``; pixels outside the masks stay exactly as they were.
+
+        Diffusion backbones implement this with :func:`compose.diffusion.sample` (the known region
+        blended back at every step); the procedural backbone redraws the region.
+        """
+        raise NotImplementedError(f"backbone {self.name!r} cannot repaint")
+
     def check_layout(self, layout: Layout) -> None:
         """Raise E402 when the layout asks for a class this backbone cannot draw."""
         if self.vocabulary is None:
