@@ -69,10 +69,14 @@ class Errors:
     E501 = "verification failed: {failed} of {total} hard checks failed"
     E502 = "cannot read image {path}: {reason}"
     E503 = "unknown detector '{name}'; expected one of {expected}"
+    E504 = "model for detector '{name}' not found; looked in {looked}. Pass a local path (model=...) or put the weights in the Hugging Face cache; nothing is downloaded"
+    E505 = "detector '{name}' needs the package '{package}': {install}"
+    E506 = "invalid {what} {value!r}; expected {expected}"
     # batch runs
     E601 = "line {line} of {path} is not a valid batch item: {reason}"
     E602 = "unknown engine '{name}'; expected one of {expected}"
     E603 = "engine '{name}' needs the package '{package}': install it with {install}"
+    E604 = "{path} is not a GenEval image folder: {reason}"
 
 
 class ComposeError(Exception):
