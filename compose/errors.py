@@ -45,7 +45,7 @@ class Errors:
     E108 = "fixed box {box} is outside 0..1 or empty; expected (x0, y0, x1, y1) with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1"
     E109 = "impossible count {count}: {reason}"
     E110 = "{option} is given twice for object '{name}'"
-    E111 = "unknown color '{color}'{suggestion}; expected one of {expected}"
+    E111 = "unknown color '{color}'; expected one of {expected}{suggestion}"
     E112 = "invalid size {size!r}; expected small, medium, large or a fraction in (0, 1]"
     E113 = "'{predicate}' takes {expected} object(s), got {got}"
     E114 = "invalid {what} {value!r}; expected {expected}"

@@ -70,10 +70,11 @@ class Span(BaseModel):
 
 
 class Node(BaseModel):
-    """Base of the scene's parts: strict fields, and equality that ignores source spans.
+    """Base of the scene's parts: strict fields, and equality that ignores provenance.
 
     Two scenes are equal when they *mean* the same, whether they came from a program, its
-    formatted form or JSON; where each statement was written is provenance, not meaning.
+    formatted form or JSON; where each statement was written (spans) and the prompt a scene
+    was parsed from (with its warnings) are provenance, not meaning. JSON keeps all of it.
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
@@ -88,9 +89,12 @@ class Node(BaseModel):
     __hash__ = None  # type: ignore[assignment]
 
 
+_PROVENANCE = frozenset({"span", "prompt", "warnings"})
+
+
 def _without_spans(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _without_spans(v) for k, v in value.items() if k != "span"}
+        return {k: _without_spans(v) for k, v in value.items() if k not in _PROVENANCE}
     if isinstance(value, list):
         return [_without_spans(v) for v in value]
     return value

@@ -1,0 +1,148 @@
+"""``compose parse``, ``compose check``, ``compose fmt`` and ``compose schema``."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from compose.cli.console import console, err_console, read_text
+from compose.errors import ComposeError, UsageError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("parse", help="parse a scene program or prompt and show the scene",
+                              description="Parse a scene program (FILE), a prompt (--prompt) or a file "
+                                          "of prompts (--prompts FILE --jsonl) into the scene JSON.")
+    p.add_argument("file", nargs="?", help="a scene program (.scene) or scene JSON (.json)")
+    p.add_argument("--prompt", help="a plain-English prompt instead of a file")
+    p.add_argument("--prompts", metavar="FILE", help="a file with one prompt a line ('-' for stdin)")
+    p.add_argument("--json", action="store_true", help="print the scene JSON")
+    p.add_argument("--jsonl", action="store_true", help="with --prompts: one scene JSON a line")
+    p.set_defaults(func=run_parse)
+
+    p = subparsers.add_parser("check", help="check scene programs for errors (no output when fine)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=run_check)
+
+    p = subparsers.add_parser("fmt", help="rewrite scene programs in canonical form")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--check", action="store_true", help="only report files that would change (exit 1)")
+    p.set_defaults(func=run_fmt)
+
+    p = subparsers.add_parser("schema", help="print the JSON schema of the scene JSON")
+    p.set_defaults(func=run_schema)
+
+
+def run_parse(args) -> int:
+    from compose.api import format_scene, load_scene
+
+    sources = [args.file is not None, args.prompt is not None, args.prompts is not None]
+    if sum(sources) != 1:
+        raise UsageError("E006", argument="FILE/--prompt/--prompts", value=None,
+                         expected="exactly one of a scene file, --prompt TEXT or --prompts FILE")
+    if args.prompts is not None:
+        from compose.api import parse_prompts
+
+        prompts = [line.strip() for line in read_text(args.prompts, "prompts").splitlines()]
+        prompts = [p for p in prompts if p]
+        for scene in parse_prompts(prompts):
+            print(scene.to_json(indent=None) if args.jsonl or args.json else format_scene(scene))
+        return 0
+    if args.prompt is not None:
+        from compose.api import parse_prompt
+
+        scene = parse_prompt(args.prompt)
+    else:
+        scene = load_scene(args.file)
+    if args.json:
+        print(scene.to_json())
+    else:
+        _print_summary(scene)
+    return 0
+
+
+def _print_summary(scene) -> None:
+    from rich.table import Table
+
+    from compose.api import format_scene
+
+    table = Table(title="objects", title_justify="left")
+    for column in ("id", "class", "phrase", "attributes"):
+        table.add_column(column)
+    for inst in scene.instances():
+        table.add_row(inst.id, inst.class_name, inst.phrase,
+                      ", ".join(f"{k}={v}" for k, v in inst.attributes.items()))
+    console.print(table)
+    relations = scene.relations()
+    if relations:
+        rel = Table(title="relations", title_justify="left")
+        for column in ("subject", "predicate", "object", "hard", "weight"):
+            rel.add_column(column)
+        for r in relations:
+            rel.add_row(r.subject, r.predicate, ", ".join(r.object_ids), str(r.hard), f"{r.weight:g}")
+        console.print(rel)
+    if scene.forbid:
+        console.print("forbid: " + ", ".join(scene.forbid))
+    for warning in scene.warnings:
+        err_console.print(f"[yellow]warning[/]: {warning.message}")
+    console.print()
+    console.print(format_scene(scene), end="", markup=False)
+
+
+def run_check(args) -> int:
+    from compose.api import load_scene
+    from compose.cli.main import print_error
+
+    worst = 0
+    for name in args.files:
+        try:
+            load_scene(name)
+        except ComposeError as err:
+            print_error(err)
+            worst = max(worst, err.exit_code)
+    if worst == 0:
+        err_console.print(f"{len(args.files)} file(s) ok")
+    return worst
+
+
+def run_fmt(args) -> int:
+    from compose.language import format_program
+
+    changed = []
+    for name in args.files:
+        if name.endswith(".json"):
+            raise UsageError("E006", argument="FILE", value=name, expected="a scene program, not JSON")
+        text = read_text(name, "scene")
+        formatted = format_program(text, file=name)
+        if formatted != text:
+            changed.append(name)
+            if not args.check:
+                write_atomic(Path(name), formatted)
+    verb = "would reformat" if args.check else "reformatted"
+    for name in changed:
+        err_console.print(f"{verb} {name}")
+    err_console.print(f"{len(changed)} of {len(args.files)} file(s) {verb}")
+    return 1 if args.check and changed else 0
+
+
+def run_schema(args) -> int:
+    from compose.scene import Scene
+
+    print(json.dumps(Scene.json_schema(), indent=2))
+    return 0
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader sees the old or the new file, never half."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
