@@ -100,6 +100,8 @@ def run_check(args) -> int:
         try:
             load_scene(name)
         except ComposeError as err:
+            if args.debug:
+                raise
             print_error(err)
             worst = max(worst, err.exit_code)
     if worst == 0:
