@@ -1,0 +1,161 @@
+"""``sd-regional``: training-free region prompts for any Stable Diffusion 1.x/2.x checkpoint.
+
+Each region's phrase conditions only its box: the prompt embeddings are one 77-token segment for
+the whole image (every phrase, the background and the style) and one per region, and every
+cross-attention processor of the UNet is replaced for the call by
+:class:`~compose.backbones.regional_attention.RegionalCrossAttnProcessor`, which blends the
+segments per pixel with box masks built at each attention resolution (``base_ratio`` of the base
+prompt inside boxes, the base prompt alone outside them, the front-most box where boxes overlap).
+Each region can have its own negative prompt (``Region.attributes["negative"]``). The original
+processors are restored after every call, also when it fails.
+
+Needs ``transformers`` and a diffusers-format SD 1.x/2.x folder (or a repo id in the local HF
+cache); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from compose.backbones.base import Backbone, RenderResult
+from compose.backbones.diffusers_common import (
+    Runtime,
+    check_render_inputs,
+    check_repaint_inputs,
+    generator,
+    layout_prompts,
+    load_local,
+    render_size,
+    require_package,
+    with_config,
+)
+from compose.errors import BackboneError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
+    from compose.layout import Layout
+
+DEFAULTS: dict[str, Any] = {
+    "model": "stable-diffusion-v1-5/stable-diffusion-v1-5", "device": None, "dtype": None,
+    "attention_slicing": False, "cpu_offload": None, "base_ratio": 0.3, "guidance": 7.5,
+    "steps": 30, "resolution": None, "progress": False,
+}
+
+
+class SDRegionalBackbone(Backbone):
+    """Regional prompting for SD 1.x/2.x (see the module docstring).
+
+    Parameters
+    ----------
+    model : str
+        A diffusers folder, or a repo id found in the local Hugging Face cache.
+    device, dtype : str
+        ``cuda``/``mps``/``cpu`` (default: the best present); ``fp16``/``bf16``/``fp32``.
+    attention_slicing, cpu_offload
+        Memory savers passed to diffusers (``cpu_offload``: ``"model"`` or ``"sequential"``).
+    base_ratio : float
+        Share of the whole-image prompt inside boxes, in [0, 1].
+    guidance, steps, resolution
+        Defaults for calls; ``resolution`` scales the canvas so its longest side is that many pixels.
+    config : str, optional
+        A ``backbones.toml``/``.json`` with a ``[sd-regional]`` table of these options.
+    """
+
+    name = "sd-regional"
+    default_steps = 30
+    pipeline_class = "StableDiffusionPipeline"
+    defaults = DEFAULTS
+
+    def __init__(self, model: str | None = None, *, device: str | None = None,
+                 dtype: str | None = None, attention_slicing: bool | None = None,
+                 cpu_offload: bool | str | None = None, base_ratio: float | None = None,
+                 guidance: float | None = None, steps: int | None = None,
+                 resolution: int | None = None, progress: bool | None = None,
+                 config: str | None = None) -> None:
+        opts = with_config(self.name, config, dict(
+            model=model, device=device, dtype=dtype, attention_slicing=attention_slicing,
+            cpu_offload=cpu_offload, base_ratio=base_ratio, guidance=guidance, steps=steps,
+            resolution=resolution, progress=progress), self.defaults)
+        if not 0.0 <= float(opts["base_ratio"]) <= 1.0:
+            raise BackboneError("E406", argument="base_ratio", value=opts["base_ratio"],
+                                name=self.name, expected="expected a number in [0, 1]")
+        require_package("transformers", self.name)
+        import diffusers
+
+        self.options = opts
+        self.runtime = Runtime.from_options(self.name, opts["device"], opts["dtype"],
+                                            opts["attention_slicing"], opts["cpu_offload"],
+                                            opts["progress"])
+        self.pipe = load_local(getattr(diffusers, self.pipeline_class), opts["model"],
+                               name=self.name, torch_dtype=self.runtime.torch_dtype)
+        self.runtime.place(self.pipe)
+        self.capture: list | None = None  # set to a list to record attention probabilities
+
+    # ------------------------------------------------------------------ conditioning
+
+    def check_inputs(self, layouts: list[Layout], seeds: list[int], steps: int | None,
+                     guidance: float | None) -> None:
+        check_render_inputs(self.name, layouts, seeds, steps, guidance)
+
+    def encode_layout(self, layout: Layout, guidance: float) -> dict[str, Any]:
+        """Prompt embeddings ``(1, segments * 77, dim)`` (base first, then regions back to front)
+        and the matching negative embeddings."""
+        prompts = layout_prompts(layout)
+        texts = [prompts.base] + prompts.regions
+        negatives = [prompts.negative] + prompts.region_negatives
+        cond, uncond = self.pipe.encode_prompt(
+            texts, self.pipe._execution_device, 1, guidance > 1.0,
+            negatives if any(negatives) else None)
+        embeds = {"prompt_embeds": cond.reshape(1, -1, cond.shape[-1])}
+        if uncond is not None:
+            embeds["negative_prompt_embeds"] = uncond.reshape(1, -1, uncond.shape[-1])
+        return {"embeds": embeds, "instances": prompts.instances, "segment_length": cond.shape[1]}
+
+    def regional_processors(self, layout: Layout, instances: list[str], segment_length: int,
+                            latent_size: tuple[int, int]):
+        from compose.backbones.regional_attention import (
+            RegionalCrossAttnProcessor,
+            is_cross_attention,
+            swapped_processors,
+        )
+
+        processor = RegionalCrossAttnProcessor(layout, instances, latent_size, segment_length,
+                                               float(self.options["base_ratio"]), self.capture)
+        return swapped_processors(self.pipe.unet,
+                                  lambda name, _: processor if is_cross_attention(name) else None)
+
+    # ------------------------------------------------------------------ render
+
+    def render(self, layouts: list[Layout], *, seeds: list[int], steps: int | None = None,
+               guidance: float | None = None) -> RenderResult:
+        steps = int(steps or self.options["steps"])
+        guidance = float(self.options["guidance"] if guidance is None else guidance)
+        # 1. check the inputs
+        self.check_inputs(layouts, seeds, steps, guidance)
+        images, timings = [], {"encode": 0.0, "denoise": 0.0}
+        scale = self.pipe.vae_scale_factor
+        for layout, seed in zip(layouts, seeds):
+            # 2. encode the base and region prompts into segments
+            t0 = time.perf_counter()
+            cond = self.encode_layout(layout, guidance)
+            width, height = render_size(layout, scale, self.options["resolution"])
+            timings["encode"] += time.perf_counter() - t0
+            # 3. denoise with the regional processors installed, decode
+            t0 = time.perf_counter()
+            with self.regional_processors(layout, cond["instances"], cond["segment_length"],
+                                          (height // scale, width // scale)):
+                out = self.pipe(**cond["embeds"], height=height, width=width,
+                                num_inference_steps=steps, guidance_scale=guidance,
+                                generator=generator(seed, self.runtime.device))
+            timings["denoise"] += time.perf_counter() - t0
+            images.append(out.images[0])
+        # 4. report what was done
+        return RenderResult(images=images, seeds=[int(s) for s in seeds], steps=steps,
+                            timings=timings, info={"backbone": self.name,
+                                                   "model": str(self.options["model"]),
+                                                   "guidance": guidance,
+                                                   "base_ratio": self.options["base_ratio"],
+                                                   "device": self.runtime.device,
+                                                   "dtype": self.runtime.dtype})

@@ -1,0 +1,190 @@
+"""Tiny, randomly initialised diffusers checkpoints built from configs and saved to folders, so the
+backbones load them exactly like users' checkpoints (diffusers' own testing pattern). Nothing is
+downloaded: the CLIP tokenizer is built from vocab and merges files written here, the T5 one from
+a small unigram vocabulary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+WORDS = ("a red blue green cube ball cat dog on left of right the in front behind big small photo "
+         "of table tree sky grass room car person bad blurry background style painting").split()
+
+
+def _bytes_to_unicode() -> list[str]:
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return [chr(c) for c in cs]
+
+
+def clip_tokenizer(folder: Path):
+    """A CLIPTokenizer from a vocab of single characters (and their word-final forms), a few
+    whole words, and the merges that build those words."""
+    from transformers import CLIPTokenizer
+
+    chars = _bytes_to_unicode()
+    vocab = {c: i for i, c in enumerate(chars)}
+    for c in chars:
+        vocab[c + "</w>"] = len(vocab)
+    merges = []
+    for word in WORDS:
+        pieces = list(word[:-1]) + [word[-1] + "</w>"]
+        while len(pieces) > 1:
+            a, b = pieces[0], pieces[1]
+            merges.append(f"{a} {b}")
+            merged = a + b
+            if merged not in vocab:
+                vocab[merged] = len(vocab)
+            pieces = [merged] + pieces[2:]
+    merges = list(dict.fromkeys(merges))
+    for special in ("<|startoftext|>", "<|endoftext|>"):
+        vocab[special] = len(vocab)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
+    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77)
+
+
+def t5_tokenizer():
+    from transformers import T5Tokenizer
+
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
+    vocab += [("▁" + w, -1.0) for w in WORDS] + [(c, -5.0) for c in "abcdefghijklmnopqrstuvwxyz,."]
+    return T5Tokenizer(vocab=vocab, extra_ids=0)
+
+
+def clip_text_encoder(vocab_size: int, hidden: int = 32, projection: int | None = None):
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    config = CLIPTextConfig(bos_token_id=vocab_size - 2, eos_token_id=vocab_size - 1, hidden_size=hidden,
+                            intermediate_size=37, layer_norm_eps=1e-05, num_attention_heads=4,
+                            num_hidden_layers=2, pad_token_id=1, vocab_size=vocab_size,
+                            projection_dim=projection or hidden, hidden_act="gelu")
+    cls = CLIPTextModelWithProjection if projection else CLIPTextModel
+    return cls(config).eval()
+
+
+def t5_encoder(vocab_size: int, d_model: int = 32):
+    from transformers import T5Config, T5EncoderModel
+
+    config = T5Config(vocab_size=vocab_size, d_model=d_model, d_kv=8, d_ff=37, num_layers=2,
+                      num_heads=4, relative_attention_num_buckets=8, decoder_start_token_id=0)
+    return T5EncoderModel(config).eval()
+
+
+def vae(latent_channels: int = 4, **extra):
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(block_out_channels=[4, 8], in_channels=3, out_channels=3,
+                         down_block_types=["DownEncoderBlock2D"] * 2,
+                         up_block_types=["UpDecoderBlock2D"] * 2, latent_channels=latent_channels,
+                         norm_num_groups=2, sample_size=32, **extra).eval()
+
+
+def unet(cross_attention_dim: int = 32, **extra):
+    from diffusers import UNet2DConditionModel
+
+    config = dict(block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=4,
+                  out_channels=4, down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                  up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+                  cross_attention_dim=cross_attention_dim, norm_num_groups=2, attention_head_dim=4)
+    config.update(extra)
+    return UNet2DConditionModel(**config).eval()
+
+
+def ddim():
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                         clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+
+
+def save_sd(folder: Path, *, gligen: bool = False, seed: int = 0) -> Path:
+    """A tiny SD 1.x pipeline folder (a GLIGEN one with a gated UNet when ``gligen``)."""
+    from diffusers import StableDiffusionPipeline
+
+    torch.manual_seed(seed)
+    tok = clip_tokenizer(folder / "_tok")
+    extra = {"attention_type": "gated"} if gligen else {}
+    pipe = StableDiffusionPipeline(vae=vae(), text_encoder=clip_text_encoder(len(tok)), tokenizer=tok,
+                                   unet=unet(**extra), scheduler=ddim(), safety_checker=None,
+                                   feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def save_sdxl(folder: Path, seed: int = 0) -> Path:
+    from diffusers import StableDiffusionXLPipeline
+
+    torch.manual_seed(seed)
+    tok = clip_tokenizer(folder / "_tok")
+    te1 = clip_text_encoder(len(tok), hidden=32)
+    te2 = clip_text_encoder(len(tok), hidden=32, projection=32)
+    net = unet(cross_attention_dim=64, addition_embed_type="text_time", addition_time_embed_dim=8,
+               projection_class_embeddings_input_dim=32 + 6 * 8, transformer_layers_per_block=(1, 1))
+    pipe = StableDiffusionXLPipeline(vae=vae(), text_encoder=te1, text_encoder_2=te2, tokenizer=tok,
+                                     tokenizer_2=tok, unet=net, scheduler=ddim())
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def save_controlnet_sd(folder: Path, seed: int = 0) -> tuple[Path, Path]:
+    """A tiny SD 1.x folder and a tiny ControlNet folder beside it."""
+    from diffusers import ControlNetModel
+
+    save_sd(folder / "sd", seed=seed)
+    torch.manual_seed(seed + 1)
+    net = ControlNetModel(block_out_channels=(8, 16), layers_per_block=1, in_channels=4,
+                          down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                          cross_attention_dim=32, norm_num_groups=2, attention_head_dim=4,
+                          conditioning_embedding_out_channels=(4, 8)).eval()
+    net.save_pretrained(folder / "controlnet")
+    return folder / "sd", folder / "controlnet"
+
+
+def save_sd3(folder: Path, seed: int = 0) -> Path:
+    """A tiny SD3 folder: two CLIP encoders with projection and a T5 encoder."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+
+    torch.manual_seed(seed)
+    tok = clip_tokenizer(folder / "_tok")
+    t5tok = t5_tokenizer()
+    transformer = SD3Transformer2DModel(sample_size=16, patch_size=2, in_channels=4, num_layers=2,
+                                        attention_head_dim=8, num_attention_heads=2,
+                                        caption_projection_dim=16, joint_attention_dim=32,
+                                        pooled_projection_dim=64, out_channels=4).eval()
+    pipe = StableDiffusion3Pipeline(
+        transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae(),
+        text_encoder=clip_text_encoder(len(tok), projection=32), tokenizer=tok,
+        text_encoder_2=clip_text_encoder(len(tok), projection=32), tokenizer_2=tok,
+        text_encoder_3=t5_encoder(len(t5tok)), tokenizer_3=t5tok)
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def save_flux(folder: Path, seed: int = 0) -> Path:
+    """A tiny FLUX folder: a CLIP encoder (pooled) and a T5 encoder."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+
+    torch.manual_seed(seed)
+    tok = clip_tokenizer(folder / "_tok")
+    t5tok = t5_tokenizer()
+    transformer = FluxTransformer2DModel(patch_size=1, in_channels=16, num_layers=1,
+                                         num_single_layers=1, attention_head_dim=8,
+                                         num_attention_heads=2, joint_attention_dim=32,
+                                         pooled_projection_dim=32, axes_dims_rope=[4, 2, 2]).eval()
+    pipe = FluxPipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(),
+                        vae=vae(latent_channels=4), text_encoder=clip_text_encoder(len(tok)),
+                        tokenizer=tok, text_encoder_2=t5_encoder(len(t5tok)), tokenizer_2=t5tok)
+    pipe.save_pretrained(folder)
+    return folder
