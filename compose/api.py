@@ -37,3 +37,16 @@ def load_scene(path: str | Path) -> Scene:
     if str(path).endswith(".json"):
         return Scene.from_json(text)
     return parse_program(text, file=str(path))
+
+
+def verify(scene: Scene, image, *, layout=None, detector=None, **options):
+    """Check an image against a scene; returns a :class:`~compose.verify.report.Report`.
+
+    ``image`` is a PIL image, a path or an array; ``layout`` (a :class:`~compose.layout.Layout`)
+    binds instances to detections by box; ``detector`` is a registered name or a detector
+    (default: the embedded world's for scenes of shapes, OWLv2 otherwise). ``report.passed`` is
+    whether every hard check passed; ``report.raise_for_failure()`` raises E501.
+    """
+    from compose.verify import verify as _verify
+
+    return _verify(scene, image, layout=layout, detector=detector, **options)

@@ -1,0 +1,251 @@
+"""Verification reports: JSON for programs, an HTML page per image and a page per batch.
+
+A :class:`Report` holds everything one verification found: the checks with their verdicts, the
+detections, the binding of scene instances to detections, and what was compared (scene, layout,
+detector). Its JSON has ``passed`` (every hard check passed) and ``checks`` (each with ``kind``,
+``passed``, ``score``, ``reason``, ``hard``, ``subjects`` and ``detections``).
+
+The HTML pages are self-contained (the image inline as a data URL, boxes drawn in SVG, no
+scripts), so a report folder can be copied anywhere and opened.
+
+Examples
+--------
+>>> from compose.verify.checks import Check
+>>> from compose.scene import Scene
+>>> r = Report(scene=Scene(), checks=[Check("count", False, 0.5, "found 1 mug, expected 2")],
+...            detections=[], image_size=(64, 64), detector="world")
+>>> r.passed, r.to_dict()["checks"][0]["reason"]
+(False, 'found 1 mug, expected 2')
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from compose.errors import VerificationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
+    from compose.layout import Layout
+    from compose.scene import Scene
+    from compose.verify.checks import Check
+    from compose.verify.detection import Detection
+
+
+@dataclass
+class Report:
+    """What verifying one image against one scene found."""
+
+    scene: Scene
+    checks: list[Check]
+    detections: list[Detection]
+    image_size: tuple[int, int]
+    detector: str
+    layout: Layout | None = None
+    binding: dict[str, int | None] = field(default_factory=dict)
+    count_rule: str = "exact"
+    image_path: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """Whether every hard check passed (soft relations never fail an image)."""
+        return all(c.passed for c in self.checks if c.hard)
+
+    @property
+    def failed(self) -> list[Check]:
+        """The hard checks that failed."""
+        return [c for c in self.checks if c.hard and not c.passed]
+
+    @property
+    def score(self) -> float:
+        """Mean score of the hard checks (1.0 when there are none)."""
+        hard = [c.score for c in self.checks if c.hard]
+        return sum(hard) / len(hard) if hard else 1.0
+
+    def raise_for_failure(self) -> None:
+        """Raise ``VerificationError`` E501 when a hard check failed."""
+        if not self.passed:
+            raise VerificationError("E501", failed=len(self.failed), total=sum(c.hard for c in self.checks))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "passed": self.passed,
+            "score": round(self.score, 4),
+            "checks": [c.to_dict() for c in self.checks],
+            "detections": [d.to_dict() for d in self.detections],
+            "binding": dict(self.binding),
+            "image_size": list(self.image_size),
+            "detector": self.detector,
+            "count_rule": self.count_rule,
+        }
+        if self.image_path is not None:
+            out["image"] = self.image_path
+        if self.scene.prompt:
+            out["prompt"] = self.scene.prompt
+        if self.layout is not None:
+            out["layout_boxes"] = {k: list(v) for k, v in self.layout.boxes.items()}
+        if self.timings:
+            out["timings"] = {k: round(v, 5) for k, v in self.timings.items()}
+        return out
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    def summary(self) -> str:
+        """One line: verdict, hard checks passed, and the first failing reasons."""
+        hard = [c for c in self.checks if c.hard]
+        head = f"{'PASS' if self.passed else 'FAIL'}: {sum(c.passed for c in hard)}/{len(hard)} hard checks passed"
+        if self.failed:
+            head += "; " + "; ".join(c.reason for c in self.failed[:3])
+        return head
+
+    def to_html(self, image: Image.Image, *, title: str | None = None) -> str:
+        """A self-contained page: the image with detections (solid) and the layout's expected
+        boxes (dashed) drawn, and every check with its verdict."""
+        w, h = image.size
+        scale = max(1, 512 // max(w, h))
+        failing = {k for c in self.failed for k in c.detections}
+        shapes = []
+        if self.layout is not None:
+            for inst, box in self.layout.boxes.items():
+                x0, y0, x1, y1 = box
+                shapes.append(_svg_box(x0 * w, y0 * h, (x1 - x0) * w, (y1 - y0) * h, "#1565c0", inst, dashed=True))
+        for k, det in enumerate(self.detections):
+            x0, y0, x1, y1 = det.box
+            label = f"[{k}] {det.color + ' ' if det.color else ''}{det.class_name} {det.score:.2f}"
+            shapes.append(_svg_box(x0 * w, y0 * h, (x1 - x0) * w, (y1 - y0) * h,
+                                   "#c62828" if k in failing else "#2e7d32", label))
+        rows = "\n".join(
+            f"<tr class='{'pass' if c.passed else ('fail' if c.hard else 'soft')}'><td>{'pass' if c.passed else 'FAIL'}"
+            f"{'' if c.hard else ' (soft)'}</td><td>{html.escape(c.kind)}</td><td>{c.score:.2f}</td>"
+            f"<td>{html.escape(', '.join(c.subjects))}</td><td>{html.escape(c.reason)}</td>"
+            f"<td>{html.escape(', '.join(str(k) for k in c.detections))}</td></tr>" for c in self.checks)
+        heading = html.escape(title or self.scene.prompt or self.image_path or "verification report")
+        verdict = "PASSED" if self.passed else "FAILED"
+        return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{heading}</title><style>{_CSS}</style></head>
+<body><h1>{heading}</h1>
+<p class="{'pass' if self.passed else 'fail'} verdict">{verdict}: {html.escape(self.summary())}</p>
+<p>detector <code>{html.escape(self.detector)}</code>, count rule <code>{self.count_rule}</code>,
+{len(self.detections)} detections; solid boxes are detections (red when a failing check used them),
+dashed boxes the layout's expected boxes.</p>
+<svg width="{w * scale}" height="{h * scale}" viewBox="0 0 {w} {h}" style="image-rendering:pixelated">
+<image href="{image_data_url(image)}" x="0" y="0" width="{w}" height="{h}"/>
+{''.join(shapes)}
+</svg>
+<table><tr><th>verdict</th><th>kind</th><th>score</th><th>about</th><th>reason</th><th>detections</th></tr>
+{rows}
+</table>
+<details><summary>JSON</summary><pre>{html.escape(self.to_json())}</pre></details>
+</body></html>
+"""
+
+
+def image_data_url(image: Image.Image) -> str:
+    """The image as an inline PNG ``data:`` URL."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _svg_box(x: float, y: float, w: float, h: float, color: str, label: str, *, dashed: bool = False) -> str:
+    dash = ' stroke-dasharray="1.5,1"' if dashed else ""
+    return (f'<rect x="{x:.2f}" y="{y:.2f}" width="{w:.2f}" height="{h:.2f}" fill="none" stroke="{color}" '
+            f'stroke-width="0.6"{dash}><title>{html.escape(label)}</title></rect>'
+            f'<text x="{x + 0.5:.2f}" y="{(y + 3) if dashed else (y - 0.6):.2f}" font-size="2.6" fill="{color}">'
+            f'{html.escape(label)}</text>')
+
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:1.5em;max-width:70em}
+table{border-collapse:collapse;margin-top:1em}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
+tr.pass td:first-child,.pass{color:#2e7d32}tr.fail td:first-child,.fail{color:#c62828;font-weight:bold}
+tr.soft td:first-child{color:#ef6c00}.verdict{font-size:1.2em}svg{border:1px solid #999;display:block;margin-top:1em}
+.bar{fill:#42a5f5}pre{white-space:pre-wrap}"""
+
+
+def tag_accuracy(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """GenEval's summary: accuracy per tag (in first-seen order), the overall score as the
+    unweighted mean of the tags, and the image and prompt totals. Error rows count as wrong.
+
+    >>> s = tag_accuracy([{"tag": "a", "correct": True, "metadata": "1"}, {"tag": "a", "correct": False,
+    ...                    "metadata": "1"}, {"tag": "b", "correct": True, "metadata": "2"}])
+    >>> s["tags"]["a"], s["overall"]
+    ({'correct': 1, 'total': 2, 'accuracy': 0.5}, 0.75)
+    """
+    tags: dict[str, dict[str, Any]] = {}
+    prompts: dict[str, bool] = {}
+    images = correct = 0
+    for row in rows:
+        tag = row.get("tag") or "untagged"
+        entry = tags.setdefault(tag, {"correct": 0, "total": 0})
+        ok = bool(row.get("correct"))
+        entry["correct"] += ok
+        entry["total"] += 1
+        images += 1
+        correct += ok
+        key = str(row.get("metadata") or row.get("prompt") or row.get("id"))
+        prompts[key] = prompts.get(key, False) or ok
+    for entry in tags.values():
+        entry["accuracy"] = entry["correct"] / entry["total"] if entry["total"] else 0.0
+    overall = sum(e["accuracy"] for e in tags.values()) / len(tags) if tags else 0.0
+    return {"images": images, "correct_images": correct / images if images else 0.0,
+            "prompts": len(prompts), "correct_prompts": sum(prompts.values()) / len(prompts) if prompts else 0.0,
+            "tags": tags, "overall": overall}
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """GenEval's ``summary_scores.py`` printout, from :func:`tag_accuracy`'s result."""
+    lines = ["Summary", "=======", f"Total images: {summary['images']}", f"Total prompts: {summary['prompts']}",
+             f"% correct images: {summary['correct_images']:.2%}", f"% correct prompts: {summary['correct_prompts']:.2%}",
+             "", "Task breakdown", "=============="]
+    for tag, e in summary["tags"].items():
+        lines.append(f"{tag:<16} = {e['accuracy']:.2%} ({e['correct']} / {e['total']})")
+    lines += ["", f"Overall score (avg. over tasks): {summary['overall']:.5f}"]
+    return "\n".join(lines)
+
+
+def batch_html(summary: dict[str, Any], rows: Sequence[dict[str, Any]], *, title: str = "batch verification",
+               pages: dict[str, str] | None = None) -> str:
+    """A page for a batch: accuracy per tag as a table and as SVG bars, and every row
+    (linked to its own page where ``pages`` maps a row id to one)."""
+    tags = summary["tags"]
+    bar_h, width = 22, 360
+    bars = []
+    for i, (tag, e) in enumerate(tags.items()):
+        y = i * (bar_h + 6)
+        bars.append(f'<text x="0" y="{y + 15}" font-size="13">{html.escape(tag)}</text>'
+                    f'<rect class="bar" x="130" y="{y}" width="{e["accuracy"] * width:.1f}" height="{bar_h}"/>'
+                    f'<rect x="130" y="{y}" width="{width}" height="{bar_h}" fill="none" stroke="#999"/>'
+                    f'<text x="{136 + width}" y="{y + 15}" font-size="13">{e["accuracy"]:.1%} ({e["correct"]}/{e["total"]})</text>')
+    svg_h = max(1, len(tags)) * (bar_h + 6)
+    table = "\n".join(f"<tr><td>{html.escape(t)}</td><td>{e['correct']}</td><td>{e['total']}</td><td>{e['accuracy']:.2%}</td></tr>"
+                      for t, e in tags.items())
+    item_rows = []
+    for row in rows:
+        rid = str(row.get("id", ""))
+        name = html.escape(str(row.get("filename") or rid))
+        link = f"<a href='{html.escape(pages[rid])}'>{name}</a>" if pages and rid in pages else name
+        ok = row.get("correct")
+        state = "error" if row.get("error") else ("pass" if ok else "fail")
+        item_rows.append(f"<tr class='{'pass' if ok else 'fail'}'><td>{state}</td><td>{html.escape(str(row.get('tag', '')))}</td>"
+                         f"<td>{link}</td><td>{html.escape(str(row.get('prompt') or ''))}</td>"
+                         f"<td>{html.escape(str(row.get('reason') or ''))}</td></tr>")
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head>
+<body><h1>{html.escape(title)}</h1>
+<p>{summary['images']} images, {summary['prompts']} prompts; correct images {summary['correct_images']:.2%},
+correct prompts {summary['correct_prompts']:.2%}; <b>overall score (mean over tags) {summary['overall']:.5f}</b></p>
+<svg width="{width + 260}" height="{svg_h}">{''.join(bars)}</svg>
+<table><tr><th>tag</th><th>correct</th><th>total</th><th>accuracy</th></tr>{table}</table>
+<h2>Items</h2>
+<table><tr><th>verdict</th><th>tag</th><th>image</th><th>prompt</th><th>reason</th></tr>
+{''.join(item_rows)}
+</table></body></html>
+"""
