@@ -29,6 +29,26 @@ def format_scene(scene: Scene) -> str:
     return _format(scene)
 
 
+def parse_prompt(text: str) -> Scene:
+    """Read an English prompt into a scene; raises ``PromptError`` (E201 empty, E202 too long).
+
+    What cannot be understood is kept as ``scene.warnings``, never raised.
+
+    >>> [(g.class_name, g.count) for g in parse_prompt("two cats left of a dog").objects]
+    [('cat', 2), ('dog', 1)]
+    """
+    from compose.prompts import parse_prompt as _parse
+
+    return _parse(text)
+
+
+def parse_prompts(texts) -> list[Scene]:
+    """Read many prompts at once (batched through spaCy); one scene per prompt, same order."""
+    from compose.prompts import parse_prompts as _parse
+
+    return _parse(texts)
+
+
 def load_scene(path: str | Path) -> Scene:
     """Read a scene from a ``.json`` scene file or a scene program (any other extension)."""
     from compose.cli.console import read_text
