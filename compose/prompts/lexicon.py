@@ -1,0 +1,262 @@
+"""Word tables the prompt parser reads: classes and their plurals, quantifiers, framing words.
+
+Colors, sizes and count words live in :mod:`compose.vocabulary`; relation phrasings live in
+:mod:`compose.relations`. This module holds only what is particular to reading English prompts.
+
+Examples
+--------
+>>> singular("knives"), singular("people"), singular("wine glasses"), singular("skis")
+('knife', 'person', 'wine glass', 'skis')
+>>> CLASS_PHRASES["teddy bears"]
+'teddy bear'
+"""
+
+from __future__ import annotations
+
+#: The 80 GenEval (COCO) classes, in GenEval's order.
+GENEVAL_CLASSES: tuple[str, ...] = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
+    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
+    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
+    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
+    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
+    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
+    "bed", "dining table", "toilet", "tv", "laptop", "computer mouse", "tv remote",
+    "computer keyboard", "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator",
+    "book", "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush",
+)
+
+#: The embedded world's shapes (see embedded-world.md); they are nouns like any class.
+SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star", "diamond", "cross", "moon",
+                           "heart", "hexagon", "ring")
+
+#: Other spellings of a GenEval class, mapped to the class (the phrase keeps the spelling).
+CLASS_SYNONYMS: dict[str, str] = {
+    "people": "person", "persons": "person", "television": "tv", "tv set": "tv",
+    "sofa": "couch", "doughnut": "donut", "motorbike": "motorcycle", "aeroplane": "airplane",
+    "cellphone": "cell phone", "mobile phone": "cell phone", "smartphone": "cell phone",
+    "hair dryer": "hair drier", "hairdryer": "hair drier", "fridge": "refrigerator",
+    "remote control": "tv remote", "teddy": "teddy bear", "teddybear": "teddy bear",
+    "hotdog": "hot dog", "houseplant": "potted plant", "pot plant": "potted plant",
+    "wineglass": "wine glass", "pair of skis": "skis", "pair of scissors": "scissors",
+    "ski": "skis", "racket": "tennis racket", "tennis racquet": "tennis racket",
+    "hand bag": "handbag", "back pack": "backpack", "tooth brush": "toothbrush",
+    "sail boat": "boat", "sailboat": "boat", "dinner table": "dining table",
+}
+
+#: Plurals that rules do not make, singular forms in the value.
+IRREGULAR_PLURALS: dict[str, str] = {
+    "people": "person", "persons": "person", "men": "man", "women": "woman", "children": "child",
+    "mice": "mouse", "geese": "goose", "teeth": "tooth", "feet": "foot", "oxen": "ox",
+    "knives": "knife", "wives": "wife", "lives": "life", "leaves": "leaf", "loaves": "loaf",
+    "wolves": "wolf", "shelves": "shelf", "halves": "half", "calves": "calf", "scarves": "scarf",
+    "sheep": "sheep", "sheeps": "sheep", "deer": "deer", "fish": "fish", "moose": "moose",
+    "skis": "skis", "scissors": "scissors", "glasses": "glass", "dice": "die", "cacti": "cactus",
+    "fungi": "fungus", "octopi": "octopus", "buses": "bus", "busses": "bus", "broccoli": "broccoli",
+    "broccolis": "broccoli", "gas": "gas", "lens": "lens", "canvas": "canvas", "glass": "glass",
+    "grass": "grass", "bus": "bus", "cactus": "cactus", "walrus": "walrus", "octopus": "octopus",
+    "platypus": "platypus", "hippopotamus": "hippopotamus", "iris": "iris", "compass": "compass",
+    "dress": "dress", "mattress": "mattress", "address": "address", "boss": "boss",
+    "jeans": "jeans", "pants": "pants", "trousers": "trousers", "shorts": "shorts",
+    "tongs": "tongs", "pliers": "pliers", "binoculars": "binoculars", "series": "series",
+    "species": "species", "news": "news", "chess": "chess", "ties": "tie", "pies": "pie",
+    "movies": "movie", "cookies": "cookie", "zombies": "zombie", "hippies": "hippie",
+    "potatoes": "potato", "tomatoes": "tomato", "heroes": "hero", "volcanoes": "volcano",
+    "echoes": "echo", "mangoes": "mango", "toes": "toe", "shoes": "shoe", "horseshoes": "horseshoe",
+    "canoes": "canoe", "oboes": "oboe", "axes": "axe", "boxes": "box", "foxes": "fox",
+    "vases": "vase", "houses": "house", "horses": "horse", "noses": "nose", "roses": "rose",
+    "cases": "case", "suitcases": "suitcase", "bases": "base", "phrases": "phrase",
+    "purses": "purse", "nurses": "nurse", "blouses": "blouse",
+    "mouses": "mouse", "drives": "drive", "knifes": "knife", "benchs": "bench",
+    "sandwichs": "sandwich", "toothbrushs": "toothbrush", "driers": "drier", "dryers": "dryer",
+}
+
+#: Nouns that name the place a picture shows: they become the scene's background, not objects.
+SETTING_NOUNS: frozenset[str] = frozenset({
+    "kitchen", "room", "living room", "bedroom", "bathroom", "office", "street", "road", "city",
+    "beach", "field", "meadow", "park", "forest", "woods", "jungle", "desert", "ocean", "sea",
+    "lake", "river", "mountain", "mountains", "sky", "garden", "backyard", "yard", "farm",
+    "classroom", "library", "restaurant", "cafe", "café", "market", "parking lot", "airport",
+    "station", "stadium", "snow", "space", "countryside", "village", "town", "landscape",
+    "hallway", "corridor", "studio", "background", "night", "sunset", "sunrise", "day",
+    "morning", "evening", "afternoon", "winter", "summer", "autumn", "spring", "fall",
+})
+
+#: Words after which a noun phrase names the picture, not a thing in it ("a photo of").
+FRAMING_NOUNS: frozenset[str] = frozenset({
+    "photo", "photograph", "picture", "pic", "image", "snapshot", "shot", "render", "rendering",
+    "illustration", "drawing", "painting", "sketch", "portrait", "scene", "view", "close-up",
+    "closeup", "depiction", "artwork", "watercolor", "watercolour", "cartoon", "poster",
+    "photography", "art", "still", "3d", "frame",
+})
+
+#: Framing nouns that carry no style: "a photo of" is dropped entirely.
+PLAIN_FRAMING_NOUNS: frozenset[str] = frozenset({
+    "photo", "photograph", "picture", "pic", "image", "snapshot", "shot", "scene", "view", "frame",
+    "depiction",
+})
+
+#: Words that join a framing noun to what it shows.
+FRAMING_LINKS: tuple[tuple[str, ...], ...] = (
+    ("of",), ("showing",), ("depicting",), ("featuring",), ("with",), ("that", "shows"),
+    ("which", "shows"), ("containing",), ("where",), ("in", "which"),
+)
+
+#: Openings that introduce what follows ("there is a cat"), dropped.
+OPENINGS: tuple[tuple[str, ...], ...] = (
+    ("there", "is"), ("there", "are"), ("there", "'s"), ("here", "is"), ("here", "are"),
+    ("we", "see"), ("i", "see"), ("you", "can", "see"), ("show", "me"), ("generate",),
+    ("draw",), ("create",), ("render",), ("imagine",), ("please",),
+)
+
+#: Multi-word quantifiers: (words, count) where count is an int or a (min, max) range.
+QUANTIFIERS: dict[tuple[str, ...], int | tuple[int, int]] = {
+    ("a", "pair", "of"): 2, ("pair", "of"): 2, ("a", "couple", "of"): 2, ("couple", "of"): 2,
+    ("a", "couple"): 2, ("a", "dozen"): 12, ("dozen",): 12, ("a", "few"): (2, 4), ("few",): (2, 4),
+    ("some",): (2, 4), ("several",): (3, 6), ("many",): (5, 10), ("multiple",): (2, 4),
+    ("numerous",): (5, 10), ("various",): (3, 6), ("lots", "of"): (5, 10),
+    ("a", "lot", "of"): (5, 10), ("plenty", "of"): (5, 10), ("a", "bunch", "of"): (3, 6),
+    ("a", "group", "of"): (3, 6), ("a", "number", "of"): (3, 6), ("a", "handful", "of"): (2, 5),
+    ("dozens", "of"): (12, 36), ("a", "set", "of"): (3, 6), ("a", "row", "of"): (3, 6),
+    ("a", "stack", "of"): (3, 6), ("a", "pile", "of"): (3, 6), ("a", "herd", "of"): (3, 8),
+    ("a", "flock", "of"): (3, 8), ("a", "pack", "of"): (3, 6), ("a", "crowd", "of"): (5, 10),
+    ("a", "collection", "of"): (3, 6), ("a", "variety", "of"): (3, 6), ("both",): 2,
+    ("a", "single"): 1, ("single",): 1, ("only", "one"): 1, ("just", "one"): 1,
+    ("exactly", "one"): 1, ("one", "single"): 1, ("a", "lone"): 1, ("a", "solitary"): 1,
+}
+
+#: Words that make the following noun phrase forbidden ("no dogs", "without any cars").
+NEGATIONS: tuple[tuple[str, ...], ...] = (
+    ("without", "any"), ("with", "no"), ("without", "a"), ("without", "an"), ("without",),
+    ("not", "a", "single"), ("not", "any"), ("not", "a"), ("not", "an"), ("no", "more"), ("no",),
+    ("zero",), ("none", "of", "the"), ("nor",), ("never",), ("free", "of"), ("devoid", "of"),
+    ("lacking",), ("absent",), ("except", "for"), ("but", "no"),
+)
+
+#: Definite determiners: a noun phrase with one of them may refer to an earlier object.
+DEFINITE: frozenset[str] = frozenset({"the", "this", "that", "these", "those", "its", "their"})
+
+#: Determiners meaning exactly one new thing.
+INDEFINITE: frozenset[str] = frozenset({"a", "an", "another", "one"})
+
+#: Pronouns that stand for an object mentioned before.
+PRONOUNS: frozenset[str] = frozenset({"it", "them", "they", "itself", "themselves"})
+
+#: Adjectives that say what a thing is made of, kept as ``material=``.
+MATERIALS: frozenset[str] = frozenset({
+    "wooden", "wood", "metal", "metallic", "steel", "iron", "golden", "gold", "silver", "glass",
+    "plastic", "leather", "ceramic", "porcelain", "stone", "marble", "paper", "cardboard",
+    "rubber", "woolen", "wool", "cotton", "silk", "velvet", "brass", "copper", "concrete",
+    "brick", "crystal", "fabric", "denim", "furry", "fluffy", "knitted", "clay", "bamboo",
+})
+
+#: Verbs and adverbs that only link a subject to a relation ("is placed", "sitting").
+NEUTRAL_VERBS: frozenset[str] = frozenset({
+    "be", "is", "are", "was", "were", "been", "being", "'s", "'re", "am", "placed", "positioned",
+    "located", "situated", "set", "put", "found", "seen", "shown", "appear", "appears", "appearing",
+    "lie", "lies", "lying", "sit", "sits", "sitting", "stand", "stands", "standing", "rest",
+    "rests", "resting", "stay", "stays", "staying", "arranged", "kept", "remains",
+    "remain", "which", "that", "who", "whose", "while",
+})
+
+#: Adverbs that may sit inside or before a relation ("directly above", "right next to").
+RELATION_ADVERBS: frozenset[str] = frozenset({
+    "directly", "right", "just", "slightly", "immediately", "far", "somewhat", "exactly",
+    "partly", "partially", "clearly", "neatly", "also", "both", "all", "each", "still", "very",
+    "way", "high", "low", "up", "down", "closely", "perfectly", "precisely", "completely",
+})
+
+#: Absolute positions ("on the left"): what they say about the picture's halves.
+ABSOLUTE_POSITIONS: dict[tuple[str, ...], str] = {
+    ("on", "the", "left"): "left", ("to", "the", "left"): "left", ("at", "the", "left"): "left",
+    ("on", "the", "right"): "right", ("to", "the", "right"): "right",
+    ("at", "the", "right"): "right", ("at", "the", "top"): "top", ("on", "top"): "top",
+    ("at", "the", "bottom"): "bottom", ("on", "the", "bottom"): "bottom",
+    ("in", "the", "middle"): "middle", ("in", "the", "center"): "middle",
+    ("in", "the", "centre"): "middle", ("in", "the", "foreground"): "foreground",
+    ("in", "the", "background"): "background",
+    ("on", "the", "left", "side"): "left", ("on", "the", "right", "side"): "right",
+}
+
+#: Words that separate noun phrases.
+SEPARATORS: frozenset[str] = frozenset({
+    ",", ";", ".", "!", "?", ":", "and", "&", "plus", "or", "but", "while", "whereas", "with",
+    "along", "together", "as", "well", "also", "then", "+", "-", "—", "–", "(", ")", "\"", "'",
+})
+
+#: Words that end a sentence: a relation after them starts afresh.
+SENTENCE_ENDS: frozenset[str] = frozenset({".", "!", "?", ";"})
+
+_ES_ENDINGS = ("s", "x", "z", "ch", "sh")
+
+
+def plural_forms(noun: str) -> set[str]:
+    """Plural spellings of a (possibly compound) noun, regular and naive (GenEval's "benchs").
+
+    >>> sorted(plural_forms("bench"))
+    ['benches', 'benchs']
+    >>> sorted(plural_forms("teddy bear"))
+    ['teddy bears']
+    """
+    *head, last = noun.split(" ")
+    forms = {last + "s"}
+    if last.endswith(_ES_ENDINGS):
+        forms.add(last + "es")
+    if last.endswith("y") and last[-2:-1] not in tuple("aeiou"):
+        forms.add(last[:-1] + "ies")
+    if last.endswith("f"):
+        forms.add(last[:-1] + "ves")
+    if last.endswith("fe"):
+        forms.add(last[:-2] + "ves")
+    if last.endswith("o"):
+        forms.add(last + "es")
+    if last.endswith("s") and last in IRREGULAR_PLURALS.values():  # skis, scissors, glass
+        forms.discard(last + "s")
+    forms |= {p for p, s in IRREGULAR_PLURALS.items() if s == last}
+    return {" ".join([*head, f]) for f in forms}
+
+
+def _class_phrases() -> dict[str, str]:
+    """Every written form (singular, plural, synonym) of a known class, mapped to the class."""
+    out: dict[str, str] = {}
+    for noun in (*SHAPES, *GENEVAL_CLASSES):
+        for form in plural_forms(noun):
+            out.setdefault(form, noun)
+    for word, cls in CLASS_SYNONYMS.items():
+        for form in plural_forms(word):
+            out.setdefault(form, cls)
+    for word, cls in CLASS_SYNONYMS.items():
+        out[word] = cls
+    for noun in (*SHAPES, *GENEVAL_CLASSES):
+        out[noun] = noun
+    return out
+
+
+#: Written form -> class, for classes the parser must get exactly right.
+CLASS_PHRASES: dict[str, str] = _class_phrases()
+
+#: The longest class phrase, in words.
+MAX_CLASS_WORDS = max(len(p.split()) for p in CLASS_PHRASES)
+
+
+def singular(noun: str) -> str:
+    """The singular class a written noun (phrase) names, by the tables; unknown words unchanged
+    except for regular plural endings.
+
+    >>> singular("buses"), singular("couches"), singular("cars"), singular("glass")
+    ('bus', 'couch', 'car', 'glass')
+    """
+    noun = " ".join(noun.lower().split())
+    if noun in CLASS_PHRASES:
+        return CLASS_PHRASES[noun]
+    *head, last = noun.split(" ")
+    if last in IRREGULAR_PLURALS:
+        last = IRREGULAR_PLURALS[last]
+    elif last.endswith("ies") and len(last) > 4:
+        last = last[:-3] + "y"
+    elif last.endswith(("ches", "shes", "xes", "zes", "sses")):
+        last = last[:-2]
+    elif last.endswith("s") and not last.endswith(("ss", "us", "is")) and len(last) > 3:
+        last = last[:-1]
+    return " ".join([*head, last])

@@ -1,0 +1,1000 @@
+"""Prompts to scenes: read an English prompt into the :class:`~compose.scene.Scene` a program gives.
+
+The reading has three steps.
+
+1. **Tokens.** spaCy splits and tags the prompt (lower-cased, so case never matters). The
+   dependency parser runs only when a verb is present (see :mod:`compose.prompts.pipeline`).
+2. **Items.** A left-to-right pass over the tokens, longest match first, turns them into items:
+   noun phrases (determiner or quantifier, count, colors, size and other adjectives, a noun or a
+   known compound class), relation phrases (every phrasing in :data:`compose.relations.RELATIONS`),
+   separators, negations, pronouns, absolute positions and linking verbs. Framing words ("a photo
+   of") and openings ("there is") are dropped here. Tables decide where a statistical tagger is
+   unreliable: a known class is a noun whatever its tag ("a sink", "a tie", "an orange").
+3. **Scene.** Items become groups, statements and forbidden things. A relation's subject is the
+   noun phrase just before it (so chains read "a star above a moon above a house" as star above
+   moon, moon above house), unless a verb links it: then the verb's subject from the dependency
+   parse, with its conjuncts ("a cat and a dog are next to a bowl"). Later mentions ("the
+   square") bind to the earlier group of their class; pronouns ("on it") to the last other one.
+
+What cannot be understood is kept as :class:`~compose.scene.SceneWarning` on the scene.
+
+Examples
+--------
+>>> scene = parse_prompt("three red apples to the left of a blue bowl")
+>>> [(g.name, g.class_name, g.count, g.color) for g in scene.objects]
+[('apple', 'apple', 3, 'red'), ('bowl', 'bowl', 1, 'blue')]
+>>> [(s.subject.group, s.predicate, s.objects[0].group) for s in scene.statements]
+[('apple', 'left_of', 'bowl')]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from compose.errors import PromptError
+from compose.prompts import lexicon as lx
+from compose.relations import RELATIONS, word_vocabulary
+from compose.scene import (CountRange, Forbidden, ObjectGroup, Ref, RelationStatement, Scene,
+                           SceneWarning, Span)
+from compose.vocabulary import COUNT_WORDS, MAX_COUNT, SIZE_WORDS, color_name, count_word
+
+#: The longest prompt accepted, in characters (E202 above it).
+MAX_PROMPT_CHARS = 2000
+
+#: Count of a plural noun without a number ("apples on a table").
+BARE_PLURAL_COUNT = (2, 4)
+
+#: Names the scene language reserves; a group named so gets a suffix.
+_RESERVED_NAMES = {"canvas", "background", "style", "negative", "seed", "object", "count", "color",
+                   "size", "at", "aspect", "class", "with", "prefer", "weight", "between", "and",
+                   "forbid", "require", "x"}
+
+_FINITE_TAGS = {"VBZ", "VBP", "VBD", "MD"}
+_PLURAL_VERBS = {"are", "were", "'re", "sit", "stand", "lie", "rest", "float", "hang", "fly", "stay",
+                 "appear", "remain"}
+_NOUN_TAGS = {"NN", "NNS", "NNP", "NNPS"}
+_HEADLESS_PRONOUNS = {"one", "ones"}
+_RECIPROCALS = (("each", "other"), ("one", "another"))
+_NOT_NOUNS = (set(COUNT_WORDS) | lx.SEPARATORS | lx.DEFINITE | lx.INDEFINITE | lx.PRONOUNS
+              | {"no", "not", "any", "some", "all", "each", "every", "of", "there", "here", "is",
+                 "are", "be", "which", "who", "whose", "what", "where", "other", "another"})
+
+
+def _relation_phrases() -> dict[tuple[str, ...], str]:
+    phrases: dict[tuple[str, ...], str] = {}
+    for spec in RELATIONS.values():
+        for words in spec.program_words + spec.words:
+            phrases.setdefault(tuple(words.split()), spec.name)
+    return phrases
+
+
+#: Every phrasing of every relation, as word tuples, mapped to the relation's name.
+RELATION_PHRASES = _relation_phrases()
+_RELATION_WORDS = word_vocabulary()
+_MAX_REL = max(len(p) for p in RELATION_PHRASES)
+_MAX_QUANT = max(len(p) for p in lx.QUANTIFIERS)
+_MAX_NEG = max(len(p) for p in lx.NEGATIONS)
+_MAX_ABS = max(len(p) for p in lx.ABSOLUTE_POSITIONS)
+
+
+# --- step 1: tokens ----------------------------------------------------------------------------
+
+
+@dataclass
+class Word:
+    """One token: lower-cased text, tags and character offsets into the prompt."""
+
+    text: str
+    pos: str
+    tag: str
+    start: int
+    end: int
+    index: int  # the spaCy token index, to reach the dependency parse
+
+
+def _lower_keeping_offsets(text: str) -> str:
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
+def check_prompt(text: object) -> str:
+    """The prompt, checked: a non-empty string within :data:`MAX_PROMPT_CHARS`.
+
+    >>> check_prompt("  a cat ")
+    '  a cat '
+    """
+    if text is None:
+        raise PromptError("E201")
+    if not isinstance(text, str):
+        raise TypeError(f"prompt must be a str, got {type(text).__name__}")
+    if not text.strip():
+        raise PromptError("E201")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise PromptError("E202", size=len(text), limit=MAX_PROMPT_CHARS)
+    return text
+
+
+# --- step 2: items -------------------------------------------------------------------------------
+
+
+@dataclass
+class NounPhrase:
+    start: int  # word positions, end exclusive
+    end: int
+    head: str = ""  # the class (singular), or "" for a pronoun / headless phrase
+    written_head: str = ""
+    known: bool = False  # the head is a class of the tables
+    count: int | tuple[int, int] | None = None
+    definite: bool = False
+    indefinite: bool = False
+    plural: bool = False
+    color: str | None = None
+    extra_colors: list[str] = field(default_factory=list)
+    size: str | None = None
+    material: str | None = None
+    adjectives: list[str] = field(default_factory=list)
+    kind: str | None = None  # compound modifiers of a known class ("police" car)
+    negated: bool = False
+    neg_start: int | None = None
+    pronoun: bool = False  # "it", "them"
+    one: bool = False  # "a blue one": the class of an earlier phrase
+    head_index: int = -1  # word position of the head
+    resolved: str | None = None  # group name once placed in the scene
+    role: str = "object"  # object, forbidden, background
+
+
+@dataclass
+class RelationPhrase:
+    start: int
+    end: int
+    name: str
+    negated: bool = False
+
+
+@dataclass
+class Separator:
+    start: int
+    word: str
+
+
+@dataclass
+class Link:
+    start: int
+    word: Word
+
+
+@dataclass
+class PredicateAdjective:
+    start: int
+    word: Word
+    color: str | None = None
+    size: str | None = None
+
+
+@dataclass
+class Position:
+    start: int
+    end: int
+    where: str
+
+
+@dataclass
+class Dropped:
+    start: int
+    end: int
+    why: str
+
+
+Item = NounPhrase | RelationPhrase | Separator | Link | PredicateAdjective | Position | Dropped
+
+
+class _Reader:
+    """Reads one tagged prompt into a :class:`Scene`."""
+
+    def __init__(self, text: str, doc, parse=None) -> None:
+        self.text = text
+        self.doc = doc
+        self.words = [Word(t.text, t.pos_, t.tag_, t.idx, t.idx + len(t.text), t.i)
+                      for t in doc if not t.is_space]
+        self.w = [x.text for x in self.words]
+        self.parse = parse  # a parsed Doc, or None
+        self.warnings: list[SceneWarning] = []
+        self.style: list[str] = []
+        self.background: list[str] = []
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def span(self, start: int, end: int) -> Span:
+        a, b = self.words[start].start, self.words[end - 1].end
+        return Span(text=self.text[a:b], start=a, end=b)
+
+    def chars(self, start: int, end: int) -> str:
+        return self.text[self.words[start].start:self.words[end - 1].end]
+
+    def warn(self, message: str, start: int | None = None, end: int | None = None) -> None:
+        span = self.span(start, end) if start is not None and end is not None and end > start else None
+        self.warnings.append(SceneWarning(message=message, span=span))
+
+    def match(self, i: int, table, longest: int) -> tuple[int, object] | None:
+        """Longest phrase of ``table`` (word tuples) starting at word ``i``: (length, value)."""
+        for n in range(min(longest, len(self.w) - i), 0, -1):
+            key = tuple(self.w[i:i + n])
+            if key in table:
+                return n, table[key]
+        return None
+
+    def relation_at(self, i: int) -> tuple[int, str] | None:
+        found = self.match(i, RELATION_PHRASES, _MAX_REL)
+        if found is None:
+            return None
+        n, name = found
+        absolute = self.match(i, lx.ABSOLUTE_POSITIONS, _MAX_ABS)
+        if absolute is not None and absolute[0] >= n:
+            return None
+        return n, name  # type: ignore[return-value]
+
+    def class_at(self, i: int) -> tuple[int, str] | None:
+        return self.match(i, _CLASS_TABLE, lx.MAX_CLASS_WORDS)  # type: ignore[return-value]
+
+    def nounish(self, i: int) -> bool:
+        """Whether word ``i`` can be (part of) a noun: a known class, or tagged a noun."""
+        if i >= len(self.w):
+            return False
+        if self.relation_at(i) or self.match(i, lx.ABSOLUTE_POSITIONS, _MAX_ABS):
+            return False
+        if self.class_at(i):
+            return True
+        word = self.words[i]
+        if word.text in _NOT_NOUNS or not re.search(r"\w", word.text) or word.text.isdigit():
+            return False
+        if color_name(word.text) or word.text in SIZE_WORDS:
+            return False
+        return word.tag in _NOUN_TAGS or word.pos in ("NOUN", "PROPN")
+
+    # -- step 2 ---------------------------------------------------------------------------------
+
+    def items(self) -> list[Item]:
+        out: list[Item] = []
+        i, n = 0, len(self.w)
+        negation: int | None = None  # word position of a pending "no"
+        while i < n:
+            word = self.words[i]
+            at_clause_start = not out or isinstance(out[-1], Separator)
+            if at_clause_start:
+                skip = self.opening(i) or self.framing(i)
+                if skip:
+                    i += skip
+                    continue
+            rel = self.relation_at(i)
+            if rel is not None:
+                out.append(RelationPhrase(i, i + rel[0], rel[1], negated=negation is not None))
+                if negation is not None:
+                    negation = None
+                i += rel[0]
+                continue
+            absolute = self.match(i, lx.ABSOLUTE_POSITIONS, _MAX_ABS)
+            if absolute is not None:
+                out.append(Position(i, i + absolute[0], absolute[1]))  # type: ignore[arg-type]
+                i += absolute[0]
+                continue
+            neg = self.match(i, {k: True for k in lx.NEGATIONS}, _MAX_NEG)
+            if neg is not None and not (self.w[i] == "nor" and negation is None and
+                                        not any(isinstance(x, NounPhrase) and x.negated for x in out[-3:])):
+                negation = i
+                i += neg[0]
+                continue
+            if word.text == "not" and i + 1 < n and self.relation_at(i + 1):
+                negation = i
+                i += 1
+                continue
+            if word.text in lx.SEPARATORS and not self.quantifier_at(i):
+                if word.text in ("or", "nor", ",") and negation is None and out and \
+                        isinstance(out[-1], NounPhrase) and out[-1].negated and self.nounish_ahead(i + 1):
+                    negation = i  # "no cats or dogs": the negation reaches across "or"
+                    out.append(Separator(i, word.text))
+                    i += 1
+                    continue
+                out.append(Separator(i, word.text))
+                i += 1
+                continue
+            if word.text in lx.PRONOUNS:
+                out.append(NounPhrase(i, i + 1, pronoun=True, plural=word.text != "it"))
+                i += 1
+                continue
+            np_ = self.noun_phrase(i)
+            if np_ is not None:
+                if negation is not None:
+                    np_.negated, np_.neg_start = True, negation
+                    negation = None
+                out.append(np_)
+                i = np_.end
+                continue
+            if word.pos in ("VERB", "AUX", "ADV", "PART") or word.text in lx.NEUTRAL_VERBS \
+                    or word.text in lx.RELATION_ADVERBS:
+                out.append(Link(i, word))
+                i += 1
+                continue
+            if (color_name(word.text) or word.text in SIZE_WORDS or word.pos == "ADJ") and out and \
+                    isinstance(out[-1], (Link, PredicateAdjective, Separator, RelationPhrase)):
+                out.append(PredicateAdjective(i, word, color_name(word.text), SIZE_WORDS.get(word.text)))
+                i += 1
+                continue
+            if re.search(r"\w", word.text) and word.text not in ("a", "an", "the", "of", "any"):
+                out.append(Dropped(i, i + 1, "not understood"))
+            i += 1
+        return out
+
+    def nounish_ahead(self, i: int) -> bool:
+        while i < len(self.w) and (self.w[i] in ("a", "an", "any") or color_name(self.w[i])):
+            i += 1
+        return self.nounish(i)
+
+    def quantifier_at(self, i: int) -> bool:
+        return self.match(i, lx.QUANTIFIERS, _MAX_QUANT) is not None
+
+    def opening(self, i: int) -> int:
+        found = self.match(i, {k: True for k in lx.OPENINGS}, 3)
+        return found[0] if found else 0
+
+    def framing(self, i: int) -> int:
+        """Length of "a (black and white) photo of" at ``i``, or 0; art framings set the style."""
+        j = i
+        if j < len(self.w) and self.w[j] in ("a", "an", "the", "this"):
+            j += 1
+        for k in range(j, min(j + 6, len(self.w))):
+            word = self.w[k]
+            if word in lx.FRAMING_NOUNS or (word.endswith("s") and word[:-1] in lx.FRAMING_NOUNS):
+                for link in lx.FRAMING_LINKS:
+                    if tuple(self.w[k + 1:k + 1 + len(link)]) == link:
+                        style_words = [w for w in self.w[j:k + 1]]
+                        if not (k == j and word in lx.PLAIN_FRAMING_NOUNS):
+                            self.style.append(self.chars(j, k + 1))
+                        del style_words
+                        return k + 1 + len(link) - i
+                return 0
+            if self.relation_at(k) or self.class_at(k) or self.w[k] in lx.SEPARATORS - {"and", "-"} \
+                    or count_word(word) is not None or self.words[k].pos in ("ADP", "DET", "PRON"):
+                return 0
+        return 0
+
+    def noun_phrase(self, i: int) -> NounPhrase | None:
+        n = len(self.w)
+        np_ = NounPhrase(i, i)
+        j = i
+        quant = self.match(j, lx.QUANTIFIERS, _MAX_QUANT)
+        if quant is not None:
+            np_.count = quant[1]  # type: ignore[assignment]
+            j += quant[0]
+        elif self.w[j] in lx.DEFINITE:
+            np_.definite = True
+            j += 1
+        elif self.w[j] in ("a", "an", "another"):
+            np_.indefinite = True
+            j += 1
+            quant = self.match(j, lx.QUANTIFIERS, _MAX_QUANT)  # "a few" is in the table; "an only"
+            if quant is not None:
+                np_.count = quant[1]  # type: ignore[assignment]
+                j += quant[0]
+        elif self.w[j] in ("any", "each", "every", "all"):
+            j += 1
+        if j < n and np_.count is None:
+            number = count_word(self.w[j])
+            if number is not None and self.w[j] not in _HEADLESS_PRONOUNS - {"one"} and \
+                    not (self.w[j] == "one" and not self.nounish_ahead_modified(j + 1)):
+                np_.count = number
+                j += 1
+                if j + 1 < n and self.w[j] == "of" and self.w[j + 1] in ("the", "these", "those"):
+                    j += 2  # "two of the cats"
+                    np_.definite = True
+        # modifiers
+        while j < n:
+            word = self.w[j]
+            if self.class_at(j) and not (color_name(word) and self.modifier_then_noun(j + 1)):
+                break
+            color = color_name(word)
+            if color is not None:
+                if np_.color is None:
+                    np_.color = color
+                elif color != np_.color:
+                    np_.extra_colors.append(color)
+                j += 1
+                continue
+            if word in SIZE_WORDS:
+                np_.size = np_.size or SIZE_WORDS[word]
+                j += 1
+                continue
+            if word in ("and", ",", "-", "&") and j > np_.start and j + 1 < n and \
+                    (np_.color or np_.size or np_.adjectives or np_.material) and \
+                    self.is_modifier(j + 1) and not self.starts_noun_phrase(j + 1):
+                j += 1
+                continue
+            if self.is_modifier(j) and not (self.nounish(j) and not self.modifier_then_noun(j + 1)):
+                if word in lx.MATERIALS:
+                    np_.material = np_.material or word
+                else:
+                    np_.adjectives.append(word)
+                j += 1
+                continue
+            break
+        # the noun (compound nouns and known compound classes)
+        units: list[tuple[int, int, str, bool]] = []  # start, end, class-or-word, known
+        while j < n and self.nounish(j):
+            known = self.class_at(j)
+            if known is not None:
+                units.append((j, j + known[0], known[1], True))
+                j += known[0]
+            else:
+                units.append((j, j + 1, self.w[j], False))
+                j += 1
+        if units:
+            first, last = units[0], units[-1]
+            head_start, head_end, head, known = last
+            np_.written_head = self.chars(head_start, head_end).lower()
+            np_.head_index = head_end - 1
+            np_.known = known
+            if known:
+                np_.head = head
+                if len(units) > 1:
+                    np_.kind = self.chars(first[0], last[0]).lower()
+            else:
+                np_.head = " ".join([u[2] if u[3] else u[2] for u in units[:-1]] + [lx.singular(head)])
+                if len(units) > 1 and units[-2][3] is False:
+                    np_.head = " ".join(u[2] for u in units[:-1]) + " " + lx.singular(head)
+            np_.plural = self.is_plural(head_start, head_end, np_.written_head)
+            # "a cup of coffee": what the container holds stays in the phrase
+            if j + 1 < n and self.w[j] == "of" and not self.relation_at(j) and \
+                    (self.nounish(j + 1) or self.w[j + 1] in ("a", "an", "the")):
+                k = j + 1 + (self.w[j + 1] in ("a", "an", "the"))
+                while k < n and (self.is_modifier(k) or color_name(self.w[k])) and not self.nounish(k):
+                    k += 1
+                if k < n and self.nounish(k):
+                    while k < n and self.nounish(k):
+                        k += 1
+                    j = k
+        elif j < n and self.w[j] in _HEADLESS_PRONOUNS and j > i:
+            np_.one = True
+            np_.plural = self.w[j] == "ones"
+            np_.head_index = j
+            j += 1
+        elif j == i:
+            return None
+        np_.end = j
+        if j == i:
+            return None
+        return np_
+
+    def nounish_ahead_modified(self, i: int) -> bool:
+        """Whether a noun follows after modifiers ("one red car"): "one" is then a count."""
+        while i < len(self.w) and (self.is_modifier(i) or color_name(self.w[i])
+                                   or self.w[i] in SIZE_WORDS) and not self.nounish(i):
+            i += 1
+        return self.nounish(i)
+
+    def modifier_then_noun(self, i: int) -> bool:
+        """Whether a noun follows word ``i`` after modifiers: the word before is a modifier."""
+        return self.nounish_ahead_modified(i)
+
+    def starts_noun_phrase(self, i: int) -> bool:
+        return self.w[i] in ("a", "an", "the") or count_word(self.w[i]) is not None
+
+    def is_modifier(self, i: int) -> bool:
+        if i >= len(self.w):
+            return False
+        word = self.words[i]
+        if word.text in _NOT_NOUNS or self.relation_at(i) or word.text in lx.NEUTRAL_VERBS:
+            return False
+        if color_name(word.text) or word.text in SIZE_WORDS or word.text in lx.MATERIALS:
+            return True
+        if word.pos == "ADJ" or word.tag in ("JJ", "JJR", "JJS"):
+            return True
+        # "a sleeping cat", "a parked car": a participle right before a noun
+        return word.tag in ("VBG", "VBN") and self.nounish(i + 1)
+
+    def is_plural(self, start: int, end: int, written: str) -> bool:
+        if written in ("skis", "scissors", "sheep", "glasses", "broccoli", "fish", "deer"):
+            return self.words[end - 1].tag == "NNS" and written not in ("skis", "scissors")
+        if written in _CLASS_TABLE and _CLASS_TABLE[written] != written:
+            return lx.CLASS_SYNONYMS.get(written) is None or written in ("people", "persons")
+        if written in lx.IRREGULAR_PLURALS and lx.IRREGULAR_PLURALS[written] != written:
+            return True
+        return self.words[end - 1].tag in ("NNS", "NNPS") and lx.singular(written) != written
+
+    # -- step 3 ---------------------------------------------------------------------------------
+
+    def scene(self) -> Scene:
+        items = self.items()
+        builder = _SceneBuilder(self, items)
+        return builder.build()
+
+
+_CLASS_TABLE: dict[tuple[str, ...] | str, str] = {}
+for _phrase, _cls in lx.CLASS_PHRASES.items():
+    _CLASS_TABLE[tuple(_phrase.split())] = _cls
+    _CLASS_TABLE[_phrase] = _cls
+for _noun in lx.SETTING_NOUNS:
+    _CLASS_TABLE.setdefault(tuple(_noun.split()), _noun)
+for _noun in ("living room", "parking lot"):
+    for _form in lx.plural_forms(_noun):
+        _CLASS_TABLE.setdefault(tuple(_form.split()), _noun)
+
+
+@dataclass
+class _Group:
+    name: str
+    class_name: str
+    phrase: str
+    span: Span
+    count: int | CountRange = 1
+    color: str | None = None
+    size: str | None = None
+    attributes: dict = field(default_factory=dict)
+
+
+class _SceneBuilder:
+    """Step 3: items to groups, statements and forbidden things."""
+
+    def __init__(self, reader: _Reader, items: list[Item]) -> None:
+        self.r = reader
+        self.items = items
+        self.groups: dict[str, _Group] = {}
+        self.statements: list[RelationStatement] = []
+        self.forbidden: list[Forbidden] = []
+        self.hints: dict[str, list[tuple[str, Span]]] = {}
+        self.last_class: NounPhrase | None = None
+
+    # -- groups ---------------------------------------------------------------------------------
+
+    def new_name(self, class_name: str) -> str:
+        base = re.sub(r"\W+", "_", class_name.lower()).strip("_") or "thing"
+        if base[0].isdigit():
+            base = f"object_{base}"
+        if base in _RESERVED_NAMES or base in _RELATION_WORDS:
+            base = f"{base}_object"
+        name, k = base, 1
+        while name in self.groups:
+            k += 1
+            name = f"{base}_{k}"
+        return name
+
+    def count_of(self, np_: NounPhrase) -> int | CountRange:
+        count = np_.count
+        if count is None:
+            count = BARE_PLURAL_COUNT if np_.plural and not np_.indefinite else 1
+        if isinstance(count, tuple):
+            return CountRange(min=count[0], max=count[1])
+        if count > MAX_COUNT:
+            self.r.warn(f"count {count} of '{self.r.chars(np_.start, np_.end)}' is over the limit "
+                        f"of {MAX_COUNT}; using {MAX_COUNT}", np_.start, np_.end)
+            return MAX_COUNT
+        return count
+
+    def place(self, np_: NounPhrase, exclude: Sequence[str] = ()) -> str | None:
+        """The group ``np_`` names: an earlier group it refers to, or a new one."""
+        r = self.r
+        if np_.pronoun:
+            for name in reversed(list(self.groups)):
+                if name not in exclude:
+                    np_.resolved = name
+                    return name
+            r.warn(f"'{r.chars(np_.start, np_.end)}' refers to nothing mentioned before; dropped",
+                   np_.start, np_.end)
+            return None
+        if np_.one:
+            if self.last_class is None:
+                r.warn(f"'{r.chars(np_.start, np_.end)}' names no thing; dropped", np_.start, np_.end)
+                return None
+            np_.head, np_.known = self.last_class.head, self.last_class.known
+            np_.written_head = self.last_class.written_head
+        if not np_.head:
+            r.warn(f"'{r.chars(np_.start, np_.end)}' names no thing; dropped", np_.start, np_.end)
+            return None
+        if np_.count == 0:
+            np_.negated = True
+        if np_.negated:
+            start = np_.neg_start if np_.neg_start is not None else np_.start
+            if not any(f.name == np_.head for f in self.forbidden):
+                self.forbidden.append(Forbidden(name=np_.head, span=r.span(start, np_.end)))
+            np_.role = "forbidden"
+            return None
+        if np_.head in lx.SETTING_NOUNS:
+            phrase = r.chars(np_.start, np_.end)
+            if phrase not in r.background:
+                r.background.append(phrase)
+            np_.role = "background"
+            return None
+        self.last_class = np_
+        if (np_.definite or (np_.count is None and not np_.indefinite)) and not np_.one:
+            found = self.earlier(np_)
+            if found is not None:
+                self.refine(found, np_)
+                np_.resolved = found
+                return found
+        return self.declare(np_)
+
+    def earlier(self, np_: NounPhrase) -> str | None:
+        candidates = [g for g in self.groups.values() if g.class_name == np_.head]
+        if np_.color is not None:
+            same = [g for g in candidates if g.color in (None, np_.color)]
+            candidates = same
+        if np_.count is not None and not isinstance(np_.count, tuple):
+            same = [g for g in candidates if g.count == np_.count]
+            candidates = same or candidates
+        return candidates[-1].name if candidates else None
+
+    def refine(self, name: str, np_: NounPhrase) -> None:
+        group = self.groups[name]
+        if group.color is None and np_.color is not None:
+            group.color = np_.color
+        if group.size is None and np_.size is not None:
+            group.size = np_.size
+        for key, value in self.attributes(np_).items():
+            group.attributes.setdefault(key, value)
+
+    def attributes(self, np_: NounPhrase) -> dict:
+        out: dict = {}
+        if np_.material:
+            out["material"] = np_.material
+        if np_.adjectives:
+            out["adjectives"] = " ".join(np_.adjectives)
+        if np_.kind:
+            out["kind"] = np_.kind
+        if np_.extra_colors:
+            out["other_colors"] = " ".join(np_.extra_colors)
+            self.r.warn(f"'{self.r.chars(np_.start, np_.end)}' has more than one color; "
+                        f"'{np_.color}' is checked, {', '.join(np_.extra_colors)} kept as an attribute",
+                        np_.start, np_.end)
+        return out
+
+    def declare(self, np_: NounPhrase) -> str:
+        name = self.new_name(np_.head)
+        span = self.r.span(np_.start, np_.end)
+        self.groups[name] = _Group(name=name, class_name=np_.head, phrase=span.text or np_.head,
+                                   span=span, count=self.count_of(np_), color=np_.color,
+                                   size=np_.size, attributes=self.attributes(np_))
+        np_.resolved = name
+        return name
+
+    # -- statements -----------------------------------------------------------------------------
+
+    def relate(self, subjects: list[NounPhrase], rel: RelationPhrase, objects: list[Ref | None],
+               obj_nps: list[NounPhrase]) -> None:
+        r = self.r
+        words = r.chars(rel.start, rel.end)
+        if rel.negated:
+            r.warn(f"negated relation 'not {words}' cannot be expressed; dropped", rel.start, rel.end)
+            return
+        if any(o is None for o in objects):
+            roles = {o.role for o in obj_nps if o.resolved is None}
+            if "background" not in roles:
+                r.warn(f"relation '{words}' has no object that is a thing; dropped", rel.start, rel.end)
+            return
+        for subject in subjects:
+            if subject.resolved is None:
+                if subject.role != "background":
+                    r.warn(f"relation '{words}' has no subject that is a thing; dropped",
+                           rel.start, rel.end)
+                continue
+            refs = [o for o in objects if o is not None]
+            if any(ref.group == subject.resolved and ref.index is None for ref in refs):
+                r.warn(f"'{subject.resolved}' {words} itself; dropped", rel.start, rel.end)
+                continue
+            statement = RelationStatement(subject=Ref(group=subject.resolved), predicate=rel.name,
+                                          objects=refs, span=self.statement_span(subject, rel, obj_nps))
+            if statement not in self.statements:
+                self.statements.append(statement)
+
+    def statement_span(self, subject: NounPhrase, rel: RelationPhrase, objects: list[NounPhrase]) -> Span:
+        positions = [subject.start, subject.end, rel.start, rel.end] + \
+                    [p for o in objects for p in (o.start, o.end)]
+        return self.r.span(min(positions), max(positions))
+
+    def ref(self, np_: NounPhrase) -> Ref | None:
+        return None if np_.resolved is None else Ref(group=np_.resolved)
+
+    def verb_subjects(self, link: Link, before: list[NounPhrase]) -> list[NounPhrase] | None:
+        """The subjects of a linking verb by the dependency parse, as noun phrases before it."""
+        doc = self.r.parse
+        if doc is None:
+            return None
+        token = doc[link.word.index]
+        for _ in range(4):
+            if token.dep_ in ("acl", "relcl") and token.head.i != token.i:
+                heads = [token.head]
+                break
+            subjects = [c for c in token.children if c.dep_ in ("nsubj", "nsubjpass", "expl")]
+            if subjects:
+                heads = subjects
+                break
+            if token.dep_ in ("conj", "xcomp", "ccomp", "aux", "auxpass") and token.head.i != token.i:
+                token = token.head
+                continue
+            return None
+        else:
+            return None
+        found: list[NounPhrase] = []
+        for head in heads:
+            for tok in [head, *head.conjuncts]:
+                for np_ in before:
+                    if self.r.words[np_.start].index <= tok.i <= self.r.words[np_.end - 1].index:
+                        if np_ not in found:
+                            found.append(np_)
+        return found or None
+
+    def build(self) -> Scene:
+        r = self.r
+        items = self.items
+        sentence_nps: list[NounPhrase] = []  # phrases of this sentence, in order
+        subjects: list[NounPhrase] = []  # the coordinated phrases that are not a relation's object
+        last: NounPhrase | None = None
+        links: list[Link] = []
+        pending: tuple[RelationPhrase, list[NounPhrase]] | None = None
+        between: list[NounPhrase] = []
+        inverted: tuple[RelationPhrase, list[NounPhrase]] | None = None
+        headless: list[NounPhrase] = []
+        after_separator = True
+        k = 0
+        while k < len(items):
+            item = items[k]
+            k += 1
+            if isinstance(item, NounPhrase):
+                if not item.head and not item.pronoun and not item.one:
+                    headless.append(item)  # "a red and a blue cube": wait for the head
+                    continue
+                for h in headless:
+                    h.head, h.known, h.written_head, h.plural = item.head, item.known, item.written_head, h.plural
+                    self.place(h)
+                    if h.resolved:
+                        sentence_nps.append(h)
+                        subjects.append(h)
+                headless = []
+                exclude = [s.resolved for s in (pending[1] if pending else []) if s.resolved]
+                self.place(item, exclude=exclude)
+                if item.pronoun and item.resolved is None:
+                    continue
+                if pending is not None:
+                    rel, subs = pending
+                    if rel.name == "between":
+                        if len(between) == 0 and item.plural and isinstance(item.count, int) \
+                                and item.count == 2 and item.resolved:
+                            self.relate(subs, rel, [Ref(group=item.resolved, index=0),
+                                                    Ref(group=item.resolved, index=1)], [item])
+                            pending, last = None, item
+                        else:
+                            between.append(item)
+                            if len(between) == 2:
+                                self.relate(subs, rel, [self.ref(b) for b in between], between)
+                                pending, last, between = None, item, []
+                    else:
+                        self.relate(subs, rel, [self.ref(item)], [item])
+                        pending, last = None, item
+                    sentence_nps.append(item)
+                    links = []
+                    after_separator = False
+                    continue
+                if inverted is not None:  # "on the table is a vase": the object came first
+                    rel, objs = inverted
+                    if not objs:
+                        objs.append(item)
+                        sentence_nps.append(item)
+                        continue
+                    self.relate([item], rel, [self.ref(o) for o in objs], objs)
+                    inverted = None
+                if after_separator and subjects and not any(isinstance(x, Link) for x in links):
+                    subjects.append(item)
+                else:
+                    subjects = [item]
+                sentence_nps.append(item)
+                last = item
+                links = []
+                after_separator = False
+                continue
+            if isinstance(item, RelationPhrase):
+                if pending is not None and not between:
+                    r.warn(f"relation '{r.chars(pending[0].start, pending[0].end)}' has no object; dropped",
+                           pending[0].start, pending[0].end)
+                    pending = None
+                # "next to each other": the coordinated phrases relate among themselves
+                if k < len(items) and isinstance(items[k], (Link, NounPhrase, Dropped)) and \
+                        self.reciprocal(items, k):
+                    k = self.skip_reciprocal(items, k)
+                    self.relate_reciprocal(subjects, item)
+                    continue
+                if last is None or not sentence_nps:
+                    inverted = (item, [])
+                    continue
+                subs = None
+                verb_links = [x for x in links if x.word.pos in ("VERB", "AUX")]
+                if verb_links:
+                    subs = self.verb_subjects(verb_links[0], sentence_nps)
+                    if subs is None:
+                        finite = [x for x in verb_links if x.word.tag in _FINITE_TAGS]
+                        if finite and subjects:
+                            plural = finite[0].word.text in _PLURAL_VERBS or finite[0].word.tag == "VBP"
+                            subs = list(subjects) if plural and len(subjects) > 1 else [subjects[-1]]
+                if not subs:
+                    subs = [last]
+                pending = (item, subs)
+                between = []
+                links = []
+                continue
+            if isinstance(item, Separator):
+                if item.word in lx.SENTENCE_ENDS:
+                    sentence_nps, subjects, last, links = [], [], None, []
+                    if pending is not None and not between:
+                        r.warn(f"relation '{r.chars(pending[0].start, pending[0].end)}' has no object; "
+                               "dropped", pending[0].start, pending[0].end)
+                        pending = None
+                after_separator = True
+                continue
+            if isinstance(item, Link):
+                links.append(item)
+                continue
+            if isinstance(item, PredicateAdjective):
+                target = None
+                if pending is None:
+                    verb_links = [x for x in links if x.word.pos in ("VERB", "AUX")]
+                    subs = self.verb_subjects(verb_links[0], sentence_nps) if verb_links else None
+                    targets = subs or ([subjects[-1]] if subjects and any(
+                        x.word.tag in _FINITE_TAGS for x in verb_links) else ([last] if last else []))
+                    for target in targets:
+                        if target.resolved:
+                            self.adjective(target, item)
+                if pending is not None or not (target and target.resolved):
+                    r.warn(f"adjective '{item.word.text}' describes nothing; dropped",
+                           item.start, item.start + 1)
+                continue
+            if isinstance(item, Position):
+                target = last if last is not None and last.resolved else None
+                if target is None:
+                    # "on the left, a cat": the position comes first
+                    nxt = next((x for x in items[k:] if isinstance(x, NounPhrase)), None)
+                    self.pending_position = (item, nxt)
+                    if nxt is not None:
+                        nxt_hint = self.hints.setdefault(id(nxt), [])  # type: ignore[arg-type]
+                        nxt_hint.append((item.where, r.span(item.start, item.end)))
+                    continue
+                self.hints.setdefault(target.resolved, []).append((item.where, r.span(item.start, item.end)))
+                continue
+            if isinstance(item, Dropped):
+                r.warn(f"'{r.chars(item.start, item.end)}' was not understood; dropped",
+                       item.start, item.end)
+        if pending is not None:
+            r.warn(f"relation '{r.chars(pending[0].start, pending[0].end)}' has no object; dropped",
+                   pending[0].start, pending[0].end)
+        if inverted is not None:
+            r.warn(f"relation '{r.chars(inverted[0].start, inverted[0].end)}' has no subject; dropped",
+                   inverted[0].start, inverted[0].end)
+        for h in headless:
+            r.warn(f"'{r.chars(h.start, h.end)}' names no thing; dropped", h.start, h.end)
+        self.resolve_hints()
+        return self.scene()
+
+    def adjective(self, target: NounPhrase, item: PredicateAdjective) -> None:
+        group = self.groups[target.resolved]  # type: ignore[index]
+        if item.color:
+            if group.color is None:
+                group.color = item.color
+            elif group.color != item.color:
+                group.attributes["other_colors"] = " ".join(
+                    filter(None, [group.attributes.get("other_colors"), item.color]))
+        elif item.size:
+            group.size = group.size or item.size
+        elif item.word.text in lx.MATERIALS:
+            group.attributes.setdefault("material", item.word.text)
+        else:
+            group.attributes["adjectives"] = " ".join(
+                filter(None, [group.attributes.get("adjectives"), item.word.text]))
+
+    def reciprocal(self, items: list[Item], k: int) -> bool:
+        words = self.r.w
+        item = items[k]
+        start = item.start
+        return any(tuple(words[start:start + len(p)]) == p for p in _RECIPROCALS)
+
+    def skip_reciprocal(self, items: list[Item], k: int) -> int:
+        end = items[k].start + 2
+        while k < len(items) and items[k].start < end:
+            k += 1
+        return k
+
+    def relate_reciprocal(self, subjects: list[NounPhrase], rel: RelationPhrase) -> None:
+        placed = [s for s in subjects if s.resolved]
+        if len(placed) >= 2:
+            for a, b in zip(placed, placed[1:]):
+                self.relate([a], rel, [self.ref(b)], [b])
+            return
+        if len(placed) == 1:
+            group = self.groups[placed[0].resolved]  # type: ignore[index]
+            if isinstance(group.count, int) and group.count >= 2:
+                for idx in range(group.count - 1):
+                    self.statements.append(RelationStatement(
+                        subject=Ref(group=group.name, index=idx), predicate=rel.name,
+                        objects=[Ref(group=group.name, index=idx + 1)],
+                        span=self.statement_span(placed[0], rel, [])))
+                return
+        self.r.warn(f"'{self.r.chars(rel.start, rel.end)} each other' needs two things; dropped",
+                    rel.start, rel.end)
+
+    def resolve_hints(self) -> None:
+        """Absolute positions ("a cat on the left and a dog on the right") as relations."""
+        by_where: dict[str, list[tuple[str, Span]]] = {}
+        for key, hints in self.hints.items():
+            if not isinstance(key, str):
+                continue
+            for where, span in hints:
+                by_where.setdefault(where, []).append((key, span))
+        pairs = [("left", "right", "left_of"), ("top", "bottom", "above"),
+                 ("foreground", "background", "in_front_of")]
+        used = set()
+        for first, second, predicate in pairs:
+            for a, span_a in by_where.get(first, []):
+                for b, span_b in by_where.get(second, []):
+                    if a != b:
+                        span = Span(text=None, start=min(span_a.start, span_b.start),  # type: ignore[type-var]
+                                    end=max(span_a.end, span_b.end))  # type: ignore[type-var]
+                        span = Span(text=self.r.text[span.start:span.end], start=span.start, end=span.end)
+                        self.statements.append(RelationStatement(
+                            subject=Ref(group=a), predicate=predicate, objects=[Ref(group=b)], span=span))
+                        used |= {(first, a), (second, b)}
+        for where, entries in by_where.items():
+            for name, span in entries:
+                if (where, name) not in used:
+                    self.r.warnings.append(SceneWarning(
+                        message=f"absolute position '{span.text}' of '{name}' has no counterpart "
+                                "to relate to; dropped", span=span))
+
+    def scene(self) -> Scene:
+        r = self.r
+        objects = [ObjectGroup(name=g.name, phrase=g.phrase, class_name=g.class_name, count=g.count,
+                               color=g.color, size=g.size, attributes=g.attributes, span=g.span)
+                   for g in self.groups.values()]
+        return Scene(objects=objects, statements=self.statements, forbidden=self.forbidden,
+                     prompt=r.text, warnings=r.warnings,
+                     background=", ".join(r.background) or None,
+                     style=", ".join(r.style) or None)
+
+
+# --- public functions -----------------------------------------------------------------------------
+
+
+def _needs_parse(doc) -> bool:
+    return any(t.pos_ in ("VERB", "AUX") for t in doc)
+
+
+def _read(text: str, doc, parse) -> Scene:
+    return _Reader(text, doc, parse).scene()
+
+
+def parse_prompt(text: str) -> Scene:
+    """Read one English prompt into a scene.
+
+    Raises ``PromptError`` E201 for an empty prompt, E202 for one over
+    :data:`MAX_PROMPT_CHARS` characters and E203 when no spaCy pipeline is installed; anything
+    else it cannot understand is kept as a warning on the scene.
+
+    >>> scene = parse_prompt("a photo of a dog right of a teddy bear")
+    >>> [g.class_name for g in scene.objects], scene.statements[0].predicate
+    (['dog', 'teddy bear'], 'right_of')
+    """
+    return parse_prompts([text])[0]
+
+
+def parse_prompts(texts: Iterable[str], batch_size: int = 256) -> list[Scene]:
+    """Read many prompts, tagged in batches through ``nlp.pipe``; same order as given.
+
+    >>> [len(s.objects) for s in parse_prompts(["a cat", "two dogs and a bird"])]
+    [1, 2]
+    """
+    from compose.prompts.pipeline import load_pipeline, parser_component
+
+    texts = [check_prompt(t) for t in texts]
+    nlp = load_pipeline()
+    docs = list(nlp.pipe((_lower_keeping_offsets(t) for t in texts), batch_size=batch_size))
+    parser = parser_component()
+    parsed: dict[int, object] = {}
+    wanted = [k for k, doc in enumerate(docs) if _needs_parse(doc)]
+    if parser is not None and wanted:
+        for k, doc in zip(wanted, parser.pipe((docs[k] for k in wanted), batch_size=batch_size)):
+            parsed[k] = doc
+    return [_read(text, doc, parsed.get(k)) for k, (text, doc) in enumerate(zip(texts, docs))]
