@@ -20,6 +20,8 @@ from compose.errors import ComposeError, UsageError
 #: Modules that register subcommands, in the order ``compose --help`` lists them.
 COMMAND_MODULES = [
     "compose.cli.scene_commands",
+    "compose.cli.world",
+    "compose.cli.generate",
 ]
 
 

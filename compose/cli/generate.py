@@ -1,0 +1,49 @@
+"""``compose generate``: a scene or prompt in, a verified image out (exit 0 pass, 6 fail)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from compose.cli.console import add_scene_source, console, err_console, load_scene_from_args
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "generate", help="parse, lay out, render, verify and repaint until the image passes",
+        description="The main job. DIR gets image.png (the final image), round-K.png for every round, "
+                    "scene.scene, layout.json, report.json, report.html and run.json.")
+    add_scene_source(p)
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--backbone", default="embedded", help="backbone name (default: embedded)")
+    p.add_argument("--seed", type=int, help="seed (default: the scene's seed, else 0)")
+    p.add_argument("--max-rounds", type=int, default=3, help="repaint rounds after the first render (default 3)")
+    p.add_argument("--steps", type=int, help="denoising steps (the backbone's default otherwise)")
+    p.add_argument("--guidance", type=float, help="classifier-free guidance scale")
+    p.add_argument("--detector", help="verifier detector (default: world for the embedded world, owlv2 otherwise)")
+    p.add_argument("--model", help="backbone weights: a local folder or a Hugging Face id in the local cache")
+    p.add_argument("--device", help="cuda, mps or cpu")
+    p.add_argument("--dtype", help="fp32, fp16 or bf16")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from compose.generate import generate
+
+    scene = load_scene_from_args(args)
+    options = {k: getattr(args, k) for k in ("model", "device", "dtype") if getattr(args, k) is not None}
+    with err_console.status("compose generate") as status:
+        def progress(line: str) -> None:
+            status.update(f"compose generate: {line}")
+            err_console.print(f"[dim]· {line}[/]")
+
+        result = generate(scene, backbone=args.backbone, seed=args.seed, max_rounds=args.max_rounds,
+                          steps=args.steps, guidance=args.guidance, detector=args.detector,
+                          backbone_options=options, out_dir=Path(args.out), progress=progress)
+    for check in result.report.checks:
+        mark = "[green]pass[/]" if check.passed else ("[red]FAIL[/]" if check.hard else "[yellow]soft[/]")
+        console.print(f"  {mark} {check.kind:<10} {check.reason}", highlight=False)
+    verdict = "[bold green]passed[/]" if result.passed else "[bold red]failed[/]"
+    console.print(f"{verdict} after {len(result.rounds) - 1} repaint round(s) "
+                  f"(kept round {result.best}); seed {result.seed}; "
+                  f"{sum(result.timings.values()):.2f} s -> {Path(args.out) / 'image.png'}")
+    return 0 if result.passed else 6
