@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "compose.cli.scene_commands",
     "compose.cli.world",
     "compose.cli.generate",
+    "compose.cli.verify",
 ]
 
 
