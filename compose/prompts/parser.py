@@ -303,6 +303,13 @@ class _Reader:
                 i += 1
                 continue
             np_ = self.noun_phrase(i)
+            if np_ is not None and not np_.head and not np_.one and out and isinstance(out[-1], Link):
+                for k in range(np_.start, np_.end):  # "the car is red": adjectives, not a phrase
+                    w = self.words[k]
+                    if re.search(r"\w", w.text) and w.text not in ("and", "or"):
+                        out.append(PredicateAdjective(k, w, color_name(w.text), SIZE_WORDS.get(w.text)))
+                i = np_.end
+                continue
             if np_ is not None:
                 if negation is not None:
                     np_.negated, np_.neg_start = True, negation
@@ -347,12 +354,10 @@ class _Reader:
             if word in lx.FRAMING_NOUNS or (word.endswith("s") and word[:-1] in lx.FRAMING_NOUNS):
                 for link in lx.FRAMING_LINKS:
                     if tuple(self.w[k + 1:k + 1 + len(link)]) == link:
-                        style_words = [w for w in self.w[j:k + 1]]
                         if not (k == j and word in lx.PLAIN_FRAMING_NOUNS):
                             self.style.append(self.chars(j, k + 1))
-                        del style_words
                         return k + 1 + len(link) - i
-                return 0
+                continue
             if self.relation_at(k) or self.class_at(k) or self.w[k] in lx.SEPARATORS - {"and", "-"} \
                     or count_word(word) is not None or self.words[k].pos in ("ADP", "DET", "PRON"):
                 return 0
@@ -458,6 +463,9 @@ class _Reader:
             np_.head_index = j
             j += 1
         elif j == i:
+            return None
+        if not (np_.head or np_.one or np_.color or np_.size or np_.material or np_.adjectives
+                or np_.count is not None):
             return None
         np_.end = j
         if j == i:
@@ -692,12 +700,43 @@ class _SceneBuilder:
     def ref(self, np_: NounPhrase) -> Ref | None:
         return None if np_.resolved is None else Ref(group=np_.resolved)
 
-    def verb_subjects(self, link: Link, before: list[NounPhrase]) -> list[NounPhrase] | None:
-        """The subjects of a linking verb by the dependency parse, as noun phrases before it."""
+    def phrase_of(self, token_index: int, before: list[NounPhrase]) -> NounPhrase | None:
+        for np_ in before:
+            if self.r.words[np_.start].index <= token_index <= self.r.words[np_.end - 1].index:
+                return np_
+        return None
+
+    def governor_subjects(self, rel: RelationPhrase, before: list[NounPhrase]) -> list[NounPhrase] | None:
+        """What a relation phrase attaches to in the dependency parse, as noun phrases before it.
+
+        A phrase attached to a noun ("a moon above a house") has that noun's phrase as subject;
+        one attached to a verb ("sitting on", "is next to") has the verb's subject, or the noun
+        the verb describes ("a car parked next to"). ``None`` when the parse says nothing usable.
+        """
         doc = self.r.parse
         if doc is None:
             return None
-        token = doc[link.word.index]
+        first, last = self.r.words[rel.start].index, self.r.words[rel.end - 1].index
+        governor = None
+        for t in doc[first:last + 1]:
+            if not first <= t.head.i <= last:
+                governor = t.head
+                break
+        if governor is None or governor.i > first:
+            return None
+        np_ = self.phrase_of(governor.i, before)
+        if np_ is not None:
+            return [np_]
+        if governor.pos_ in ("VERB", "AUX"):
+            return self.verb_subjects(governor.i, before)
+        return None
+
+    def verb_subjects(self, token_index: int, before: list[NounPhrase]) -> list[NounPhrase] | None:
+        """The subjects of a verb by the dependency parse, as noun phrases before it."""
+        doc = self.r.parse
+        if doc is None:
+            return None
+        token = doc[token_index]
         for _ in range(4):
             if token.dep_ in ("acl", "relcl") and token.head.i != token.i:
                 heads = [token.head]
@@ -715,10 +754,9 @@ class _SceneBuilder:
         found: list[NounPhrase] = []
         for head in heads:
             for tok in [head, *head.conjuncts]:
-                for np_ in before:
-                    if self.r.words[np_.start].index <= tok.i <= self.r.words[np_.end - 1].index:
-                        if np_ not in found:
-                            found.append(np_)
+                np_ = self.phrase_of(tok.i, before)
+                if np_ is not None and np_ not in found:
+                    found.append(np_)
         return found or None
 
     def build(self) -> Scene:
@@ -803,10 +841,10 @@ class _SceneBuilder:
                 if last is None or not sentence_nps:
                     inverted = (item, [])
                     continue
-                subs = None
+                subs = self.governor_subjects(item, sentence_nps)
                 verb_links = [x for x in links if x.word.pos in ("VERB", "AUX")]
-                if verb_links:
-                    subs = self.verb_subjects(verb_links[0], sentence_nps)
+                if verb_links and subs is None:
+                    subs = self.verb_subjects(verb_links[0].word.index, sentence_nps)
                     if subs is None:
                         finite = [x for x in verb_links if x.word.tag in _FINITE_TAGS]
                         if finite and subjects:
@@ -834,7 +872,7 @@ class _SceneBuilder:
                 target = None
                 if pending is None:
                     verb_links = [x for x in links if x.word.pos in ("VERB", "AUX")]
-                    subs = self.verb_subjects(verb_links[0], sentence_nps) if verb_links else None
+                    subs = self.verb_subjects(verb_links[0].word.index, sentence_nps) if verb_links else None
                     targets = subs or ([subjects[-1]] if subjects and any(
                         x.word.tag in _FINITE_TAGS for x in verb_links) else ([last] if last else []))
                     for target in targets:
