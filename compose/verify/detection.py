@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
-from compose.errors import BackboneError, VerificationError
+from compose.errors import BackboneError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -113,7 +113,7 @@ def get_detector(name: str = "world", **options: Any) -> Detector:
 def load_image(image: Any) -> Image.Image:
     """An RGB PIL image from a PIL image, a path or an ``(h, w, 3)`` uint8 array.
 
-    Raises ``VerificationError`` E502 when a file is missing, truncated or not an image.
+    Raises ``UsageError`` E502 (exit 2) when a file is missing, truncated or not an image.
     """
     from PIL import Image, ImageOps
 
@@ -125,9 +125,9 @@ def load_image(image: Any) -> Image.Image:
                 opened.load()
                 return ImageOps.exif_transpose(opened).convert("RGB")
         except FileNotFoundError:
-            raise VerificationError("E502", path=str(image), reason="no such file") from None
+            raise UsageError("E502", path=str(image), reason="no such file") from None
         except (OSError, ValueError, SyntaxError) as exc:  # PIL raises these for damaged files
-            raise VerificationError("E502", path=str(image), reason=str(exc) or type(exc).__name__) from None
+            raise UsageError("E502", path=str(image), reason=str(exc) or type(exc).__name__) from None
     try:
         import numpy as np
 
@@ -136,7 +136,7 @@ def load_image(image: Any) -> Image.Image:
             return Image.fromarray(array.astype(np.uint8), "RGB")
     except (TypeError, ValueError):
         pass
-    raise VerificationError("E502", path=type(image).__name__,
+    raise UsageError("E502", path=type(image).__name__,
                             reason="expected a PIL image, a path or an (h, w, 3) uint8 array")
 
 

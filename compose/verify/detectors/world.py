@@ -152,19 +152,23 @@ class WorldDetector(Detector):
                     continue
                 components.append((int(color_index), mask, where))
 
-        foreground = np.zeros((h, w), bool)
         full_masks = []
         for _, mask, where in components:
             full = np.zeros((h, w), bool)
             full[where] = mask
             full_masks.append(full)
-            foreground |= full
 
         # 3. shapes, boxes; 4. colors ---------------------------------------------------------------
+        filled_masks = [ndimage.binary_fill_holes(full) for full in full_masks]
         detections = []
-        for (color_index, mask, where), full in zip(components, full_masks):
-            filled = ndimage.binary_fill_holes(full)
-            unknown = foreground & ~filled
+        for i, ((color_index, mask, where), full) in enumerate(zip(components, full_masks)):
+            filled = filled_masks[i]
+            # pixels that may hide this object: other objects', except one it lies inside of
+            unknown = np.zeros((h, w), bool)
+            for j, other in enumerate(full_masks):
+                if j != i and not (filled_masks[j] & full).sum() >= 0.9 * full.sum():
+                    unknown |= other
+            unknown &= ~filled
             box_px = (where[1].start, where[0].start, where[1].stop, where[0].stop)
             shape, iou, box_px = self._fit_shape(filled, unknown, box_px)
             color, color_score = palette_color(rgb, full)
