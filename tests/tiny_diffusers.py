@@ -164,7 +164,8 @@ def save_sd3(folder: Path, seed: int = 0) -> Path:
                                         caption_projection_dim=16, joint_attention_dim=32,
                                         pooled_projection_dim=64, out_channels=4).eval()
     pipe = StableDiffusion3Pipeline(
-        transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae(),
+        transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae(shift_factor=0.0609, scaling_factor=1.5035),
         text_encoder=clip_text_encoder(len(tok), projection=32), tokenizer=tok,
         text_encoder_2=clip_text_encoder(len(tok), projection=32), tokenizer_2=tok,
         text_encoder_3=t5_encoder(len(t5tok)), tokenizer_3=t5tok)
@@ -184,7 +185,7 @@ def save_flux(folder: Path, seed: int = 0) -> Path:
                                          num_attention_heads=2, joint_attention_dim=32,
                                          pooled_projection_dim=32, axes_dims_rope=[4, 2, 2]).eval()
     pipe = FluxPipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(),
-                        vae=vae(latent_channels=4), text_encoder=clip_text_encoder(len(tok)),
+                        vae=vae(shift_factor=0.1159, scaling_factor=0.3611), text_encoder=clip_text_encoder(len(tok)),
                         tokenizer=tok, text_encoder_2=t5_encoder(len(t5tok)), tokenizer_2=t5tok)
     pipe.save_pretrained(folder)
     return folder

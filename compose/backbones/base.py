@@ -108,3 +108,9 @@ def _can_draw(name: str, class_name: str) -> bool:
 
 register_backbone("embedded", "compose.backbones.embedded:EmbeddedBackbone")
 register_backbone("procedural", "compose.backbones.procedural:ProceduralBackbone")
+register_backbone("sd-gligen", "compose.backbones.sd_gligen:SDGligenBackbone")
+register_backbone("sd-regional", "compose.backbones.sd_regional:SDRegionalBackbone")
+register_backbone("sdxl-regional", "compose.backbones.sdxl_regional:SDXLRegionalBackbone")
+register_backbone("sd3-regional", "compose.backbones.sd3_regional:SD3RegionalBackbone")
+register_backbone("flux-regional", "compose.backbones.flux_regional:FluxRegionalBackbone")
+register_backbone("sd-controlnet-seg", "compose.backbones.sd_controlnet_seg:SDControlNetSegBackbone")

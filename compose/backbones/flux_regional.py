@@ -1,0 +1,159 @@
+"""``flux-regional``: training-free region prompts for FLUX.1 (MMDiT).
+
+FLUX attends over one joint sequence, text tokens first and image tokens after. The text is one
+T5 segment for the whole image (every phrase, the background and the style) and one per region;
+an additive mask (:func:`~compose.backbones.regional_attention.joint_attention_mask`) lets a
+region's tokens and the pixels of its box see each other and nothing else of the image, lets
+every pixel see the base prompt (scaled by ``base_ratio`` inside boxes) and keeps segments apart.
+FLUX's own processors take the mask through ``joint_attention_kwargs={"attention_mask": mask}``
+in both the double- and single-stream blocks, so no processor is replaced. Text token positions
+are all zero in FLUX's rotary embedding, so segments need no position shift. The pooled (CLIP)
+embedding is the base prompt's. Negative prompts apply only with ``true_cfg > 1`` (FLUX-dev is
+guidance-distilled; ``guidance`` is its embedded guidance).
+
+Needs ``transformers`` and a diffusers-format FLUX folder (or a repo id in the local HF cache).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from compose.backbones.base import Backbone, RenderResult
+from compose.backbones.diffusers_common import (
+    Runtime,
+    check_render_inputs,
+    generator,
+    layout_prompts,
+    load_local,
+    render_size,
+    require_package,
+    with_config,
+)
+from compose.errors import BackboneError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from compose.layout import Layout
+
+DEFAULTS: dict[str, Any] = {
+    "model": "black-forest-labs/FLUX.1-dev", "device": None, "dtype": None,
+    "attention_slicing": False, "cpu_offload": None, "base_ratio": 0.3, "guidance": 3.5,
+    "steps": 28, "resolution": None, "progress": False, "max_sequence_length": 512,
+    "true_cfg": 1.0,
+}
+
+
+class FluxRegionalBackbone(Backbone):
+    """Regional prompting for FLUX through its joint attention mask (see the module docstring).
+
+    Parameters
+    ----------
+    model, device, dtype, attention_slicing, cpu_offload, guidance, steps, resolution, config
+        As for every diffusers backbone (see ``docs/backbones.md``).
+    base_ratio : float
+        Weight of the base prompt's tokens inside boxes, in [0, 1].
+    max_sequence_length : int
+        T5 tokens per prompt segment (the joint sequence grows by this per region).
+    true_cfg : float
+        True classifier-free guidance scale; above 1 the negative prompts are used (two passes).
+    """
+
+    name = "flux-regional"
+    default_steps = 28
+    defaults = DEFAULTS
+
+    def __init__(self, model: str | None = None, *, device: str | None = None,
+                 dtype: str | None = None, attention_slicing: bool | None = None,
+                 cpu_offload: bool | str | None = None, base_ratio: float | None = None,
+                 guidance: float | None = None, steps: int | None = None,
+                 resolution: int | None = None, progress: bool | None = None,
+                 max_sequence_length: int | None = None, true_cfg: float | None = None,
+                 config: str | None = None) -> None:
+        opts = with_config(self.name, config, dict(
+            model=model, device=device, dtype=dtype, attention_slicing=attention_slicing,
+            cpu_offload=cpu_offload, base_ratio=base_ratio, guidance=guidance, steps=steps,
+            resolution=resolution, progress=progress, max_sequence_length=max_sequence_length,
+            true_cfg=true_cfg), self.defaults)
+        if not 0.0 <= float(opts["base_ratio"]) <= 1.0:
+            raise BackboneError("E406", argument="base_ratio", value=opts["base_ratio"],
+                                name=self.name, expected="expected a number in [0, 1]")
+        require_package("transformers", self.name)
+        from diffusers import FluxPipeline
+
+        self.options = opts
+        self.runtime = Runtime.from_options(self.name, opts["device"], opts["dtype"],
+                                            opts["attention_slicing"], opts["cpu_offload"],
+                                            opts["progress"])
+        self.pipe = load_local(FluxPipeline, opts["model"], name=self.name,
+                               torch_dtype=self.runtime.torch_dtype)
+        self.runtime.place(self.pipe)
+
+    # ------------------------------------------------------------------ conditioning
+
+    def check_inputs(self, layouts: list[Layout], seeds: list[int], steps: int | None,
+                     guidance: float | None) -> None:
+        check_render_inputs(self.name, layouts, seeds, steps, guidance)
+
+    def encode_texts(self, texts: list[str]):
+        embeds, pooled, _ = self.pipe.encode_prompt(
+            prompt=texts, prompt_2=None, device=self.pipe._execution_device,
+            num_images_per_prompt=1, max_sequence_length=int(self.options["max_sequence_length"]))
+        return embeds.reshape(1, -1, embeds.shape[-1]), pooled[:1], embeds.shape[1]
+
+    def encode_layout(self, layout: Layout) -> dict[str, Any]:
+        """Segmented T5 embeddings ``(1, segments * max_sequence_length, dim)``, the base prompt's
+        pooled CLIP embedding, and the negatives when ``true_cfg > 1``."""
+        prompts = layout_prompts(layout)
+        texts = [prompts.base] + prompts.regions
+        cond, pooled, length = self.encode_texts(texts)
+        embeds = {"prompt_embeds": cond, "pooled_prompt_embeds": pooled}
+        if float(self.options["true_cfg"]) > 1.0:
+            uncond, uncond_pooled, _ = self.encode_texts([prompts.negative] + prompts.region_negatives)
+            embeds.update(negative_prompt_embeds=uncond, negative_pooled_prompt_embeds=uncond_pooled)
+        return {"embeds": embeds, "instances": prompts.instances,
+                "segment_lengths": [length] * len(texts)}
+
+    def attention_mask(self, layout: Layout, cond: dict[str, Any], height: int, width: int):
+        from compose.backbones.regional_attention import joint_attention_mask
+
+        patch = self.pipe.vae_scale_factor * 2  # FLUX packs 2x2 latent patches into one token
+        return joint_attention_mask(layout, cond["instances"], (height // patch, width // patch),
+                                    cond["segment_lengths"], float(self.options["base_ratio"]),
+                                    text_first=True, dtype=self.pipe.transformer.dtype,
+                                    device=self.pipe._execution_device)
+
+    # ------------------------------------------------------------------ render
+
+    def render(self, layouts: list[Layout], *, seeds: list[int], steps: int | None = None,
+               guidance: float | None = None) -> RenderResult:
+        steps = int(steps or self.options["steps"])
+        guidance = float(self.options["guidance"] if guidance is None else guidance)
+        # 1. check the inputs
+        self.check_inputs(layouts, seeds, steps, guidance)
+        images, timings = [], {"encode": 0.0, "denoise": 0.0}
+        multiple = self.pipe.vae_scale_factor * 2
+        for layout, seed in zip(layouts, seeds):
+            # 2. encode the base and region prompts into segments, build the joint mask
+            t0 = time.perf_counter()
+            cond = self.encode_layout(layout)
+            width, height = render_size(layout, multiple, self.options["resolution"])
+            mask = self.attention_mask(layout, cond, height, width)
+            timings["encode"] += time.perf_counter() - t0
+            # 3. denoise with the mask passed to FLUX's own attention processors, decode
+            t0 = time.perf_counter()
+            out = self.pipe(**cond["embeds"], height=height, width=width,
+                            num_inference_steps=steps, guidance_scale=guidance,
+                            true_cfg_scale=float(self.options["true_cfg"]),
+                            max_sequence_length=int(self.options["max_sequence_length"]),
+                            joint_attention_kwargs={"attention_mask": mask},
+                            generator=generator(seed, self.runtime.device))
+            timings["denoise"] += time.perf_counter() - t0
+            images.append(out.images[0])
+        # 4. report what was done
+        return RenderResult(images=images, seeds=[int(s) for s in seeds], steps=steps,
+                            timings=timings, info={"backbone": self.name,
+                                                   "model": str(self.options["model"]),
+                                                   "guidance": guidance,
+                                                   "base_ratio": self.options["base_ratio"],
+                                                   "device": self.runtime.device,
+                                                   "dtype": self.runtime.dtype})

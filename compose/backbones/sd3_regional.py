@@ -1,0 +1,162 @@
+"""``sd3-regional``: training-free region prompts for Stable Diffusion 3 / 3.5 (MMDiT).
+
+SD3 attends over one joint sequence of image and text tokens. The text is one segment for the
+whole image (every phrase, the background and the style) and one segment per region (each
+CLIP-L + CLIP-G + T5 tokens, as SD3 encodes a prompt); an additive mask
+(:func:`~compose.backbones.regional_attention.joint_attention_mask`) lets a region's tokens and
+the pixels of its box see each other and nothing else of the image, lets every pixel see the base
+prompt (scaled by ``base_ratio`` inside boxes) and keeps segments from seeing each other. SD3's
+own processor ignores attention masks, so every attention module gets
+:class:`~compose.backbones.regional_attention.SD3RegionalJointAttnProcessor` for the call; the
+originals are restored afterwards, also on error. The pooled embedding is the base prompt's.
+
+Needs ``transformers`` and a diffusers-format SD3 folder (or a repo id in the local HF cache);
+a folder without T5 (``text_encoder_3=None``) works, as in diffusers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from compose.backbones.base import Backbone, RenderResult
+from compose.backbones.diffusers_common import (
+    Runtime,
+    check_render_inputs,
+    generator,
+    layout_prompts,
+    load_local,
+    render_size,
+    require_package,
+    with_config,
+)
+from compose.errors import BackboneError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from compose.layout import Layout
+
+DEFAULTS: dict[str, Any] = {
+    "model": "stabilityai/stable-diffusion-3.5-medium", "device": None, "dtype": None,
+    "attention_slicing": False, "cpu_offload": None, "base_ratio": 0.3, "guidance": 4.5,
+    "steps": 28, "resolution": None, "progress": False, "max_sequence_length": 256,
+}
+
+
+class SD3RegionalBackbone(Backbone):
+    """Regional prompting for SD3 through a masked joint attention (see the module docstring).
+
+    Parameters
+    ----------
+    model, device, dtype, attention_slicing, cpu_offload, guidance, steps, resolution, config
+        As for every diffusers backbone (see ``docs/backbones.md``).
+    base_ratio : float
+        Weight of the base prompt's tokens inside boxes, in [0, 1] (0: base prompt only outside
+        boxes).
+    max_sequence_length : int
+        T5 tokens per prompt segment.
+    """
+
+    name = "sd3-regional"
+    default_steps = 28
+    defaults = DEFAULTS
+
+    def __init__(self, model: str | None = None, *, device: str | None = None,
+                 dtype: str | None = None, attention_slicing: bool | None = None,
+                 cpu_offload: bool | str | None = None, base_ratio: float | None = None,
+                 guidance: float | None = None, steps: int | None = None,
+                 resolution: int | None = None, progress: bool | None = None,
+                 max_sequence_length: int | None = None, config: str | None = None) -> None:
+        opts = with_config(self.name, config, dict(
+            model=model, device=device, dtype=dtype, attention_slicing=attention_slicing,
+            cpu_offload=cpu_offload, base_ratio=base_ratio, guidance=guidance, steps=steps,
+            resolution=resolution, progress=progress, max_sequence_length=max_sequence_length),
+            self.defaults)
+        if not 0.0 <= float(opts["base_ratio"]) <= 1.0:
+            raise BackboneError("E406", argument="base_ratio", value=opts["base_ratio"],
+                                name=self.name, expected="expected a number in [0, 1]")
+        require_package("transformers", self.name)
+        from diffusers import StableDiffusion3Pipeline
+
+        self.options = opts
+        self.runtime = Runtime.from_options(self.name, opts["device"], opts["dtype"],
+                                            opts["attention_slicing"], opts["cpu_offload"],
+                                            opts["progress"])
+        self.pipe = load_local(StableDiffusion3Pipeline, opts["model"], name=self.name,
+                               torch_dtype=self.runtime.torch_dtype)
+        self.runtime.place(self.pipe)
+        self.capture: list | None = None  # set to a list to record attention probabilities
+
+    # ------------------------------------------------------------------ conditioning
+
+    def check_inputs(self, layouts: list[Layout], seeds: list[int], steps: int | None,
+                     guidance: float | None) -> None:
+        check_render_inputs(self.name, layouts, seeds, steps, guidance)
+
+    def encode_layout(self, layout: Layout, guidance: float) -> dict[str, Any]:
+        """Segmented embeddings ``(1, segments * length, dim)`` and the base prompt's pooled one."""
+        prompts = layout_prompts(layout)
+        texts = [prompts.base] + prompts.regions
+        negatives = [prompts.negative] + prompts.region_negatives
+        cond, uncond, pooled, uncond_pooled = self.pipe.encode_prompt(
+            prompt=texts, prompt_2=None, prompt_3=None, device=self.pipe._execution_device,
+            num_images_per_prompt=1, do_classifier_free_guidance=guidance > 1.0,
+            negative_prompt=negatives if any(negatives) else None,
+            max_sequence_length=int(self.options["max_sequence_length"]))
+        embeds = {"prompt_embeds": cond.reshape(1, -1, cond.shape[-1]),
+                  "pooled_prompt_embeds": pooled[:1]}
+        if uncond is not None:
+            embeds["negative_prompt_embeds"] = uncond.reshape(1, -1, uncond.shape[-1])
+            embeds["negative_pooled_prompt_embeds"] = uncond_pooled[:1]
+        return {"embeds": embeds, "instances": prompts.instances,
+                "segment_lengths": [cond.shape[1]] * len(texts)}
+
+    def attention_mask(self, layout: Layout, cond: dict[str, Any], height: int, width: int):
+        from compose.backbones.regional_attention import joint_attention_mask
+
+        patch = self.pipe.transformer.config.patch_size * self.pipe.vae_scale_factor
+        return joint_attention_mask(layout, cond["instances"], (height // patch, width // patch),
+                                    cond["segment_lengths"], float(self.options["base_ratio"]),
+                                    text_first=False, dtype=self.pipe.transformer.dtype,
+                                    device=self.pipe._execution_device)
+
+    def regional_processors(self):
+        from compose.backbones.regional_attention import SD3RegionalJointAttnProcessor, swapped_processors
+
+        processor = SD3RegionalJointAttnProcessor(self.capture)
+        return swapped_processors(self.pipe.transformer, lambda name, _: processor)
+
+    # ------------------------------------------------------------------ render
+
+    def render(self, layouts: list[Layout], *, seeds: list[int], steps: int | None = None,
+               guidance: float | None = None) -> RenderResult:
+        steps = int(steps or self.options["steps"])
+        guidance = float(self.options["guidance"] if guidance is None else guidance)
+        # 1. check the inputs
+        self.check_inputs(layouts, seeds, steps, guidance)
+        images, timings = [], {"encode": 0.0, "denoise": 0.0}
+        multiple = self.pipe.vae_scale_factor * self.pipe.transformer.config.patch_size
+        for layout, seed in zip(layouts, seeds):
+            # 2. encode the base and region prompts into segments, build the joint mask
+            t0 = time.perf_counter()
+            cond = self.encode_layout(layout, guidance)
+            width, height = render_size(layout, multiple, self.options["resolution"])
+            mask = self.attention_mask(layout, cond, height, width)
+            timings["encode"] += time.perf_counter() - t0
+            # 3. denoise with the masking processors installed, decode
+            t0 = time.perf_counter()
+            with self.regional_processors():
+                out = self.pipe(**cond["embeds"], height=height, width=width,
+                                num_inference_steps=steps, guidance_scale=guidance,
+                                max_sequence_length=int(self.options["max_sequence_length"]),
+                                joint_attention_kwargs={"attention_mask": mask},
+                                generator=generator(seed, self.runtime.device))
+            timings["denoise"] += time.perf_counter() - t0
+            images.append(out.images[0])
+        # 4. report what was done
+        return RenderResult(images=images, seeds=[int(s) for s in seeds], steps=steps,
+                            timings=timings, info={"backbone": self.name,
+                                                   "model": str(self.options["model"]),
+                                                   "guidance": guidance,
+                                                   "base_ratio": self.options["base_ratio"],
+                                                   "device": self.runtime.device,
+                                                   "dtype": self.runtime.dtype})

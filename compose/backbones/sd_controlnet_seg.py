@@ -1,0 +1,156 @@
+"""``sd-controlnet-seg``: the layout drawn as a segmentation map for an SD 1.5 segmentation ControlNet.
+
+Each box is filled, back to front (z order), with its class's ADE20K colour
+(:func:`compose.backbones.ade20k.segmentation_color`: the ADE20K palette where the class or a
+synonym is known, else a stable hashed colour); the rest of the canvas takes the colour of the
+background when it names an ADE20K class ("grass", "sky", "floor"...), else black. The map
+conditions a segmentation ControlNet (such as ``lllyasviel/control_v11p_sd15_seg``) on an SD 1.5
+checkpoint; the prompt is the layout's base prompt (every phrase, the background and the style).
+
+Needs ``transformers``, a diffusers-format SD 1.x folder and a ControlNet folder (or repo ids in
+the local HF cache).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from compose.backbones.base import Backbone, RenderResult
+from compose.backbones.diffusers_common import (
+    Runtime,
+    check_render_inputs,
+    generator,
+    layout_prompts,
+    load_local,
+    render_size,
+    require_package,
+    with_config,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
+    from compose.layout import Layout
+
+DEFAULTS: dict[str, Any] = {
+    "model": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+    "controlnet": "lllyasviel/control_v11p_sd15_seg", "device": None, "dtype": None,
+    "attention_slicing": False, "cpu_offload": None, "guidance": 7.5, "steps": 30,
+    "resolution": None, "progress": False, "conditioning_scale": 1.0,
+}
+
+
+def segmentation_map(layout: Layout, size: tuple[int, int]) -> Image.Image:
+    """The layout as an RGB segmentation map of ``size`` (width, height): boxes filled back to
+    front with their class colours over the background's colour (black when unknown).
+
+    >>> from compose.layout import Layout, Region
+    >>> lay = Layout(canvas=(8, 8), boxes={"p": (0.0, 0.0, 0.5, 0.5)}, background="grass",
+    ...              objects={"p": Region(phrase="a man", **{"class": "person"})})
+    >>> img = segmentation_map(lay, (8, 8))
+    >>> img.getpixel((1, 1)), img.getpixel((6, 6))
+    ((150, 5, 61), (4, 250, 7))
+    """
+    from PIL import Image, ImageDraw
+
+    from compose.backbones.ade20k import ADE20K_PALETTE, SYNONYMS, segmentation_color
+
+    background = (0, 0, 0)
+    for word in (layout.background or "").lower().replace(",", " ").split():
+        name = SYNONYMS.get(word, word)
+        if name in ADE20K_PALETTE:
+            background = ADE20K_PALETTE[name]
+            break
+    width, height = size
+    image = Image.new("RGB", size, background)
+    draw = ImageDraw.Draw(image)
+    for instance in layout.drawing_order():
+        x0, y0, x1, y1 = layout.boxes[instance]
+        region = layout.objects.get(instance)
+        color = segmentation_color(region.class_name if region else instance.split("#")[0])
+        draw.rectangle([round(x0 * width), round(y0 * height),
+                        max(round(x0 * width), round(x1 * width) - 1),
+                        max(round(y0 * height), round(y1 * height) - 1)], fill=color)
+    return image
+
+
+class SDControlNetSegBackbone(Backbone):
+    """A segmentation ControlNet conditioned on the layout drawn as an ADE20K map.
+
+    Parameters
+    ----------
+    model : str
+        The SD 1.x base (a diffusers folder, or a repo id in the local HF cache).
+    controlnet : str
+        The segmentation ControlNet (folder or cached repo id).
+    conditioning_scale : float
+        ``controlnet_conditioning_scale``: how strongly the map steers the image.
+    device, dtype, attention_slicing, cpu_offload, guidance, steps, resolution, config
+        As for every diffusers backbone (see ``docs/backbones.md``).
+    """
+
+    name = "sd-controlnet-seg"
+    default_steps = 30
+    defaults = DEFAULTS
+
+    def __init__(self, model: str | None = None, *, controlnet: str | None = None,
+                 device: str | None = None, dtype: str | None = None,
+                 attention_slicing: bool | None = None, cpu_offload: bool | str | None = None,
+                 guidance: float | None = None, steps: int | None = None,
+                 resolution: int | None = None, progress: bool | None = None,
+                 conditioning_scale: float | None = None, config: str | None = None) -> None:
+        opts = with_config(self.name, config, dict(
+            model=model, controlnet=controlnet, device=device, dtype=dtype,
+            attention_slicing=attention_slicing, cpu_offload=cpu_offload, guidance=guidance,
+            steps=steps, resolution=resolution, progress=progress,
+            conditioning_scale=conditioning_scale), self.defaults)
+        require_package("transformers", self.name)
+        from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+
+        self.options = opts
+        self.runtime = Runtime.from_options(self.name, opts["device"], opts["dtype"],
+                                            opts["attention_slicing"], opts["cpu_offload"],
+                                            opts["progress"])
+        net = load_local(ControlNetModel, opts["controlnet"], name=self.name,
+                         torch_dtype=self.runtime.torch_dtype)
+        self.pipe = load_local(StableDiffusionControlNetPipeline, opts["model"], name=self.name,
+                               controlnet=net, torch_dtype=self.runtime.torch_dtype,
+                               safety_checker=None, requires_safety_checker=False)
+        self.runtime.place(self.pipe)
+
+    def check_inputs(self, layouts: list[Layout], seeds: list[int], steps: int | None,
+                     guidance: float | None) -> None:
+        check_render_inputs(self.name, layouts, seeds, steps, guidance)
+
+    def render(self, layouts: list[Layout], *, seeds: list[int], steps: int | None = None,
+               guidance: float | None = None) -> RenderResult:
+        steps = int(steps or self.options["steps"])
+        guidance = float(self.options["guidance"] if guidance is None else guidance)
+        # 1. check the inputs
+        self.check_inputs(layouts, seeds, steps, guidance)
+        images, timings = [], {"encode": 0.0, "denoise": 0.0}
+        for layout, seed in zip(layouts, seeds):
+            # 2. draw the layout as a segmentation map at the render size
+            t0 = time.perf_counter()
+            prompts = layout_prompts(layout)
+            width, height = render_size(layout, self.pipe.vae_scale_factor, self.options["resolution"])
+            seg = segmentation_map(layout, (width, height))
+            timings["encode"] += time.perf_counter() - t0
+            # 3. denoise under the ControlNet, decode
+            t0 = time.perf_counter()
+            out = self.pipe(prompt=prompts.base, negative_prompt=prompts.negative or None,
+                            image=seg, height=height, width=width, num_inference_steps=steps,
+                            guidance_scale=guidance,
+                            controlnet_conditioning_scale=float(self.options["conditioning_scale"]),
+                            generator=generator(seed, self.runtime.device))
+            timings["denoise"] += time.perf_counter() - t0
+            images.append(out.images[0])
+        # 4. report what was done
+        return RenderResult(images=images, seeds=[int(s) for s in seeds], steps=steps,
+                            timings=timings, info={"backbone": self.name,
+                                                   "model": str(self.options["model"]),
+                                                   "controlnet": str(self.options["controlnet"]),
+                                                   "guidance": guidance,
+                                                   "device": self.runtime.device,
+                                                   "dtype": self.runtime.dtype})
