@@ -39,7 +39,7 @@ CLASS_SYNONYMS: dict[str, str] = {
     "hair dryer": "hair drier", "hairdryer": "hair drier", "fridge": "refrigerator",
     "remote control": "tv remote", "teddy": "teddy bear", "teddybear": "teddy bear",
     "hotdog": "hot dog", "houseplant": "potted plant", "pot plant": "potted plant",
-    "wineglass": "wine glass", "pair of skis": "skis", "pair of scissors": "scissors",
+    "wineglass": "wine glass", "plane": "airplane", "jet plane": "airplane",
     "ski": "skis", "racket": "tennis racket", "tennis racquet": "tennis racket",
     "hand bag": "handbag", "back pack": "backpack", "tooth brush": "toothbrush",
     "sail boat": "boat", "sailboat": "boat", "dinner table": "dining table",
@@ -112,7 +112,7 @@ OPENINGS: tuple[tuple[str, ...], ...] = (
 
 #: Multi-word quantifiers: (words, count) where count is an int or a (min, max) range.
 QUANTIFIERS: dict[tuple[str, ...], int | tuple[int, int]] = {
-    ("a", "pair", "of"): 2, ("pair", "of"): 2, ("a", "couple", "of"): 2, ("couple", "of"): 2,
+    ("a", "couple", "of"): 2, ("couple", "of"): 2,
     ("a", "couple"): 2, ("a", "dozen"): 12, ("dozen",): 12, ("a", "few"): (2, 4), ("few",): (2, 4),
     ("some",): (2, 4), ("several",): (3, 6), ("many",): (5, 10), ("multiple",): (2, 4),
     ("numerous",): (5, 10), ("various",): (3, 6), ("lots", "of"): (5, 10),
@@ -125,6 +125,12 @@ QUANTIFIERS: dict[tuple[str, ...], int | tuple[int, int]] = {
     ("a", "single"): 1, ("single",): 1, ("only", "one"): 1, ("just", "one"): 1,
     ("exactly", "one"): 1, ("one", "single"): 1, ("a", "lone"): 1, ("a", "solitary"): 1,
 }
+
+#: Nouns one of which is a pair ("a pair of scissors" is one pair of scissors, not two).
+PAIR_NOUNS: frozenset[str] = frozenset({
+    "scissors", "skis", "glasses", "sunglasses", "goggles", "binoculars", "pants", "trousers",
+    "jeans", "shorts", "pliers", "tongs", "headphones", "earphones", "tweezers", "pajamas",
+})
 
 #: Words that make the following noun phrase forbidden ("no dogs", "without any cars").
 NEGATIONS: tuple[tuple[str, ...], ...] = (

@@ -64,8 +64,11 @@ _NOT_NOUNS = (set(COUNT_WORDS) | lx.SEPARATORS | lx.DEFINITE | lx.INDEFINITE | l
 
 def _relation_phrases() -> dict[tuple[str, ...], str]:
     phrases: dict[tuple[str, ...], str] = {}
+    for spec in RELATIONS.values():  # program words first, as lookup_words reads them
+        for words in spec.program_words:
+            phrases.setdefault(tuple(words.split()), spec.name)
     for spec in RELATIONS.values():
-        for words in spec.program_words + spec.words:
+        for words in spec.words:
             phrases.setdefault(tuple(words.split()), spec.name)
     return phrases
 
@@ -199,6 +202,7 @@ class _Reader:
                       for t in doc if not t.is_space]
         self.w = [x.text for x in self.words]
         self.parse = parse  # a parsed Doc, or None
+        self.verbs: set[int] = set()  # word positions tagged nouns but read as verbs
         self.warnings: list[SceneWarning] = []
         self.style: list[str] = []
         self.background: list[str] = []
@@ -248,6 +252,11 @@ class _Reader:
         word = self.words[i]
         if word.text in _NOT_NOUNS or not re.search(r"\w", word.text) or word.text.isdigit():
             return False
+        if i in self.verbs:
+            return False
+        if self.parse is not None and any(  # "an umbrella walks": a verb the tagger took for a noun
+                c.dep_ in ("nsubj", "nsubjpass") for c in self.parse[word.index].children):
+            return False
         if color_name(word.text) or word.text in SIZE_WORDS:
             return False
         return word.tag in _NOUN_TAGS or word.pos in ("NOUN", "PROPN")
@@ -268,6 +277,13 @@ class _Reader:
                     continue
             rel = self.relation_at(i)
             if rel is not None:
+                for k in range(1, rel[0]):  # "resting on top of": a later phrase reaching further
+                    later = self.relation_at(i + k)
+                    if later is not None and k + later[0] > rel[0]:
+                        out.extend(Link(i + m, self.words[i + m]) for m in range(k))
+                        i += k
+                        rel = later
+                        break
                 out.append(RelationPhrase(i, i + rel[0], rel[1], negated=negation is not None))
                 if negation is not None:
                     negation = None
@@ -317,7 +333,7 @@ class _Reader:
                 out.append(np_)
                 i = np_.end
                 continue
-            if word.pos in ("VERB", "AUX", "ADV", "PART") or word.text in lx.NEUTRAL_VERBS \
+            if word.pos in ("VERB", "AUX", "ADV", "PART") or word.text in lx.NEUTRAL_VERBS or i in self.verbs \
                     or word.text in lx.RELATION_ADVERBS:
                 out.append(Link(i, word))
                 i += 1
@@ -392,6 +408,10 @@ class _Reader:
                 if j + 1 < n and self.w[j] == "of" and self.w[j + 1] in ("the", "these", "those"):
                     j += 2  # "two of the cats"
                     np_.definite = True
+        pairs = False
+        if j + 1 < n and self.w[j] in ("pair", "pairs") and self.w[j + 1] == "of":
+            pairs = True  # "two pairs of shoes" are four shoes, "a pair of scissors" one
+            j += 2
         # modifiers
         while j < n:
             word = self.w[j]
@@ -426,6 +446,10 @@ class _Reader:
         units: list[tuple[int, int, str, bool]] = []  # start, end, class-or-word, known
         while j < n and self.nounish(j):
             known = self.class_at(j)
+            if units and known is None and np_.indefinite and np_.count is None and \
+                    self.words[j].tag == "NNS" and lx.singular(self.w[j]) != self.w[j]:
+                self.verbs.add(j)  # "an umbrella walks": a plural after "an" is a verb
+                break
             if known is not None:
                 units.append((j, j + known[0], known[1], True))
                 j += known[0]
@@ -464,6 +488,12 @@ class _Reader:
             j += 1
         elif j == i:
             return None
+        if pairs:
+            number = np_.count if isinstance(np_.count, int) else 1
+            if np_.head in lx.PAIR_NOUNS:
+                np_.count, np_.plural = number, number > 1
+            else:
+                np_.count, np_.plural = 2 * number, True
         if not (np_.head or np_.one or np_.color or np_.size or np_.material or np_.adjectives
                 or np_.count is not None):
             return None
@@ -605,6 +635,9 @@ class _SceneBuilder:
                 self.forbidden.append(Forbidden(name=np_.head, span=r.span(start, np_.end)))
             np_.role = "forbidden"
             return None
+        if np_.head in lx.FRAMING_NOUNS and np_.definite and not np_.known:
+            np_.role = "framing"  # "in this picture"
+            return None
         if np_.head in lx.SETTING_NOUNS:
             phrase = r.chars(np_.start, np_.end)
             if phrase not in r.background:
@@ -674,12 +707,12 @@ class _SceneBuilder:
             return
         if any(o is None for o in objects):
             roles = {o.role for o in obj_nps if o.resolved is None}
-            if "background" not in roles:
+            if not roles & {"background", "framing", "forbidden"}:
                 r.warn(f"relation '{words}' has no object that is a thing; dropped", rel.start, rel.end)
             return
         for subject in subjects:
             if subject.resolved is None:
-                if subject.role != "background":
+                if subject.role not in ("background", "framing", "forbidden"):
                     r.warn(f"relation '{words}' has no subject that is a thing; dropped",
                            rel.start, rel.end)
                 continue
@@ -997,7 +1030,9 @@ class _SceneBuilder:
 
 
 def _needs_parse(doc) -> bool:
-    return any(t.pos_ in ("VERB", "AUX") for t in doc)
+    """Whether a verb links words, or a plural noun right after a noun may be a verb ("walks")."""
+    return any(t.pos_ in ("VERB", "AUX") or (t.tag_ == "NNS" and t.i > 0 and doc[t.i - 1].pos_ == "NOUN")
+               for t in doc)
 
 
 def _read(text: str, doc, parse) -> Scene:
