@@ -140,6 +140,19 @@ NEGATIONS: tuple[tuple[str, ...], ...] = (
     ("lacking",), ("absent",), ("except", "for"), ("but", "no"),
 )
 
+#: Negative pronouns and what they forbid ("no one on it").
+NEGATED_PRONOUNS: dict[tuple[str, ...], str] = {
+    ("no", "one"): "person", ("nobody",): "person", ("no-one",): "person", ("noone",): "person",
+    ("no", "people"): "person", ("no", "humans"): "person",
+}
+
+#: Arrangements: "side by side" is a reciprocal relation, "in a row" none the layout can say.
+ARRANGEMENTS: dict[tuple[str, ...], str | None] = {
+    ("side", "by", "side"): "next_to", ("in", "a", "row"): None, ("in", "a", "line"): None,
+    ("in", "a", "circle"): None, ("in", "a", "pile"): None, ("in", "a", "stack"): None,
+    ("in", "rows"): None, ("in", "a", "cluster"): None, ("in", "a", "group"): None,
+}
+
 #: Definite determiners: a noun phrase with one of them may refer to an earlier object.
 DEFINITE: frozenset[str] = frozenset({"the", "this", "that", "these", "those", "its", "their"})
 

@@ -153,6 +153,7 @@ class RelationPhrase:
     end: int
     name: str
     negated: bool = False
+    reciprocal: bool = False  # "side by side": among the phrases before it
 
 
 @dataclass
@@ -245,7 +246,8 @@ class _Reader:
         """Whether word ``i`` can be (part of) a noun: a known class, or tagged a noun."""
         if i >= len(self.w):
             return False
-        if self.relation_at(i) or self.match(i, lx.ABSOLUTE_POSITIONS, _MAX_ABS):
+        if self.relation_at(i) or self.match(i, lx.ABSOLUTE_POSITIONS, _MAX_ABS) \
+                or self.match(i, lx.ARRANGEMENTS, 4):
             return False
         if self.class_at(i):
             return True
@@ -275,6 +277,22 @@ class _Reader:
                 if skip:
                     i += skip
                     continue
+            nobody = self.match(i, lx.NEGATED_PRONOUNS, 2)
+            if nobody is not None:
+                out.append(NounPhrase(i, i + nobody[0], head=nobody[1], written_head=self.chars(  # type: ignore[arg-type]
+                    i, i + nobody[0]), known=True, negated=True, neg_start=negation))
+                negation = None
+                i += nobody[0]
+                continue
+            arrangement = self.match(i, lx.ARRANGEMENTS, 4)
+            if arrangement is not None:
+                if arrangement[1]:
+                    out.append(RelationPhrase(i, i + arrangement[0], arrangement[1],  # type: ignore[arg-type]
+                                              reciprocal=True))
+                else:
+                    out.append(Dropped(i, i + arrangement[0], "an arrangement that is not a relation"))
+                i += arrangement[0]
+                continue
             rel = self.relation_at(i)
             if rel is not None:
                 for k in range(1, rel[0]):  # "resting on top of": a later phrase reaching further
@@ -312,6 +330,12 @@ class _Reader:
                     i += 1
                     continue
                 out.append(Separator(i, word.text))
+                i += 1
+                continue
+            if negation is not None and word.text == "one" and not self.nounish_ahead_modified(i + 1):
+                out.append(NounPhrase(i, i + 1, head="person", written_head="one", known=True,  # "with no one"
+                                      negated=True, neg_start=negation))
+                negation = None
                 i += 1
                 continue
             if word.text in lx.PRONOUNS:
@@ -567,6 +591,7 @@ class _Group:
     color: str | None = None
     size: str | None = None
     attributes: dict = field(default_factory=dict)
+    presupposed: bool = False  # first named with "the": a later "a ..." introduces it
 
 
 class _SceneBuilder:
@@ -651,10 +676,25 @@ class _SceneBuilder:
                 self.refine(found, np_)
                 np_.resolved = found
                 return found
-        return self.declare(np_)
+        elif not np_.one:
+            # "the square is above the circle. a square and a circle": introduced after use
+            found = self.earlier(np_, presupposed=True)
+            if found is not None:
+                self.groups[found].presupposed = False
+                self.refine(found, np_)
+                np_.resolved = found
+                return found
+        name = self.declare(np_)
+        self.groups[name].presupposed = np_.definite
+        return name
 
-    def earlier(self, np_: NounPhrase) -> str | None:
-        candidates = [g for g in self.groups.values() if g.class_name == np_.head]
+    def earlier(self, np_: NounPhrase, presupposed: bool = False) -> str | None:
+        candidates = [g for g in self.groups.values() if g.class_name == np_.head
+                      and (g.presupposed or not presupposed)]
+        if presupposed:
+            count = self.count_of(np_)
+            candidates = [g for g in candidates if g.count == count
+                          and (g.color == np_.color or np_.color is None)]
         if np_.color is not None:
             same = [g for g in candidates if g.color in (None, np_.color)]
             candidates = same
@@ -866,6 +906,9 @@ class _SceneBuilder:
                            pending[0].start, pending[0].end)
                     pending = None
                 # "next to each other": the coordinated phrases relate among themselves
+                if item.reciprocal:
+                    self.relate_reciprocal(subjects, item)
+                    continue
                 if k < len(items) and isinstance(items[k], (Link, NounPhrase, Dropped)) and \
                         self.reciprocal(items, k):
                     k = self.skip_reciprocal(items, k)
