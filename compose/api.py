@@ -70,3 +70,46 @@ def verify(scene: Scene, image, *, layout=None, detector=None, **options):
     from compose.verify import verify as _verify
 
     return _verify(scene, image, layout=layout, detector=detector, **options)
+
+
+def render(scene_or_layout, backbone="embedded", *, seed: int | None = None, steps: int | None = None,
+           guidance: float | None = None, **options):
+    """Render scenes or layouts with a backbone; returns a
+    :class:`~compose.backbones.base.RenderResult` (``.images`` in input order).
+
+    ``scene_or_layout`` is a :class:`Scene`, a :class:`~compose.layout.Layout` or a list of
+    them (one batch). Scenes are laid out with :func:`layout` using the same seed, so the
+    layout is the one ``compose layout --seed`` gives. Item ``i`` of a batch uses seed
+    ``seed + i`` (default: the scene's or layout's own seed, else 0). ``backbone`` is a
+    registered name (``"embedded"``, ``"procedural"``, ...) or a backbone instance; ``options``
+    go to its constructor.
+    """
+    from compose.backbones.base import Backbone, get_backbone
+    from compose.layout import Layout
+
+    items = list(scene_or_layout) if isinstance(scene_or_layout, (list, tuple)) else [scene_or_layout]
+    layouts, seeds = [], []
+    for i, item in enumerate(items):
+        own = item.seed if isinstance(item, (Scene, Layout)) else None
+        item_seed = (seed + i) if seed is not None else (own if own is not None else i)
+        if isinstance(item, Scene):
+            item = _layout_scene(item, item_seed)
+        elif not isinstance(item, Layout):
+            from compose.errors import UsageError
+
+            raise UsageError("E006", argument=f"scene_or_layout[{i}]", value=type(item).__name__,
+                             expected="a Scene or a Layout")
+        layouts.append(item)
+        seeds.append(int(item_seed))
+    engine = backbone if isinstance(backbone, Backbone) else get_backbone(backbone, **options)
+    return engine.render(layouts, seeds=seeds, steps=steps, guidance=guidance)
+
+
+def _layout_scene(scene: Scene, seed: int):
+    solve = globals().get("layout")
+    if solve is None:
+        from compose.errors import UsageError
+
+        raise UsageError("E006", argument="scene", value="a Scene",
+                         expected="a Layout: the layout solver (compose.api.layout) is not installed")
+    return solve(scene, seed=seed)

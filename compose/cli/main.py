@@ -21,6 +21,7 @@ from compose.errors import ComposeError, UsageError
 COMMAND_MODULES = [
     "compose.cli.scene_commands",
     "compose.cli.world",
+    "compose.cli.render",
     "compose.cli.generate",
     "compose.cli.verify",
 ]
