@@ -377,3 +377,125 @@ def with_config(name: str, config: str | os.PathLike | None, given: dict[str, An
     merged.update(from_file)
     merged.update({k: v for k, v in given.items() if v is not None})
     return merged
+
+
+# --------------------------------------------------------------------------- latent repaint
+
+def encode_latents(vae: Any, image: Image.Image, size: tuple[int, int],
+                   gen: torch.Generator | None) -> torch.Tensor:
+    """``image`` resized to ``size`` (width, height) -> scaled VAE latents ``(1, c, h, w)``
+    (``(z - shift) * scale`` as diffusers' pipelines do)."""
+    import numpy as np
+    import torch
+    from PIL import Image as PILImage
+
+    rgb = image.convert("RGB")
+    if rgb.size != tuple(size):
+        rgb = rgb.resize(tuple(size), PILImage.BICUBIC)
+    pixels = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
+    pixels = pixels.to(device=vae.device, dtype=vae.dtype)
+    with torch.no_grad():
+        latents = vae.encode(pixels).latent_dist.sample(generator=gen)
+    shift = getattr(vae.config, "shift_factor", None) or 0.0
+    return (latents - shift) * vae.config.scaling_factor
+
+
+def decode_latents(vae: Any, latents: torch.Tensor) -> Image.Image:
+    """Scaled VAE latents ``(1, c, h, w)`` -> an RGB image."""
+    import numpy as np
+    import torch
+    from PIL import Image as PILImage
+
+    shift = getattr(vae.config, "shift_factor", None) or 0.0
+    with torch.no_grad():
+        pixels = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor + shift).sample
+    array = ((pixels[0].float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    return PILImage.fromarray(np.ascontiguousarray(array))
+
+
+def repaint_size(image: Image.Image, multiple: int) -> tuple[int, int]:
+    """The image's size rounded to a multiple the model can denoise."""
+    w, h = image.size
+    return (max(multiple, round(w / multiple) * multiple), max(multiple, round(h / multiple) * multiple))
+
+
+class FlowMatchSampling:
+    """A flow-matching scheduler (SD3, FLUX) seen through the interface
+    :func:`compose.diffusion.sample` expects of DDPM-style ones: ``add_noise`` is the flow's
+    interpolation ``scale_noise``, model inputs need no scaling and the start noise has unit scale.
+    ``set_timesteps`` passes FLUX's sigmas and resolution-dependent shift when asked."""
+
+    init_noise_sigma = 1.0
+
+    def __init__(self, scheduler: Any, *, image_tokens: int | None = None,
+                 flux_sigmas: bool = False) -> None:
+        self.scheduler = scheduler
+        self.image_tokens = image_tokens
+        self.flux_sigmas = flux_sigmas
+
+    def set_timesteps(self, steps: int, device: Any = None) -> None:
+        import numpy as np
+
+        kwargs: dict[str, Any] = {}
+        if self.flux_sigmas:
+            kwargs["sigmas"] = np.linspace(1.0, 1 / steps, steps)
+        config = self.scheduler.config
+        if getattr(config, "use_dynamic_shifting", False):
+            base, top = config.get("base_image_seq_len", 256), config.get("max_image_seq_len", 4096)
+            lo, hi = config.get("base_shift", 0.5), config.get("max_shift", 1.15)
+            tokens = self.image_tokens or base
+            kwargs["mu"] = tokens * (hi - lo) / (top - base) + lo - (hi - lo) / (top - base) * base
+        self.scheduler.set_timesteps(steps, device=device, **kwargs)
+
+    @property
+    def timesteps(self) -> torch.Tensor:
+        return self.scheduler.timesteps
+
+    def scale_model_input(self, sample: torch.Tensor, timestep: Any) -> torch.Tensor:
+        return sample
+
+    def add_noise(self, sample: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        return self.scheduler.scale_noise(sample, timesteps, noise)
+
+    def step(self, output: torch.Tensor, timestep: Any, sample: torch.Tensor, **kwargs: Any) -> Any:
+        return self.scheduler.step(output, timestep, sample, **kwargs)
+
+
+@dataclass
+class Repainted:
+    """One repaint: the image (exactly the original outside the mask) and the latents involved."""
+
+    image: Image.Image
+    latents: torch.Tensor
+    known: torch.Tensor
+    mask: torch.Tensor
+
+
+def repaint_latents(vae: Any, scheduler: Any, predict: Any, image: Image.Image, mask: Image.Image,
+                    size: tuple[int, int], steps: int, gen: torch.Generator, *,
+                    pack: Any = None, unpack: Any = None, progress: bool = False) -> Repainted:
+    """Masked re-denoising in latent space with :func:`compose.diffusion.sample`: the image's
+    latents are kept (noised to each step's level) outside the latent mask and regenerated inside;
+    the decoded image is pasted back so pixels outside ``mask`` are exactly the original's.
+    ``pack``/``unpack`` map latents to the model's token layout and back (FLUX)."""
+    import torch
+
+    from compose.diffusion import sample
+
+    known = encode_latents(vae, image, size, gen)
+    latent_mask = mask_to_latent(mask, *known.shape[-2:]).to(device=known.device, dtype=known.dtype)
+    full_mask = latent_mask.expand_as(known).contiguous()
+    pack = pack or (lambda t: t)
+    unpack = unpack or (lambda t: t)
+    x_T = torch.randn(known.shape, generator=gen, device=gen.device).to(known)
+    with torch.no_grad():
+        latents = unpack(sample(predict, scheduler, pack(x_T), steps, known=pack(known),
+                                mask=pack(full_mask), generator=gen, progress=progress))
+    decoded = decode_latents(vae, latents)
+    return Repainted(paste_outside(image, decoded, mask), latents, known, latent_mask)
+
+
+def check_strength(name: str, strength: float) -> None:
+    if strength != 1.0:
+        raise BackboneError("E406", argument="strength", value=strength, name=name,
+                            expected="expected 1.0 (masked regions are regenerated from pure noise)")

@@ -21,18 +21,25 @@ from typing import TYPE_CHECKING, Any
 
 from compose.backbones.base import Backbone, RenderResult
 from compose.backbones.diffusers_common import (
+    FlowMatchSampling,
     Runtime,
     check_render_inputs,
+    check_repaint_inputs,
+    check_strength,
     generator,
     layout_prompts,
     load_local,
     render_size,
+    repaint_latents,
+    repaint_size,
     require_package,
     with_config,
 )
 from compose.errors import BackboneError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
     from compose.layout import Layout
 
 DEFAULTS: dict[str, Any] = {
@@ -160,3 +167,65 @@ class SD3RegionalBackbone(Backbone):
                                                    "base_ratio": self.options["base_ratio"],
                                                    "device": self.runtime.device,
                                                    "dtype": self.runtime.dtype})
+
+    # ------------------------------------------------------------------ repaint
+
+    def noise_predictor(self, cond: dict[str, Any], mask: Any, guidance: float):
+        """``predict(x_t, t)``: the transformer's flow prediction under the joint mask, with
+        classifier-free guidance."""
+        import torch
+
+        embeds = cond["embeds"]
+        cfg = guidance > 1.0 and "negative_prompt_embeds" in embeds
+        text, pooled = embeds["prompt_embeds"], embeds["pooled_prompt_embeds"]
+        if cfg:
+            text = torch.cat([embeds["negative_prompt_embeds"], text])
+            pooled = torch.cat([embeds["negative_pooled_prompt_embeds"], pooled])
+
+        def predict(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            model_input = torch.cat([x, x]) if cfg else x
+            flow = self.pipe.transformer(hidden_states=model_input,
+                                         timestep=t.expand(model_input.shape[0]),
+                                         encoder_hidden_states=text, pooled_projections=pooled,
+                                         joint_attention_kwargs={"attention_mask": mask}).sample
+            if cfg:
+                u, c = flow.chunk(2)
+                flow = u + guidance * (c - u)
+            return flow
+
+        return predict
+
+    def repaint(self, images: list[Image.Image], masks: list[Image.Image], layouts: list[Layout], *,
+                seeds: list[int], steps: int | None = None, guidance: float | None = None,
+                strength: float = 1.0) -> RenderResult:
+        steps = int(steps or self.options["steps"])
+        guidance = float(self.options["guidance"] if guidance is None else guidance)
+        # 1. check the inputs
+        check_repaint_inputs(self.name, images, masks, layouts, seeds, steps, guidance)
+        check_strength(self.name, strength)
+        out, timings = [], {"encode": 0.0, "denoise": 0.0}
+        patch = self.pipe.vae_scale_factor * self.pipe.transformer.config.patch_size
+        for image, mask, layout, seed in zip(images, masks, layouts, seeds):
+            # 2. encode the prompts into segments, build the joint mask
+            t0 = time.perf_counter()
+            cond = self.encode_layout(layout, guidance)
+            width, height = repaint_size(image, patch)
+            attention_mask = self.attention_mask(layout, cond, height, width)
+            timings["encode"] += time.perf_counter() - t0
+            # 3. masked re-denoising of the latents with the masking processors, decode, paste back
+            t0 = time.perf_counter()
+            scheduler = FlowMatchSampling(self.pipe.scheduler,
+                                          image_tokens=(height // patch) * (width // patch))
+            with self.regional_processors():
+                done = repaint_latents(self.pipe.vae, scheduler,
+                                       self.noise_predictor(cond, attention_mask, guidance),
+                                       image, mask, (width, height), steps,
+                                       generator(seed, self.runtime.device),
+                                       progress=self.runtime.progress)
+            timings["denoise"] += time.perf_counter() - t0
+            out.append(done.image)
+        # 4. report what was done
+        return RenderResult(images=out, seeds=[int(s) for s in seeds], steps=steps,
+                            timings=timings, info={"backbone": self.name, "repaint": True,
+                                                   "model": str(self.options["model"]),
+                                                   "guidance": guidance})

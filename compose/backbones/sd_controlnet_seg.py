@@ -20,10 +20,14 @@ from compose.backbones.base import Backbone, RenderResult
 from compose.backbones.diffusers_common import (
     Runtime,
     check_render_inputs,
+    check_repaint_inputs,
+    check_strength,
     generator,
     layout_prompts,
     load_local,
     render_size,
+    repaint_latents,
+    repaint_size,
     require_package,
     with_config,
 )
@@ -154,3 +158,61 @@ class SDControlNetSegBackbone(Backbone):
                                                    "guidance": guidance,
                                                    "device": self.runtime.device,
                                                    "dtype": self.runtime.dtype})
+
+    # ------------------------------------------------------------------ repaint
+
+    def noise_predictor(self, layout: Layout, guidance: float, size: tuple[int, int]):
+        """``predict(x_t, t)``: ControlNet residuals from the segmentation map, then the UNet's
+        noise prediction with classifier-free guidance."""
+        import numpy as np
+        import torch
+
+        prompts = layout_prompts(layout)
+        cfg = guidance > 1.0
+        device = self.pipe._execution_device
+        cond, uncond = self.pipe.encode_prompt(prompts.base, device, 1, cfg, prompts.negative or None)
+        text = torch.cat([uncond, cond]) if cfg else cond
+        seg = np.asarray(segmentation_map(layout, size), dtype=np.float32) / 255.0
+        control = torch.from_numpy(seg).permute(2, 0, 1)[None].to(device=device, dtype=text.dtype)
+        control = torch.cat([control] * (2 if cfg else 1))
+        scale = float(self.options["conditioning_scale"])
+
+        def predict(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            model_input = torch.cat([x, x]) if cfg else x
+            down, mid = self.pipe.controlnet(model_input, t, encoder_hidden_states=text,
+                                             controlnet_cond=control, conditioning_scale=scale,
+                                             return_dict=False)
+            noise = self.pipe.unet(model_input, t, encoder_hidden_states=text,
+                                   down_block_additional_residuals=down,
+                                   mid_block_additional_residual=mid).sample
+            if cfg:
+                u, c = noise.chunk(2)
+                noise = u + guidance * (c - u)
+            return noise
+
+        return predict
+
+    def repaint(self, images: list[Image.Image], masks: list[Image.Image], layouts: list[Layout], *,
+                seeds: list[int], steps: int | None = None, guidance: float | None = None,
+                strength: float = 1.0) -> RenderResult:
+        steps = int(steps or self.options["steps"])
+        guidance = float(self.options["guidance"] if guidance is None else guidance)
+        # 1. check the inputs
+        check_repaint_inputs(self.name, images, masks, layouts, seeds, steps, guidance)
+        check_strength(self.name, strength)
+        out, timings = [], {"denoise": 0.0}
+        for image, mask, layout, seed in zip(images, masks, layouts, seeds):
+            # 2. masked re-denoising of the latents under the ControlNet, decode, paste back
+            t0 = time.perf_counter()
+            size = repaint_size(image, self.pipe.vae_scale_factor)
+            done = repaint_latents(self.pipe.vae, self.pipe.scheduler,
+                                   self.noise_predictor(layout, guidance, size), image, mask, size,
+                                   steps, generator(seed, self.runtime.device),
+                                   progress=self.runtime.progress)
+            timings["denoise"] += time.perf_counter() - t0
+            out.append(done.image)
+        # 3. report what was done
+        return RenderResult(images=out, seeds=[int(s) for s in seeds], steps=steps,
+                            timings=timings, info={"backbone": self.name, "repaint": True,
+                                                   "model": str(self.options["model"]),
+                                                   "guidance": guidance})

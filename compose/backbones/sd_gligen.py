@@ -22,10 +22,14 @@ from compose.backbones.base import Backbone, RenderResult
 from compose.backbones.diffusers_common import (
     Runtime,
     check_render_inputs,
+    check_repaint_inputs,
+    check_strength,
     generator,
     layout_prompts,
     load_local,
     render_size,
+    repaint_latents,
+    repaint_size,
     require_package,
     with_config,
 )
@@ -33,6 +37,7 @@ from compose.errors import BackboneError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
+    from PIL import Image
 
     from compose.layout import Layout
 
@@ -191,3 +196,61 @@ class SDGligenBackbone(Backbone):
                                                        self.options["gligen_scheduled_sampling_beta"],
                                                    "device": self.runtime.device,
                                                    "dtype": self.runtime.dtype})
+
+    # ------------------------------------------------------------------ repaint
+
+    def noise_predictor(self, layout: Layout, guidance: float, steps: int):
+        """``predict(x_t, t)``: the grounded UNet's noise prediction with classifier-free guidance;
+        the gated layers switch off after ``beta * steps`` calls (scheduled sampling)."""
+        import torch
+
+        prompts = layout_prompts(layout)
+        cfg = guidance > 1.0
+        cond, uncond = self.pipe.encode_prompt(prompts.base, self.pipe._execution_device, 1, cfg,
+                                               prompts.negative or None)
+        text = torch.cat([uncond, cond]) if cfg else cond
+        gligen = self.grounding(layout, cfg=cfg)
+        on_steps = int(float(self.options["gligen_scheduled_sampling_beta"]) * steps)
+        calls = [0]
+
+        def predict(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            self.set_grounding(calls[0] < on_steps)
+            calls[0] += 1
+            model_input = torch.cat([x, x]) if cfg else x
+            noise = self.pipe.unet(model_input, t, encoder_hidden_states=text,
+                                   cross_attention_kwargs={"gligen": gligen}).sample
+            if cfg:
+                u, c = noise.chunk(2)
+                noise = u + guidance * (c - u)
+            return noise
+
+        return predict
+
+    def repaint(self, images: list[Image.Image], masks: list[Image.Image], layouts: list[Layout], *,
+                seeds: list[int], steps: int | None = None, guidance: float | None = None,
+                strength: float = 1.0) -> RenderResult:
+        steps = int(steps or self.options["steps"])
+        guidance = float(self.options["guidance"] if guidance is None else guidance)
+        # 1. check the inputs
+        self.check_inputs(layouts, seeds, steps, guidance)
+        check_repaint_inputs(self.name, images, masks, layouts, seeds, steps, guidance)
+        check_strength(self.name, strength)
+        out, timings = [], {"denoise": 0.0}
+        for image, mask, layout, seed in zip(images, masks, layouts, seeds):
+            # 2. masked re-denoising of the latents under grounding, decode, paste back
+            t0 = time.perf_counter()
+            size = repaint_size(image, self.pipe.vae_scale_factor)
+            try:
+                done = repaint_latents(self.pipe.vae, self.pipe.scheduler,
+                                       self.noise_predictor(layout, guidance, steps), image, mask,
+                                       size, steps, generator(seed, self.runtime.device),
+                                       progress=self.runtime.progress)
+            finally:
+                self.set_grounding(True)
+            timings["denoise"] += time.perf_counter() - t0
+            out.append(done.image)
+        # 3. report what was done
+        return RenderResult(images=out, seeds=[int(s) for s in seeds], steps=steps,
+                            timings=timings, info={"backbone": self.name, "repaint": True,
+                                                   "model": str(self.options["model"]),
+                                                   "guidance": guidance})

@@ -23,10 +23,13 @@ from compose.backbones.diffusers_common import (
     Runtime,
     check_render_inputs,
     check_repaint_inputs,
+    check_strength,
     generator,
     layout_prompts,
     load_local,
     render_size,
+    repaint_latents,
+    repaint_size,
     require_package,
     with_config,
 )
@@ -159,3 +162,62 @@ class SDRegionalBackbone(Backbone):
                                                    "base_ratio": self.options["base_ratio"],
                                                    "device": self.runtime.device,
                                                    "dtype": self.runtime.dtype})
+
+    # ------------------------------------------------------------------ repaint
+
+    def noise_predictor(self, cond: dict[str, Any], guidance: float, size: tuple[int, int]):
+        """``predict(x_t, t)``: the UNet's noise prediction with classifier-free guidance."""
+        import torch
+
+        embeds = cond["embeds"]
+        cfg = guidance > 1.0 and "negative_prompt_embeds" in embeds
+        text = (torch.cat([embeds["negative_prompt_embeds"], embeds["prompt_embeds"]]) if cfg
+                else embeds["prompt_embeds"])
+        extra = self.unet_extra_inputs(cond, size, 2 if cfg else 1)
+
+        def predict(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            model_input = torch.cat([x, x]) if cfg else x
+            noise = self.pipe.unet(model_input, t, encoder_hidden_states=text, **extra).sample
+            if cfg:
+                uncond, cond_ = noise.chunk(2)
+                noise = uncond + guidance * (cond_ - uncond)
+            return noise
+
+        return predict
+
+    def unet_extra_inputs(self, cond: dict[str, Any], size: tuple[int, int], batch: int) -> dict:
+        """Further UNet inputs (SDXL adds its micro-conditioning)."""
+        return {}
+
+    def repaint(self, images: list[Image.Image], masks: list[Image.Image], layouts: list[Layout], *,
+                seeds: list[int], steps: int | None = None, guidance: float | None = None,
+                strength: float = 1.0) -> RenderResult:
+        steps = int(steps or self.options["steps"])
+        guidance = float(self.options["guidance"] if guidance is None else guidance)
+        # 1. check the inputs
+        check_repaint_inputs(self.name, images, masks, layouts, seeds, steps, guidance)
+        check_strength(self.name, strength)
+        out, timings = [], {"encode": 0.0, "denoise": 0.0}
+        scale = self.pipe.vae_scale_factor
+        for image, mask, layout, seed in zip(images, masks, layouts, seeds):
+            # 2. encode the prompts into segments
+            t0 = time.perf_counter()
+            cond = self.encode_layout(layout, guidance)
+            width, height = repaint_size(image, scale)
+            timings["encode"] += time.perf_counter() - t0
+            # 3. masked re-denoising of the latents with the regional processors, decode, paste back
+            t0 = time.perf_counter()
+            with self.regional_processors(layout, cond["instances"], cond["segment_length"],
+                                          (height // scale, width // scale)):
+                done = repaint_latents(self.pipe.vae, self.pipe.scheduler,
+                                       self.noise_predictor(cond, guidance, (width, height)),
+                                       image, mask, (width, height), steps,
+                                       generator(seed, self.runtime.device),
+                                       progress=self.runtime.progress)
+            timings["denoise"] += time.perf_counter() - t0
+            out.append(done.image)
+        # 4. report what was done
+        return RenderResult(images=out, seeds=[int(s) for s in seeds], steps=steps,
+                            timings=timings, info={"backbone": self.name, "repaint": True,
+                                                   "model": str(self.options["model"]),
+                                                   "guidance": guidance})

@@ -47,6 +47,19 @@ class SDXLRegionalBackbone(SDRegionalBackbone):
             embeds["negative_pooled_prompt_embeds"] = uncond_pooled[:1]
         return {"embeds": embeds, "instances": prompts.instances, "segment_length": cond.shape[1]}
 
+    def unet_extra_inputs(self, cond: dict[str, Any], size: tuple[int, int], batch: int) -> dict:
+        """SDXL's micro-conditioning: pooled text embeddings and (original, crop, target) sizes."""
+        import torch
+
+        embeds = cond["embeds"]
+        pooled = embeds["pooled_prompt_embeds"]
+        if batch == 2:
+            pooled = torch.cat([embeds["negative_pooled_prompt_embeds"], pooled])
+        width, height = size
+        time_ids = torch.tensor([[height, width, 0, 0, height, width]], dtype=pooled.dtype,
+                                device=pooled.device).repeat(batch, 1)
+        return {"added_cond_kwargs": {"text_embeds": pooled, "time_ids": time_ids}}
+
     def render(self, layouts: list[Layout], *, seeds: list[int], steps: int | None = None,
                guidance: float | None = None) -> RenderResult:
         steps = int(steps or self.options["steps"])
