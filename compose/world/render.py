@@ -49,14 +49,16 @@ class DrawnObject:
 
 @dataclass
 class RenderedScene:
-    """A rendered image, each instance's visible mask (bool, H x W) and what was drawn,
-    back to front."""
+    """A rendered image, each instance's visible mask (bool, H x W: at least half the pixel is
+    that object, in front), its visible coverage (float, the share of each pixel) and what was
+    drawn, back to front."""
 
     image: Image.Image
     masks: dict[str, np.ndarray]
     objects: list[DrawnObject]
     background: str
     seed: int | None = None
+    coverage: dict[str, np.ndarray] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
 
 
@@ -194,9 +196,14 @@ def render_layout(layout: Layout, size: tuple[int, int] | None = None, *, seed: 
 
     # a box filter over whole scale x scale blocks: exact colors inside, averaged edges
     image = canvas.resize((w, h), Image.BOX)
-    masks = {}
+    masks, coverage = {}, {}
     if with_masks:
         blocks = np.asarray(front).reshape(h, scale, w, scale).transpose(0, 2, 1, 3).reshape(h, w, -1)
-        for index, obj in enumerate(drawn):
-            masks[obj.instance] = np.count_nonzero(blocks == index + 1, axis=-1) * 2 >= scale * scale
-    return RenderedScene(image=image, masks=masks, objects=drawn, background=bg, seed=seed)
+        taken = np.zeros((h, w), dtype=bool)
+        for index in range(len(drawn) - 1, -1, -1):  # front to back: a half-half pixel goes to the front one
+            share = np.count_nonzero(blocks == index + 1, axis=-1) / (scale * scale)
+            coverage[drawn[index].instance] = share
+            masks[drawn[index].instance] = (share >= 0.5) & ~taken
+            taken |= masks[drawn[index].instance]
+        masks = {obj.instance: masks[obj.instance] for obj in drawn}
+    return RenderedScene(image=image, masks=masks, objects=drawn, background=bg, seed=seed, coverage=coverage)
