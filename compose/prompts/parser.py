@@ -843,6 +843,7 @@ class _SceneBuilder:
         between: list[NounPhrase] = []
         inverted: tuple[RelationPhrase, list[NounPhrase]] | None = None
         headless: list[NounPhrase] = []
+        waiting: list[Position] = []
         after_separator = True
         k = 0
         while k < len(items):
@@ -861,6 +862,11 @@ class _SceneBuilder:
                 headless = []
                 exclude = [s.resolved for s in (pending[1] if pending else []) if s.resolved]
                 self.place(item, exclude=exclude)
+                if item.resolved is not None:
+                    for position in waiting:
+                        self.hints.setdefault(item.resolved, []).append(
+                            (position.where, r.span(position.start, position.end)))
+                    waiting = []
                 if item.pronoun and item.resolved is None:
                     continue
                 if pending is not None:
@@ -891,6 +897,12 @@ class _SceneBuilder:
                         continue
                     self.relate([item], rel, [self.ref(o) for o in objs], objs)
                     inverted = None
+                actions = [x.word.text for x in links
+                           if x.word.pos == "VERB" and x.word.text not in lx.NEUTRAL_VERBS]
+                if actions and last is not None and item.resolved is not None:
+                    r.warn(f"'{' '.join(actions)}' between '{r.chars(last.start, last.end)}' and "
+                           f"'{r.chars(item.start, item.end)}' is no spatial relation; dropped",
+                           links[0].start, item.end)
                 if after_separator and subjects and not any(isinstance(x, Link) for x in links):
                     subjects.append(item)
                 else:
@@ -960,13 +972,8 @@ class _SceneBuilder:
                 continue
             if isinstance(item, Position):
                 target = last if last is not None and last.resolved else None
-                if target is None:
-                    # "on the left, a cat": the position comes first
-                    nxt = next((x for x in items[k:] if isinstance(x, NounPhrase)), None)
-                    self.pending_position = (item, nxt)
-                    if nxt is not None:
-                        nxt_hint = self.hints.setdefault(id(nxt), [])  # type: ignore[arg-type]
-                        nxt_hint.append((item.where, r.span(item.start, item.end)))
+                if target is None or after_separator:
+                    waiting.append(item)  # "on the left, a cat": the position comes first
                     continue
                 self.hints.setdefault(target.resolved, []).append((item.where, r.span(item.start, item.end)))
                 continue
@@ -981,7 +988,13 @@ class _SceneBuilder:
                    inverted[0].start, inverted[0].end)
         for h in headless:
             r.warn(f"'{r.chars(h.start, h.end)}' names no thing; dropped", h.start, h.end)
+        for position in waiting:
+            r.warn(f"position '{r.chars(position.start, position.end)}' belongs to no thing; dropped",
+                   position.start, position.end)
         self.resolve_hints()
+        if not (self.groups or self.forbidden or r.background or r.style):
+            r.warn("nothing in the prompt names a thing to draw; the scene is empty",
+                   0, len(r.words))
         return self.scene()
 
     def adjective(self, target: NounPhrase, item: PredicateAdjective) -> None:
