@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "compose.cli.world",
     "compose.cli.render",
     "compose.cli.generate",
+    "compose.cli.bench",
     "compose.cli.verify",
 ]
 
