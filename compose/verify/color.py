@@ -141,6 +141,11 @@ def _rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
     return np.stack([h, s, maxc], axis=1)
 
 
+def _features(output):
+    """Projected embeddings: a tensor (transformers 4) or the output's ``pooler_output`` (5)."""
+    return output if hasattr(output, "norm") else output.pooler_output
+
+
 #: GenEval's zero-shot templates for color classification.
 CLIP_TEMPLATES = ("a photo of a {color} {cls}", "a photo of a {color}-colored {cls}", "a photo of a {color} object")
 
@@ -181,7 +186,7 @@ class ClipColorClassifier:
                 for color in self.names:
                     prompts = [t.format(color=color, cls=class_name) for t in CLIP_TEMPLATES]
                     tokens = self.processor(text=prompts, return_tensors="pt", padding=True).to(self.device)
-                    emb = self.model.get_text_features(**tokens)
+                    emb = _features(self.model.get_text_features(**tokens))
                     emb = emb / emb.norm(dim=-1, keepdim=True)
                     mean = emb.mean(dim=0)
                     rows.append(mean / mean.norm())
@@ -201,7 +206,7 @@ class ClipColorClassifier:
         crop = crop.crop(box_px)
         with torch.no_grad():
             inputs = self.processor(images=crop, return_tensors="pt").to(self.device)
-            emb = self.model.get_image_features(**inputs)
+            emb = _features(self.model.get_image_features(**inputs))
             emb = emb / emb.norm(dim=-1, keepdim=True)
             logits = 100.0 * emb @ self._classifier(class_name).T
             probs = logits.softmax(dim=-1)[0]
