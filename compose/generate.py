@@ -122,8 +122,9 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
     ----------
     scene_or_prompt : Scene, pathlib.Path or str
         A scene, a scene file, or a prompt.
-    backbone : str
-        A registered backbone (default: the embedded model, which runs on a CPU).
+    backbone : str or Backbone
+        A registered backbone name (default: the embedded model, which runs on a CPU), or a
+        backbone instance, already loaded, to reuse across calls (batch workers do).
     seed : int, optional
         Seeds the layout and the render (default: the scene's seed, else 0); round ``k`` repaints
         with ``seed + k``. Recorded in the result.
@@ -166,8 +167,15 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
     say("layout")
     layout, t_layout = timed("layout", solve_layout, scene, seed=seed)
     # 3. render
+    from compose.backbones.base import Backbone
+
+    if isinstance(backbone, Backbone):
+        model, backbone = backbone, backbone.name
+    else:
+        model = None
     say(f"render ({backbone})")
-    model, _ = timed("load backbone", get_backbone, backbone, **(backbone_options or {}))
+    if model is None:
+        model, _ = timed("load backbone", get_backbone, backbone, **(backbone_options or {}))
     model.check_layout(layout)
     rendered, t_render = timed("render", model.render, [layout], seeds=[seed], steps=steps, guidance=guidance)
     image = rendered.images[0]
