@@ -203,6 +203,154 @@ def _size_ratio(larger: bool, factor: float = 1.5) -> Callable[[Box, Sequence[Bo
     return check
 
 
+# --- solver encodings ---------------------------------------------------------------------------
+#
+# Each encoding states, on the solver's integer grid (``problem.width`` x ``problem.height``
+# units, proportional to the canvas' pixels), linear constraints that are strictly stronger than
+# the relation's predicate, with a margin, so that every layout the solver returns passes the
+# predicate on its own boxes. ``cx2``/``cy2`` are twice the centre, so that centres stay integer.
+# The derivation of each margin is beside its encoding; ``tests/test_placement_properties.py``
+# checks them on random boxes.
+
+def _aligned(s, o, axis: int) -> list:
+    """Centres closer than 0.4 of the narrower box along ``axis``: then the overlap along that
+    axis is at least 0.6 of the narrower box (>= 0.5, as ``on``/``under``/``next_to`` need).
+
+    With d the centre distance and m <= M the two sizes, the overlap is
+    min(m, M, (m + M) / 2 - d) >= min(m, 0.1 m + 0.5 M) >= 0.6 m when d <= 0.4 m.
+    """
+    c = (s.cx2 - o.cx2) if axis == 0 else (s.cy2 - o.cy2)  # 2 d, signed
+    out = []
+    for size in ((s.w, o.w) if axis == 0 else (s.h, o.h)):
+        out += [5 * c <= 4 * size, 5 * c >= -(4 * size)]  # |2d| <= 0.8 size
+    return out
+
+
+def _overlapping(s, o, fraction_of, tenths: int = 3) -> list:
+    """The overlap on each axis is at least ``tenths``/10 of ``fraction_of``'s size on it, so the
+    intersection is at least (tenths/10)^2 of that box's area (0.09 > 0.05 for 3).
+
+    An interval overlap min(a1, b1) - max(a0, b0) >= k holds exactly when each of the four
+    differences a1 - a0, a1 - b0, b1 - a0, b1 - b0 is >= k.
+    """
+    out = []
+    for lo, hi, size in (("x0", "x1", "w"), ("y0", "y1", "h")):
+        k = tenths * getattr(fraction_of, size)
+        s0, s1, o0, o1 = (getattr(s, lo), getattr(s, hi), getattr(o, lo), getattr(o, hi))
+        out += [10 * (s1 - s0) >= k, 10 * (s1 - o0) >= k, 10 * (o1 - s0) >= k, 10 * (o1 - o0) >= k]
+    return out
+
+
+def _encode_direction(axis: int, sign: int):
+    """GenEval's direction with a gap: the boxes are apart along ``axis`` (gap >= 1% of the grid)
+    and the centre offset across it is at most the offset along it, in normalised units.
+
+    Derivation (left of; the others are mirror images). Let o = c_A - c_B per axis, S the sum of
+    the widths. Apart along x gives |o_x| >= S / 2, so GenEval's shrunk |o_x| - 0.1 S >= 0.8 |o_x|;
+    with |o_y| <= |o_x| the norm is <= sqrt(2) |o_x|, so the normalised dx <= -0.8 / sqrt(2)
+    = -0.566 < -0.5. The y component may pass its own threshold too, which GenEval allows.
+    In grid units (W x H), |o_y| / H <= |o_x| / W is W |2 o_y| <= H |2 o_x|.
+    """
+    def encode(problem, s, objects):
+        o = objects[0]
+        first, second = (s, o) if sign < 0 else (o, s)
+        W, H = problem.width, problem.height
+        if axis == 0:
+            gap = max(1, W // 100)
+            along, across = second.cx2 - first.cx2, s.cy2 - o.cy2
+            problem.hint_order("x", first.name, second.name)
+            return [first.x1 + gap <= second.x0, W * across <= H * along, W * across >= -(H * along)]
+        gap = max(1, H // 100)
+        along, across = second.cy2 - first.cy2, s.cx2 - o.cx2
+        problem.hint_order("y", first.name, second.name)
+        return [first.y1 + gap <= second.y0, H * across <= W * along, H * across >= -(W * along)]
+    return encode
+
+
+def _encode_on(problem, s, objects):
+    """Bottom edge at or up to 0.2 of the object's height below its top (the band is 0.25 of it or
+    0.02), horizontally aligned (overlap >= 0.6 of the narrower), centre higher."""
+    o = objects[0]
+    problem.hint_order("y", s.name, o.name)
+    return [s.y1 >= o.y0, 5 * (s.y1 - o.y0) <= o.h, s.cy2 + 1 <= o.cy2, *_aligned(s, o, 0)]
+
+
+def _encode_under(problem, s, objects):
+    """Wholly below the object (so centre lower and bottom edge lower), horizontally aligned."""
+    o = objects[0]
+    problem.hint_order("y", o.name, s.name)
+    return [s.y0 >= o.y1, *_aligned(s, o, 0)]
+
+
+def _encode_inside(problem, s, objects):
+    """Wholly within the object (100% >= 90%), inset by a twentieth of the object's size a side."""
+    o = objects[0]
+    return [20 * (s.x0 - o.x0) >= o.w, 20 * (o.x1 - s.x1) >= o.w,
+            20 * (s.y0 - o.y0) >= o.h, 20 * (o.y1 - s.y1) >= o.h]
+
+
+def _encode_near(problem, s, objects):
+    """Centre offsets at most 0.65 of the summed sizes per axis. The predicate's bound B is at
+    least the summed widths and the summed heights, so the distance is <= 0.65 sqrt(2) B
+    = 0.92 B."""
+    o = objects[0]
+    dx, dy = s.cx2 - o.cx2, s.cy2 - o.cy2
+    return [10 * dx <= 13 * (s.w + o.w), 10 * dx >= -(13 * (s.w + o.w)),
+            10 * dy <= 13 * (s.h + o.h), 10 * dy >= -(13 * (s.h + o.h))]
+
+
+def _encode_next_to(problem, s, objects):
+    """Beside the object on either side with a gap of 0 .. 0.4 of the subject's width (allowed:
+    -0.2 min .. 0.5 max of the widths), vertically aligned (overlap >= 0.6 of the lower one)."""
+    from compose.solvers.model import AnyOf
+
+    o = objects[0]
+    left = [s.x1 <= o.x0, 5 * (o.x0 - s.x1) <= 2 * s.w]
+    right = [o.x1 <= s.x0, 5 * (s.x0 - o.x1) <= 2 * s.w]
+    return [AnyOf([left, right]), *_aligned(s, o, 1)]
+
+
+def _encode_layered(front: bool):
+    """Overlapping by at least 0.3 of a box's size per axis (0.09 of its area > 5% of the
+    smaller), baseline lower or level (in front) or higher or level (behind). The share is of the
+    subject in front and of the object behind: whichever is usually the smaller thing in front."""
+    def encode(problem, s, objects):
+        o = objects[0]
+        if front:
+            return [s.y1 >= o.y1, *_overlapping(s, o, s)]
+        return [s.y1 <= o.y1, *_overlapping(s, o, o)]
+    return encode
+
+
+def _encode_between(problem, s, objects):
+    """Centre strictly between the others' centres (by one grid unit) on the axis that separates
+    them; that axis separates them by a tenth more than the other, in normalised units, so the
+    predicate picks the same axis."""
+    from compose.solvers.model import AnyOf
+
+    a, b = objects
+    W, H = problem.width, problem.height
+    branches = []
+    for first, second in ((a, b), (b, a)):
+        dx, dy = second.cx2 - first.cx2, second.cy2 - first.cy2
+        branches.append([first.cx2 + 2 <= s.cx2, s.cx2 + 2 <= second.cx2,
+                         10 * H * dx >= 11 * W * dy, 10 * H * dx >= -(11 * W * dy)])
+        branches.append([first.cy2 + 2 <= s.cy2, s.cy2 + 2 <= second.cy2,
+                         10 * W * dy >= 11 * H * dx, 10 * W * dy >= -(11 * H * dx)])
+    return [AnyOf(branches)]
+
+
+def _encode_size_ratio(larger: bool):
+    """Each side at least 1.25 times the other's (area ratio >= 1.5625 > 1.5), or at most 0.8
+    times (area ratio <= 0.64 < 1 / 1.5)."""
+    def encode(problem, s, objects):
+        o = objects[0]
+        if larger:
+            return [4 * s.w >= 5 * o.w, 4 * s.h >= 5 * o.h]
+        return [5 * s.w <= 4 * o.w, 5 * s.h <= 4 * o.h]
+    return encode
+
+
 @dataclass(frozen=True)
 class RelationSpec:
     """One relation: its name, its words, its geometry and its verifier predicate.
@@ -225,6 +373,9 @@ class RelationSpec:
         Drawing order the relation implies for the subject: +1 in front of the object, -1 behind.
     predicate : callable
         ``predicate(subject_box, object_boxes) -> Verdict``.
+    encode : callable
+        ``encode(problem, subject, objects) -> [constraint, ...]``: the solver encoding on a
+        :class:`compose.solvers.Problem`'s grid, strictly stronger than ``predicate``.
     """
 
     name: str
@@ -236,6 +387,7 @@ class RelationSpec:
     z: int = 0
     predicate: Callable[[Box, Sequence[Box]], Verdict] = field(default=_near, repr=False)
     inverse: str | None = None
+    encode: Callable | None = field(default=None, repr=False)
 
     def check(self, subject: Box, objects: Sequence[Box]) -> Verdict:
         """Apply the verifier predicate to boxes."""
@@ -251,34 +403,37 @@ class RelationSpec:
 RELATIONS: dict[str, RelationSpec] = {spec.name: spec for spec in [
     RelationSpec("left_of", ("left of", "to the left of", "on the left of"),
                  ("on the left side of", "to the left side of"), predicate=_direction(0, -1, "left of"),
-                 inverse="right_of"),
+                 inverse="right_of", encode=_encode_direction(0, -1)),
     RelationSpec("right_of", ("right of", "to the right of", "on the right of"),
                  ("on the right side of", "to the right side of"), predicate=_direction(0, 1, "right of"),
-                 inverse="left_of"),
+                 inverse="left_of", encode=_encode_direction(0, 1)),
     RelationSpec("above", ("above", "over"), ("higher than",), predicate=_direction(1, -1, "above"),
-                 inverse="below"),
+                 inverse="below", encode=_encode_direction(1, -1)),
     RelationSpec("below", ("below",), ("lower than",), predicate=_direction(1, 1, "below"),
-                 inverse="above"),
+                 inverse="above", encode=_encode_direction(1, 1)),
     RelationSpec("on", ("on", "on top of"), ("sitting on", "resting on", "perched on", "standing on",
                                              "lying on", "placed on", "atop", "upon"),
-                 allows_overlap=True, z=1, predicate=_on),
-    RelationSpec("under", ("under", "underneath"), ("beneath",), predicate=_under),
+                 allows_overlap=True, z=1, predicate=_on, encode=_encode_on),
+    RelationSpec("under", ("under", "underneath"), ("beneath",), predicate=_under, encode=_encode_under),
     RelationSpec("inside", ("inside", "in", "within"), ("inside of",), allows_overlap=True, z=1,
-                 predicate=_inside),
+                 predicate=_inside, encode=_encode_inside),
     RelationSpec("near", ("near", "close to"), ("beside", "around", "nearby", "near to"),
-                 symmetric=True, predicate=_near),
+                 symmetric=True, predicate=_near, encode=_encode_near),
     RelationSpec("next_to", ("next to", "beside", "alongside"), ("by the side of", "adjacent to"),
-                 symmetric=True, predicate=_next_to),
+                 symmetric=True, predicate=_next_to, encode=_encode_next_to),
     RelationSpec("in_front_of", ("in front of",), (), allows_overlap=True, z=1,
-                 predicate=_layered(True), inverse="behind"),
+                 predicate=_layered(True), inverse="behind", encode=_encode_layered(True)),
     RelationSpec("behind", ("behind",), ("in back of",), allows_overlap=True, z=-1,
-                 predicate=_layered(False), inverse="in_front_of"),
+                 predicate=_layered(False), inverse="in_front_of",
+                 encode=_encode_layered(False)),
     RelationSpec("between", ("between",), ("in between", "in the middle of"), arity=2,
-                 predicate=_between),
+                 predicate=_between, encode=_encode_between),
     RelationSpec("larger_than", ("larger than", "bigger than"), ("greater than",),
-                 predicate=_size_ratio(True), inverse="smaller_than"),
+                 predicate=_size_ratio(True), inverse="smaller_than",
+                 encode=_encode_size_ratio(True)),
     RelationSpec("smaller_than", ("smaller than",), ("tinier than",),
-                 predicate=_size_ratio(False), inverse="larger_than"),
+                 predicate=_size_ratio(False), inverse="larger_than",
+                 encode=_encode_size_ratio(False)),
 ]}
 
 #: Canonical scene-language phrase of each relation.
