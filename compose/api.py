@@ -59,6 +59,26 @@ def load_scene(path: str | Path) -> Scene:
     return parse_program(text, file=str(path))
 
 
+def layout(scene: Scene, seed: int | None = None, *, fixed: dict | None = None,
+           time_limit: float = 10.0, backend: str = "cp-sat"):
+    """Boxes for every instance of ``scene``: a :class:`~compose.layout.Layout`.
+
+    ``seed`` (default: the scene's seed, else 0) picks ranged counts and the arrangement; the
+    same seed gives the same layout, and is recorded in ``Layout.seed``. ``fixed`` holds
+    instance boxes ``{instance id: (x0, y0, x1, y1)}`` (normalised) in place and places the rest,
+    as repainting needs. Raises ``InfeasibleLayoutError`` (E301) naming the smallest set of
+    statements found that cannot hold together, each with its line (or prompt words), and
+    ``LayoutError`` E302 when ``time_limit`` seconds pass without a layout.
+
+    >>> scene = parse_program('object cat "a cat"\nobject dog "a dog"\ncat left of dog\n')
+    >>> lay = layout(scene, seed=1)
+    >>> lay.boxes["cat#0"][2] < lay.boxes["dog#0"][0], lay.seed
+    (True, 1)
+    """
+    from compose.placement import place
+
+    return place(scene, seed, fixed=fixed, time_limit=time_limit, backend=backend)
+
 def verify(scene: Scene, image, *, layout=None, detector=None, **options):
     """Check an image against a scene; returns a :class:`~compose.verify.report.Report`.
 

@@ -71,7 +71,7 @@ def geneval_offset(a: Box, b: Box) -> tuple[float, float] | None:
 
     >>> geneval_offset((0.0, 0.0, 0.2, 0.2), (0.6, 0.0, 0.8, 0.2))
     (-0.933..., 0.0)
-    >>> geneval_offset((0.0, 0.0, 0.2, 0.2), (0.05, 0.0, 0.25, 0.2)) is None
+    >>> geneval_offset((0.0, 0.0, 0.2, 0.2), (0.03, 0.0, 0.23, 0.2)) is None
     True
     """
     (ax, ay), (bx, by) = _centre(a), _centre(b)

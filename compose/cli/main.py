@@ -20,6 +20,7 @@ from compose.errors import ComposeError, UsageError
 #: Modules that register subcommands, in the order ``compose --help`` lists them.
 COMMAND_MODULES = [
     "compose.cli.scene_commands",
+    "compose.cli.layout",
     "compose.cli.world",
     "compose.cli.render",
     "compose.cli.generate",

@@ -757,8 +757,14 @@ class _SceneBuilder:
                            rel.start, rel.end)
                 continue
             refs = [o for o in objects if o is not None]
-            if any(ref.group == subject.resolved and ref.index is None for ref in refs):
-                r.warn(f"'{subject.resolved}' {words} itself; dropped", rel.start, rel.end)
+            if len(refs) != RELATIONS[rel.name].arity:
+                r.warn(f"relation '{words}' needs {RELATIONS[rel.name].arity} object(s), found "
+                       f"{len(refs)}; dropped", rel.start, rel.end)
+                continue
+            subject_ref = Ref(group=subject.resolved)
+            if not _distinct([subject_ref, *refs]):
+                r.warn(f"relation '{words}' would relate '{subject.resolved}' with itself; dropped",
+                       rel.start, rel.end)
                 continue
             statement = RelationStatement(subject=Ref(group=subject.resolved), predicate=rel.name,
                                           objects=refs, span=self.statement_span(subject, rel, obj_nps))
@@ -769,6 +775,15 @@ class _SceneBuilder:
         positions = [subject.start, subject.end, rel.start, rel.end] + \
                     [p for o in objects for p in (o.start, o.end)]
         return self.r.span(min(positions), max(positions))
+
+    def ref_pair(self, np_: NounPhrase) -> list[Ref] | None:
+        """``[x[0], x[1]]`` for a group of exactly two ("between two trees"), else ``None``."""
+        if np_.resolved is None:
+            return None
+        group = self.groups[np_.resolved]
+        if group.count != 2:
+            return None
+        return [Ref(group=group.name, index=0), Ref(group=group.name, index=1)]
 
     def ref(self, np_: NounPhrase) -> Ref | None:
         return None if np_.resolved is None else Ref(group=np_.resolved)
@@ -872,10 +887,8 @@ class _SceneBuilder:
                 if pending is not None:
                     rel, subs = pending
                     if rel.name == "between":
-                        if len(between) == 0 and item.plural and isinstance(item.count, int) \
-                                and item.count == 2 and item.resolved:
-                            self.relate(subs, rel, [Ref(group=item.resolved, index=0),
-                                                    Ref(group=item.resolved, index=1)], [item])
+                        if len(between) == 0 and self.ref_pair(item) is not None:
+                            self.relate(subs, rel, self.ref_pair(item), [item])  # type: ignore[arg-type]
                             pending, last = None, item
                         else:
                             between.append(item)
@@ -891,11 +904,13 @@ class _SceneBuilder:
                     continue
                 if inverted is not None:  # "on the table is a vase": the object came first
                     rel, objs = inverted
-                    if not objs:
+                    if len(objs) < RELATIONS[rel.name].arity and not (
+                            objs and self.ref_pair(objs[0]) is not None):
                         objs.append(item)
                         sentence_nps.append(item)
                         continue
-                    self.relate([item], rel, [self.ref(o) for o in objs], objs)
+                    pair = self.ref_pair(objs[0]) if rel.name == "between" and len(objs) == 1 else None
+                    self.relate([item], rel, pair or [self.ref(o) for o in objs], objs)
                     inverted = None
                 actions = [x.word.text for x in links
                            if x.word.pos == "VERB" and x.word.text not in lx.NEUTRAL_VERBS]
@@ -1080,6 +1095,15 @@ class _SceneBuilder:
                      prompt=r.text, warnings=r.warnings,
                      background=", ".join(r.background) or None,
                      style=", ".join(r.style) or None)
+
+
+def _distinct(refs: list[Ref]) -> bool:
+    """Whether no two references may be the same instance (as the scene language requires)."""
+    for k, a in enumerate(refs):
+        for b in refs[k + 1:]:
+            if a.group == b.group and (a.index is None or b.index is None or a.index == b.index):
+                return False
+    return True
 
 
 # --- public functions -----------------------------------------------------------------------------
