@@ -189,3 +189,64 @@ def save_flux(folder: Path, seed: int = 0) -> Path:
                         tokenizer=tok, text_encoder_2=t5_encoder(len(t5tok)), tokenizer_2=t5tok)
     pipe.save_pretrained(folder)
     return folder
+
+
+# --------------------------------------------------------------------------- pytest fixtures
+# Imported by the backbone test modules; each folder is built once per session.
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_sd(tmp_path_factory) -> Path:
+    return save_sd(tmp_path_factory.mktemp("tiny-sd"))
+
+
+@pytest.fixture(scope="session")
+def tiny_gligen(tmp_path_factory) -> Path:
+    return save_sd(tmp_path_factory.mktemp("tiny-gligen"), gligen=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl(tmp_path_factory) -> Path:
+    return save_sdxl(tmp_path_factory.mktemp("tiny-sdxl"))
+
+
+@pytest.fixture(scope="session")
+def tiny_sd3(tmp_path_factory) -> Path:
+    return save_sd3(tmp_path_factory.mktemp("tiny-sd3"))
+
+
+@pytest.fixture(scope="session")
+def tiny_flux(tmp_path_factory) -> Path:
+    return save_flux(tmp_path_factory.mktemp("tiny-flux"))
+
+
+@pytest.fixture(scope="session")
+def tiny_controlnet(tmp_path_factory) -> tuple[Path, Path]:
+    return save_controlnet_sd(tmp_path_factory.mktemp("tiny-controlnet"))
+
+
+def two_region_layout(size: int = 32, **extra):
+    """A cube on the left and a ball on the right, overlapping in the middle (ball in front)."""
+    from compose.layout import Layout, Region
+
+    return Layout(canvas=(size, size), boxes={"cube#0": (0.0, 0.0, 0.5, 1.0), "ball#0": (0.375, 0.25, 1.0, 0.75)},
+                  objects={"cube#0": Region(phrase="a red cube", **{"class": "cube"}),
+                           "ball#0": Region(phrase="a blue ball", attributes={"negative": "blurry"},
+                                            z=1, **{"class": "ball"})}, **extra)
+
+
+def full_canvas_layout(size: int = 32):
+    from compose.layout import Layout, Region
+
+    return Layout(canvas=(size, size), boxes={"cube#0": (0.0, 0.0, 1.0, 1.0)},
+                  objects={"cube#0": Region(phrase="a red cube", **{"class": "cube"})})
+
+
+def left_half_mask(size: int = 32):
+    from PIL import Image
+
+    mask = Image.new("L", (size, size), 0)
+    mask.paste(255, (0, 0, size // 2, size))
+    return mask

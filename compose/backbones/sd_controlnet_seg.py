@@ -129,7 +129,7 @@ class SDControlNetSegBackbone(Backbone):
 
     def render(self, layouts: list[Layout], *, seeds: list[int], steps: int | None = None,
                guidance: float | None = None) -> RenderResult:
-        steps = int(steps or self.options["steps"])
+        steps = self.options["steps"] if steps is None else steps
         guidance = float(self.options["guidance"] if guidance is None else guidance)
         # 1. check the inputs
         self.check_inputs(layouts, seeds, steps, guidance)
@@ -195,7 +195,7 @@ class SDControlNetSegBackbone(Backbone):
     def repaint(self, images: list[Image.Image], masks: list[Image.Image], layouts: list[Layout], *,
                 seeds: list[int], steps: int | None = None, guidance: float | None = None,
                 strength: float = 1.0) -> RenderResult:
-        steps = int(steps or self.options["steps"])
+        steps = self.options["steps"] if steps is None else steps
         guidance = float(self.options["guidance"] if guidance is None else guidance)
         # 1. check the inputs
         check_repaint_inputs(self.name, images, masks, layouts, seeds, steps, guidance)

@@ -62,7 +62,7 @@ class SDXLRegionalBackbone(SDRegionalBackbone):
 
     def render(self, layouts: list[Layout], *, seeds: list[int], steps: int | None = None,
                guidance: float | None = None) -> RenderResult:
-        steps = int(steps or self.options["steps"])
+        steps = self.options["steps"] if steps is None else steps
         guidance = float(self.options["guidance"] if guidance is None else guidance)
         # 1. check the inputs
         self.check_inputs(layouts, seeds, steps, guidance)
