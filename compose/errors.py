@@ -106,19 +106,21 @@ class ComposeError(Exception):
         self.message = template.format(**fields)
         super().__init__(f"{code}: {self.message}")
 
-    def excerpt(self) -> str | None:
-        """The source line the error points at, with a caret under the column."""
-        if self.span is None or self.source is None or self.span.line is None:
+    def excerpt(self, span: Span | None = None) -> str | None:
+        """The source line the error (or ``span`` in the same source) points at, with a caret
+        under the column."""
+        span = span if span is not None else self.span
+        if span is None or self.source is None or span.line is None:
             return None
         lines = self.source.splitlines() or [""]
-        if not 1 <= self.span.line <= len(lines):
+        if not 1 <= span.line <= len(lines):
             return None
-        text = lines[self.span.line - 1].replace("\t", " ")
-        col = max(1, self.span.column or 1)
+        text = lines[span.line - 1].replace("\t", " ")
+        col = max(1, span.column or 1)
         width = 1
-        if self.span.end_line == self.span.line and self.span.end_column:
-            width = max(1, self.span.end_column - col)
-        gutter = f"{self.span.line:>4} | "
+        if span.end_line == span.line and span.end_column:
+            width = max(1, span.end_column - col)
+        gutter = f"{span.line:>4} | "
         return f"{gutter}{text}\n{' ' * len(gutter)}{' ' * (col - 1)}{'^' * width}"
 
     def location(self) -> str | None:

@@ -59,6 +59,13 @@ def print_error(err: ComposeError) -> None:
     excerpt = err.excerpt()
     if excerpt:
         err_console.print(_escape(excerpt), highlight=False)
+    for conflict in getattr(err, "conflicts", None) or []:  # E301: each statement, where it is
+        span = getattr(conflict, "span", None)
+        shown = err.excerpt(span) if span is not None else None
+        if span is not None:
+            err_console.print(f"  [blue]-->[/] {_escape(span.describe())}", highlight=False)
+        if shown:
+            err_console.print(_escape(shown), highlight=False)
 
 
 def _escape(text: str) -> str:
