@@ -77,6 +77,7 @@ class Errors:
     E602 = "unknown engine '{name}'; expected one of {expected}"
     E603 = "engine '{name}' needs the package '{package}': install it with {install}"
     E604 = "{path} is not a GenEval image folder: {reason}"
+    E605 = "a worker died while running item {item}: {reason}"
 
 
 class ComposeError(Exception):
