@@ -35,6 +35,7 @@ from typing import Iterable, Sequence
 
 from compose.errors import PromptError
 from compose.prompts import lexicon as lx
+from compose.prompts.pipeline import coarse_tag
 from compose.relations import RELATIONS, word_vocabulary
 from compose.scene import (CountRange, Forbidden, ObjectGroup, Ref, RelationStatement, Scene,
                            SceneWarning, Span)
@@ -199,7 +200,7 @@ class _Reader:
     def __init__(self, text: str, doc, parse=None) -> None:
         self.text = text
         self.doc = doc
-        self.words = [Word(t.text, t.pos_, t.tag_, t.idx, t.idx + len(t.text), t.i)
+        self.words = [Word(t.text, coarse_tag(t.tag_, t.text), t.tag_, t.idx, t.idx + len(t.text), t.i)
                       for t in doc if not t.is_space]
         self.w = [x.text for x in self.words]
         self.parse = parse  # a parsed Doc, or None
@@ -815,7 +816,7 @@ class _SceneBuilder:
         np_ = self.phrase_of(governor.i, before)
         if np_ is not None:
             return [np_]
-        if governor.pos_ in ("VERB", "AUX"):
+        if coarse_tag(governor.tag_, governor.text) in ("VERB", "AUX"):
             return self.verb_subjects(governor.i, before)
         return None
 
@@ -1111,7 +1112,8 @@ def _distinct(refs: list[Ref]) -> bool:
 
 def _needs_parse(doc) -> bool:
     """Whether a verb links words, or a plural noun right after a noun may be a verb ("walks")."""
-    return any(t.pos_ in ("VERB", "AUX") or (t.tag_ == "NNS" and t.i > 0 and doc[t.i - 1].pos_ == "NOUN")
+    return any(t.tag_.startswith("VB") or t.tag_ == "MD"
+               or (t.tag_ == "NNS" and t.i > 0 and doc[t.i - 1].tag_ in ("NN", "NNS"))
                for t in doc)
 
 
