@@ -59,24 +59,25 @@ class WorldDetector(Detector):
         Smallest component kept, in pixels (default: 0.3% of the image, at least 4).
     smooth : bool or "auto"
         Median-filter the image first; ``"auto"`` does so when the background is noisy.
-    complete_occluded : bool
-        Grow the boxes of partly hidden objects into the pixels that hide them.
+    refit_below : float
+        Refit the box of a component whose best shape scores below this (soft IoU).
     """
 
     name = "world"
     vocabulary = frozenset(SHAPES)
 
     def __init__(self, *, max_color_distance: float = 40.0, pure_distance: float = 30.0, min_area: int | None = None,
-                 smooth: bool | str = "auto", complete_occluded: bool = True) -> None:
+                 smooth: bool | str = "auto", refit_below: float = 0.95) -> None:
         self.max_color_distance = float(max_color_distance)
         self.pure_distance = float(pure_distance)
         self.min_area = min_area
         self.smooth = smooth
-        self.complete_occluded = complete_occluded
+        self.refit_below = float(refit_below)
 
     # 1. label pixels -------------------------------------------------------------------------
-    def _labels(self, pixels: np.ndarray) -> np.ndarray:
-        """Per pixel: the index of its object color, or -1 for background and unknown.
+    def _labels(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per pixel: the index of its object color (-1 for background and unknown), and each
+        object color's coverage of it, ``(colors, h, w)`` in 0..1.
 
         Pixels near one tone take it. The rest are anti-aliased edges, blends of two tones: each
         goes to the nearer end of the tone pair whose segment passes closest to it, so an edge
@@ -92,6 +93,9 @@ class WorldDetector(Detector):
         best = d2[np.arange(len(flat)), nearest]
         labels = np.where(nearest < n_objects, nearest, -1)
         pure = best <= self.pure_distance ** 2
+        coverage = np.zeros((n_objects, len(flat)), np.float32)
+        pure_objects = np.flatnonzero(pure & (nearest < n_objects))
+        coverage[nearest[pure_objects], pure_objects] = 1.0
         blended = np.flatnonzero(~pure)
         if len(blended):
             present = np.unique(nearest[pure]) if pure.any() else np.arange(len(tones))
@@ -114,7 +118,11 @@ class WorldDetector(Detector):
                 owner = np.where(a_wins, a_idx[k], b_idx[k])
                 fits = residual[np.arange(len(p)), k] <= self.max_color_distance
                 labels[blended] = np.where(fits & (owner < n_objects), owner, -1)
-        return labels.reshape(pixels.shape[:2])
+                for ends, share in ((a_idx[k], 1.0 - chosen_t), (b_idx[k], chosen_t)):
+                    counted = fits & (ends < n_objects)
+                    coverage[ends[counted], blended[counted]] = share[counted]
+        labels = np.where(pure | (labels >= 0), labels, -1)
+        return labels.reshape(pixels.shape[:2]), coverage.reshape(n_objects, *pixels.shape[:2])
 
     def _noisy(self, pixels: np.ndarray) -> bool:
         edge = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
@@ -129,7 +137,7 @@ class WorldDetector(Detector):
         h, w = rgb.shape[:2]
         if self.smooth is True or (self.smooth == "auto" and self._noisy(rgb)):
             rgb = ndimage.median_filter(rgb, size=(3, 3, 1))
-        labels = self._labels(rgb)
+        labels, coverage = self._labels(rgb)
         min_area = self.min_area if self.min_area is not None else max(4, round(0.003 * h * w))
 
         # 2. components per color ---------------------------------------------------------------
@@ -163,83 +171,142 @@ class WorldDetector(Detector):
         detections = []
         for i, ((color_index, mask, where), full) in enumerate(zip(components, full_masks)):
             filled = filled_masks[i]
-            # pixels that may hide this object: other objects', except one it lies inside of
-            unknown = np.zeros((h, w), bool)
+            # pixels that may hide this object: those of the objects it touches, except one it
+            # lies inside of
+            hidden = np.zeros((h, w), bool)
+            rim = ndimage.binary_dilation(filled) & ~filled
             for j, other in enumerate(full_masks):
-                if j != i and not (filled_masks[j] & full).sum() >= 0.9 * full.sum():
-                    unknown |= other
-            unknown &= ~filled
-            box_px = (where[1].start, where[0].start, where[1].stop, where[0].stop)
-            shape, iou, box_px = self._fit_shape(filled, unknown, box_px)
+                if j != i and (rim & other).sum() >= 2 and not (filled_masks[j] & full).sum() >= 0.9 * full.sum():
+                    hidden |= other
+            hidden &= ~filled
+            alpha = np.where(filled & ~full, 1.0, coverage[color_index])  # holes: objects inside it
+            alpha[hidden] = 0.0
+            box_px = (float(where[1].start), float(where[0].start), float(where[1].stop), float(where[0].stop))
+            shape, iou, box_px = self._fit_shape(alpha, hidden, box_px)
             color, color_score = palette_color(rgb, full)
             if classes is not None and shape not in classes:
                 continue
             x0, y0, x1, y1 = box_px
-            detections.append(Detection(box=(x0 / w, y0 / h, x1 / w, y1 / h), class_name=shape,
-                                        score=round(iou, 4), mask=full, color=color,
+            detections.append(Detection(box=(max(0.0, x0 / w), max(0.0, y0 / h), min(1.0, x1 / w), min(1.0, y1 / h)),
+                                        class_name=shape, score=round(iou, 4), mask=full, color=color,
                                         color_score=round(color_score, 4)))
         detections.sort(key=lambda d: -d.score)
         return detections
 
-    def _fit_shape(self, filled: np.ndarray, unknown: np.ndarray,
-                   box_px: tuple[int, int, int, int]) -> tuple[str, float, tuple[int, int, int, int]]:
-        """Best template for the filled component; its box grown into ``unknown`` pixels when
-        that fits better."""
-        best = max(((self._template_iou(filled, unknown, s, box_px), s) for s in SHAPES))
-        iou, shape = best
-        if not self.complete_occluded or not unknown.any() or iou > 0.97:
-            return shape, iou, box_px
-        h, w = filled.shape
-        for candidate in SHAPES:
-            box = list(box_px)
-            score = self._template_iou(filled, unknown, candidate, tuple(box))
+    def _fit_shape(self, alpha: np.ndarray, hidden: np.ndarray,
+                   box_px: tuple[float, float, float, float]) -> tuple[str, float, tuple[float, float, float, float]]:
+        """The shape and box whose drawing best matches the coverage ``alpha`` (soft IoU).
+
+        Every shape is scored in the component's pixel box; when the best is not clearly right,
+        the two best are refitted by moving each side in steps of 2, 1 and 0.5 pixels while the
+        score improves. Thin tips (a star's) lose their edge pixels, and a hidden part of an
+        object is free to cover, so the refit box is the whole object's.
+        """
+        h, w = alpha.shape
+        x0, y0, x1, y1 = box_px
+        margin = max(3.0, 0.6 * max(x1 - x0, y1 - y0)) if hidden.any() else 3.0
+        window = (int(max(0, x0 - margin)), int(max(0, y0 - margin)), int(min(w, x1 + margin)), int(min(h, y1 + margin)))
+        cx0, cy0, cx1, cy1 = window
+        a = alpha[cy0:cy1, cx0:cx1]
+        hid = hidden[cy0:cy1, cx0:cx1]
+        start = _subpixel_box(a, (int(x0) - cx0, int(y0) - cy0, int(x1) - cx0, int(y1) - cy0))
+        scores = {s: _soft_iou(a, hid, s, start) for s in SHAPES}
+        ranked = sorted(SHAPES, key=lambda s: -scores[s])
+        best_shape, best_score, best_box = ranked[0], scores[ranked[0]], start
+        if best_score < self.refit_below:
+            # the runner-up is refitted too only when it is close
+            contenders = [s for s in ranked[:2] if scores[s] >= best_score - 0.15]
+            for shape in contenders:
+                box, score = self._refit(a, hid, shape, start, scores[shape])
+                if score > best_score:
+                    best_shape, best_score, best_box = shape, score, box
+        bx0, by0, bx1, by1 = best_box
+        return best_shape, best_score, (bx0 + cx0, by0 + cy0, bx1 + cx0, by1 + cy0)
+
+    @staticmethod
+    def _refit(a: np.ndarray, hid: np.ndarray, shape: str, start: tuple[float, ...],
+               score: float) -> tuple[tuple[float, ...], float]:
+        """A better box for ``shape``: grown evenly (edge pixels of thin tips fall under half
+        coverage and are lost), then, next to other objects, side by side into what hides it."""
+        h, w = a.shape
+        box = tuple(start)
+        for grow in (0.5, 1.0, 1.5):
+            trial = (max(0.0, start[0] - grow), max(0.0, start[1] - grow), min(w, start[2] + grow), min(h, start[3] + grow))
+            value = _soft_iou(a, hid, shape, trial)
+            if value > score + 1e-4:
+                box, score = trial, value
+        if not hid.any():
+            return box, score
+        current = list(box)
+        for step in (2.0, 1.0, 0.5):
             improved = True
             while improved:
                 improved = False
-                for side, step, limit in ((0, -1, 0), (1, -1, 0), (2, 1, w), (3, 1, h)):
-                    trial = list(box)
-                    trial[side] += step
-                    if not (0 <= trial[side] <= limit) or not self._touches(unknown, box, side):
+                for side, sign in ((0, -1), (1, -1), (2, 1), (3, 1), (0, 1), (1, 1), (2, -1), (3, -1)):
+                    trial = list(current)
+                    trial[side] += sign * step
+                    if not (0 <= trial[0] < trial[2] <= w and 0 <= trial[1] < trial[3] <= h):
                         continue
-                    s = self._template_iou(filled, unknown, candidate, tuple(trial))
-                    if s > score + 1e-6:
-                        box, score, improved = trial, s, True
-            if score > iou + 0.02:
-                iou, shape, box_px = score, candidate, tuple(box)
-        return shape, iou, box_px
+                    if trial[2] - trial[0] < 2 or trial[3] - trial[1] < 2:
+                        continue
+                    value = _soft_iou(a, hid, shape, tuple(trial))
+                    if value > score + 1e-4:
+                        current, score, improved = trial, value, True
+        return tuple(current), score
 
-    @staticmethod
-    def _touches(unknown: np.ndarray, box: list[int], side: int) -> bool:
-        """Whether the pixels just outside ``side`` of ``box`` include unknown (occluding) pixels."""
-        x0, y0, x1, y1 = box
-        if side == 0:
-            strip = unknown[y0:y1, max(x0 - 1, 0):x0]
-        elif side == 1:
-            strip = unknown[max(y0 - 1, 0):y0, x0:x1]
-        elif side == 2:
-            strip = unknown[y0:y1, x1:x1 + 1]
-        else:
-            strip = unknown[y1:y1 + 1, x0:x1]
-        return bool(strip.any())
 
-    @staticmethod
-    def _template_iou(filled: np.ndarray, unknown: np.ndarray, shape: str,
-                      box_px: tuple[int, int, int, int]) -> float:
-        from compose.world.render import shape_mask
+#: Supersampling of the shape templates: the renderer draws at 4x and averages down.
+_TEMPLATE_SCALE = 4
 
-        x0, y0, x1, y1 = box_px
-        # compare inside a window around the box: a crop keeps this cheap on large images
-        h, w = filled.shape
-        cx0, cy0, cx1, cy1 = max(x0 - 2, 0), max(y0 - 2, 0), min(x1 + 2, w), min(y1 + 2, h)
-        # drawn as the renderer draws: 4x supersampled, a pixel is in when half of it is covered
-        ss = 4
-        big = shape_mask(shape, ((x0 - cx0) * ss, (y0 - cy0) * ss, (x1 - cx0) * ss, (y1 - cy0) * ss),
-                         ((cx1 - cx0) * ss, (cy1 - cy0) * ss))
-        template = big.reshape(cy1 - cy0, ss, cx1 - cx0, ss).mean(axis=(1, 3)) >= 0.5
-        seen = filled[cy0:cy1, cx0:cx1]
-        hidden = unknown[cy0:cy1, cx0:cx1] & template
-        inter = (template & seen).sum()
-        union = (template | seen).sum() - hidden.sum()
-        # pixels of the component outside the window count against the fit
-        outside = filled.sum() - seen.sum()
-        return float(inter / max(union + outside, 1))
+
+def _template_coverage(shape: str, box: tuple[float, float, float, float], size: tuple[int, int]) -> np.ndarray:
+    """How much of each pixel of a ``size`` (w, h) window ``shape`` filling ``box`` covers: drawn
+    by the renderer's own drawing function at 4x and box-filtered down, as the renderer does."""
+    from PIL import Image, ImageDraw
+
+    from compose.world.render import _draw_shape  # the renderer's one definition of each shape
+
+    ss = _TEMPLATE_SCALE
+    w, h = size
+    big = Image.new("L", (w * ss, h * ss), 0)
+    _draw_shape(ImageDraw.Draw(big), shape, tuple(v * ss for v in box), 255)
+    return np.asarray(big.resize((w, h), Image.BOX), dtype=np.float32) / 255.0
+
+
+def _subpixel_box(alpha: np.ndarray, box: tuple[int, int, int, int]) -> tuple[float, float, float, float]:
+    """The pixel box refined to a fraction of a pixel from the coverage of its edge lines: an
+    edge lies as far into its outermost line of pixels as that line is covered (a line just
+    outside that is partly covered moves it out).
+
+    >>> a = np.zeros((6, 6), np.float32); a[1:5, 1:5] = 1.0; a[1:5, 5] = 0.25; a[1:5, 1] = 0.5
+    >>> _subpixel_box(a, (1, 1, 5, 5))
+    (1.5, 1.0, 5.25, 5.0)
+    """
+    h, w = alpha.shape
+    x0, y0, x1, y1 = box
+    rows, cols = slice(y0, y1), slice(x0, x1)
+
+    def edge(outside: np.ndarray, inside: np.ndarray, at: int, direction: int) -> float:
+        out = float(outside.max()) if outside.size else 0.0
+        inn = float(inside.max()) if inside.size else 1.0
+        if out > 0.02:
+            return at - direction * out
+        return at + direction * (1.0 - inn)
+
+    left = edge(alpha[rows, x0 - 1] if x0 > 0 else np.empty(0), alpha[rows, x0], x0, 1)
+    top = edge(alpha[y0 - 1, cols] if y0 > 0 else np.empty(0), alpha[y0, cols], y0, 1)
+    right = edge(alpha[rows, x1] if x1 < w else np.empty(0), alpha[rows, x1 - 1], x1, -1)
+    bottom = edge(alpha[y1, cols] if y1 < h else np.empty(0), alpha[y1 - 1, cols], y1, -1)
+    if right - left < 1 or bottom - top < 1:
+        return float(x0), float(y0), float(x1), float(y1)
+    return left, top, right, bottom
+
+
+def _soft_iou(alpha: np.ndarray, hidden: np.ndarray, shape: str, box: tuple[float, float, float, float]) -> float:
+    """Soft IoU of a template's coverage with the observed coverage ``alpha``; pixels hidden by
+    other objects count for neither."""
+    tau = _template_coverage(shape, box, (alpha.shape[1], alpha.shape[0]))
+    seen = ~hidden
+    inter = np.minimum(alpha, tau)[seen].sum()
+    union = np.maximum(alpha, tau)[seen].sum()
+    return float(inter / union) if union > 0 else 0.0
