@@ -12,7 +12,14 @@ projections of the main rows: rebuilt from the main file when a run starts (writ
 temporary file, then renamed over the old one) and appended row by row after that.
 
 An item that fails with an error becomes an error row (``{"id": ..., "error": {"code", "message"}}``)
-and the batch goes on.
+and the batch goes on. Rows are appended, never rewritten: an item done again (``retry``) gets a
+new row, and the last row of an id is its result (:func:`latest_rows`).
+
+The work can run elsewhere: an :class:`~compose.engines.Engine` (``local`` with worker processes,
+``ray`` with one actor per GPU or CPU worker) runs a picklable task on the items and hands each
+outcome back; only this process writes, so rows stay whole and files land atomically. A task
+that makes files returns an :class:`ItemOutput`; its files are written into ``files_dir/<id>/``
+(a temporary folder renamed into place) before the row is appended.
 
 Examples
 --------
@@ -38,6 +45,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 Row = dict[str, Any]
 
+#: Item ids usable as folder names (``files_dir/<id>``).
+SAFE_ID = r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}"
+
 
 @dataclass
 class BatchItem:
@@ -45,6 +55,46 @@ class BatchItem:
 
     id: str
     payload: Any = None
+
+
+@dataclass
+class ItemOutput:
+    """What a task returns for an item that makes files: its row and ``{relative path: bytes}``."""
+
+    row: Row
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+class ItemError(Exception):
+    """An item's error as it crosses from a worker: its code, message and exception type.
+
+    Exceptions are carried back as this (always picklable) rather than as themselves, so an error
+    raised in a worker process or a Ray actor reads the same as one raised here.
+    """
+
+    def __init__(self, code: str, message: str, kind: str = "") -> None:
+        super().__init__(code, message, kind)
+        self.code, self.message, self.kind = code, message, kind
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> ItemError:
+        if isinstance(exc, ItemError):
+            return exc
+        code = getattr(exc, "code", None) or type(exc).__name__
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        return cls(str(code), str(message), type(exc).__name__)
+
+
+def run_item(task: Callable[[BatchItem], Any], item: BatchItem) -> tuple[Any, ItemError | None]:
+    """``(task(item), None)``, or ``(None, error)`` when the task raised; what every engine's
+    worker runs, so no exception ever has to be pickled."""
+    try:
+        return task(item), None
+    except Exception as exc:  # noqa: BLE001 - one bad item must not stop the batch
+        return None, ItemError.from_exception(exc)
 
 
 @dataclass
@@ -58,6 +108,7 @@ class BatchStats:
     seconds: float
     rows_per_second: float = 0.0
     skipped_ids: list[str] = field(default_factory=list, repr=False)
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 def read_rows(path: str | os.PathLike, *, repair: bool = False) -> list[Row]:
@@ -87,6 +138,63 @@ def read_rows(path: str | os.PathLike, *, repair: bool = False) -> list[Row]:
             fh.flush()
             os.fsync(fh.fileno())
     return rows
+
+
+def latest_rows(rows: Iterable[Row]) -> dict[str, Row]:
+    """The last row of each id, in the order ids first appear: an item done again (a retry)
+    appends a new row, and the newest one is its result.
+
+    >>> latest_rows([{"id": "a", "v": 1}, {"id": "b", "v": 2}, {"id": "a", "v": 3}])
+    {'a': {'id': 'a', 'v': 3}, 'b': {'id': 'b', 'v': 2}}
+    """
+    out: dict[str, Row] = {}
+    for row in rows:
+        out[str(row.get("id"))] = row
+    return out
+
+
+def write_files_atomic(folder: str | os.PathLike, files: dict[str, bytes]) -> None:
+    """Write ``files`` (relative path -> bytes) as the whole content of ``folder``: into a
+    temporary folder beside it (each file fsynced), then renamed into place, replacing an older
+    folder of the same name. A reader sees the old folder, or the new one complete."""
+    import shutil
+
+    target = Path(folder)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".tmp-{target.name}-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    for name, data in files.items():
+        path = tmp / name
+        if path.resolve().parent != (tmp / Path(name).parent).resolve() or ".." in Path(name).parts:
+            raise ValueError(f"file name {name!r} leaves its item folder")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    tmp.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        old = target.with_name(f".old-{target.name}-{os.getpid()}")
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, target)
+
+
+def remove_partial_folders(files_dir: str | os.PathLike) -> int:
+    """Delete what a killed run left half written in ``files_dir`` (``.tmp-*``/``.old-*``
+    folders); returns how many. Only one run may use a results folder at a time."""
+    import shutil
+
+    root = Path(files_dir)
+    if not root.is_dir():
+        return 0
+    leftovers = [p for p in root.iterdir() if p.is_dir() and p.name.startswith((".tmp-", ".old-"))]
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(leftovers)
 
 
 def write_rows_atomic(path: str | os.PathLike, rows: Iterable[Row]) -> None:
@@ -145,10 +253,11 @@ def error_row(item_id: str, exc: BaseException) -> Row:
     return {"id": item_id, "error": {"code": code, "message": message}}
 
 
-def run_batch(items: Sequence[BatchItem], work: Callable[[BatchItem], Row], *, results: str | os.PathLike,
+def run_batch(items: Sequence[BatchItem], work: Callable[[BatchItem], Any], *, results: str | os.PathLike,
               derived: dict[str | os.PathLike, Callable[[Row], Row | None]] | None = None,
               on_error: Callable[[BatchItem, BaseException], Row] | None = None, progress: bool = True,
-              description: str = "batch", limit: int | None = None) -> BatchStats:
+              description: str = "batch", limit: int | None = None, engine: Any = None,
+              retry: Callable[[Row], bool] | None = None, files_dir: str | os.PathLike | None = None) -> BatchStats:
     """Run ``work`` on every item whose id is not yet in ``results``; append one row each.
 
     Parameters
@@ -156,7 +265,9 @@ def run_batch(items: Sequence[BatchItem], work: Callable[[BatchItem], Row], *, r
     items : sequence of BatchItem
         The queue, in order; ids must be unique.
     work : callable
-        ``work(item) -> row``; the runner adds ``"id"``.
+        ``work(item) -> row`` or ``-> ItemOutput(row, files)``; the runner adds ``"id"``. If it
+        has a ``setup()`` method, each worker calls it once before its first item (load a model
+        there). With an engine that runs workers elsewhere it must be picklable.
     results : path
         The main JSONL file: the record of what is done.
     derived : dict, optional
@@ -166,11 +277,22 @@ def run_batch(items: Sequence[BatchItem], work: Callable[[BatchItem], Row], *, r
         ``on_error(item, exc) -> row`` for an item whose ``work`` raised; the default is
         :func:`error_row`. The batch goes on either way.
     progress : bool
-        Show a progress bar (tqdm, on standard error).
+        Show a progress bar with the rate and time left (tqdm, on standard error).
     limit : int, optional
         Stop after this many new rows (the rest stay queued for the next run).
+    engine : Engine, optional
+        Where the work runs (:func:`compose.engines.get_engine`); default: this process.
+        Rows are appended in the order items finish.
+    retry : callable, optional
+        ``retry(row) -> bool``: items whose latest row it accepts are done again (a new row is
+        appended), e.g. error rows after a crash.
+    files_dir : path, optional
+        Where the files of an :class:`ItemOutput` go: ``files_dir/<id>/``, written atomically
+        before the row; leftovers of a killed run are removed first.
     """
     from tqdm import tqdm
+
+    from compose.engines import LocalEngine
 
     started = time.perf_counter()
     ids = [item.id for item in items]
@@ -179,26 +301,37 @@ def run_batch(items: Sequence[BatchItem], work: Callable[[BatchItem], Row], *, r
         dup = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
         raise ValueError(f"batch item id {dup!r} appears twice; ids must be unique")
     rows = read_rows(results, repair=True)
-    done = {str(row.get("id")) for row in rows}
+    latest = latest_rows(rows)
+    done = {i for i, row in latest.items() if not (retry is not None and retry(row))}
     derived = {Path(p): f for p, f in (derived or {}).items()}
     for path, project in derived.items():
         write_rows_atomic(path, (r for r in (project(row) for row in rows) if r is not None))
     pending = [item for item in items if item.id not in done]
     if limit is not None:
         pending = pending[:limit]
+    if files_dir is not None:
+        remove_partial_folders(files_dir)
+    own_engine = engine is None
+    engine = LocalEngine(workers=1) if own_engine else engine
+    outcomes = engine.run(work, pending)
     writers = {path: RowWriter(path) for path in derived}
     errors = 0
     made = 0
+    counts: dict[str, int] = {}
     try:
-        with RowWriter(results) as main, tqdm(total=len(items), initial=len(items) - len([i for i in items if i.id not in done]),
+        with RowWriter(results) as main, tqdm(total=len(items), initial=sum(i.id in done for i in items),
                                               desc=description, unit="item", disable=not progress,
                                               dynamic_ncols=True) as bar:
-            for item in pending:
-                try:
-                    row = dict(work(item))
-                except Exception as exc:  # noqa: BLE001 - one bad item must not stop the batch
-                    row = (on_error or error_row)(item, exc)
-                row["id"] = item.id
+            for item, output, failure in outcomes:
+                row = None
+                if failure is None:
+                    try:
+                        row = _store(item, output, files_dir)
+                    except Exception as exc:  # noqa: BLE001 - a file that cannot be written fails its item
+                        failure = exc
+                if failure is not None:
+                    row = (on_error or error_row)(item, failure)
+                row = {"id": item.id, **{k: v for k, v in row.items() if k != "id"}}
                 errors += "error" in row
                 main.write(row)
                 for path, project in derived.items():
@@ -206,10 +339,28 @@ def run_batch(items: Sequence[BatchItem], work: Callable[[BatchItem], Row], *, r
                     if projected is not None:
                         writers[path].write(projected)
                 made += 1
+                status = row.get("status")
+                if status is not None:
+                    counts[str(status)] = counts.get(str(status), 0) + 1
+                    bar.set_postfix(counts, refresh=False)
                 bar.update(1)
     finally:
+        outcomes.close()  # stops the workers (and cancels queued items) even on an interrupt
+        if own_engine:
+            engine.close()
         for writer in writers.values():
             writer.close()
     seconds = time.perf_counter() - started
     return BatchStats(total=len(items), done_before=len(done & set(ids)), done_now=made, errors=errors,
-                      seconds=seconds, rows_per_second=made / seconds if seconds > 0 else 0.0)
+                      seconds=seconds, rows_per_second=made / seconds if seconds > 0 else 0.0, counts=counts)
+
+
+def _store(item: BatchItem, output: Any, files_dir: str | os.PathLike | None) -> Row:
+    """The row of a finished item, after writing its files (if any) into ``files_dir/<id>``."""
+    if isinstance(output, ItemOutput):
+        if output.files:
+            if files_dir is None:
+                raise ValueError("the task returned files but the batch has no files_dir")
+            write_files_atomic(Path(files_dir) / item.id, output.files)
+        return dict(output.row)
+    return dict(output)

@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "compose.cli.generate",
     "compose.cli.bench",
     "compose.cli.verify",
+    "compose.cli.generate_batch",
 ]
 
 
