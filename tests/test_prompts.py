@@ -305,3 +305,27 @@ def test_arbitrary_text_never_crashes(text):
         assert err.code in ("E201", "E202")
     else:
         assert isinstance(scene, Scene) and scene.prompt == text
+
+
+def test_the_closed_vocabulary_fast_path_reads_the_same_scenes():
+    """Prompts whose words the tables decide skip the tagger; the scene must not change."""
+    import json
+    from pathlib import Path
+
+    from compose.prompts import parse_prompts as read
+    from compose.prompts.parser import _tag_closed
+    from compose.prompts.pipeline import load_pipeline
+
+    data = Path(__file__).parent / "data"
+    prompts = [json.loads(line)["prompt"] for name in ("geneval/evaluation_metadata.jsonl",
+                                                       "prompts_hard.jsonl")
+               for line in (data / name).read_text().splitlines() if line.strip()]
+    nlp = load_pipeline()
+    fast = [p for p in prompts if _tag_closed(nlp.make_doc(p.lower()))]
+    assert len(fast) >= 553  # every GenEval prompt, and part of the hard set
+    assert not _tag_closed(nlp.make_doc("a dog chasing a cat"))
+    assert not _tag_closed(nlp.make_doc("a hot pizza"))  # "hot" outside "hot dog" needs the tagger
+    quick = read(prompts)
+    tagged = read(prompts, closed_fast_path=False)
+    differ = [p for p, a, b in zip(prompts, quick, tagged) if a != b or a.warnings != b.warnings]
+    assert not differ
