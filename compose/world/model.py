@@ -7,14 +7,15 @@ extra input channels (:func:`layout_condition`): at every pixel, for the front-m
 box just behind it (drawing order), the box's occupancy, shape one-hot, color one-hot and the
 pixel's position inside that box (-1..1). The second layer lets the model see what shows
 around a front shape that does not fill its box. Training drops the whole condition 10% of the
-time, so sampling can use classifier-free guidance over the layout.
+time, so sampling can use classifier-free guidance over the layout. The model predicts the
+clean image (``prediction_type="sample"``); the schedulers convert.
 
 Examples
 --------
 >>> from compose.world.dataset import random_layout
 >>> cond = layout_condition(random_layout(3, objects=(2, 2)), 64)
 >>> cond.shape, CONDITION_CHANNELS
-((40, 64, 64), 40)
+((43, 64, 64), 43)
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from compose.world.vocabulary import COLOR_NAMES, SHAPES, phrase_to_object, shape_name
+from compose.world.vocabulary import BACKGROUNDS, COLOR_NAMES, SHAPES, background_name, phrase_to_object, shape_name
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -34,7 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover
 CONDITION_LAYERS = 2
 #: Per layer: occupancy, shape one-hot, color one-hot, x and y inside the box.
 LAYER_FEATURES = 1 + len(SHAPES) + len(COLOR_NAMES) + 2
-CONDITION_CHANNELS = CONDITION_LAYERS * LAYER_FEATURES
+#: Box layers, then the background tone (one-hot, constant over the image).
+CONDITION_CHANNELS = CONDITION_LAYERS * LAYER_FEATURES + len(BACKGROUNDS)
 
 #: The architecture of the shipped model (also stored in the weights' metadata).
 MODEL_CONFIG: dict[str, Any] = {
@@ -47,16 +49,20 @@ MODEL_CONFIG: dict[str, Any] = {
     "attention": False,
 }
 
-#: The noise schedule used in training; inference uses a fast solver on the same betas.
+#: The noise schedule used in training; inference uses a fast solver on the same betas. The
+#: model predicts the clean image (``"sample"``): images here are nearly a function of the
+#: layout, so the clean image is a far easier target for a small network than the noise.
 SCHEDULE: dict[str, Any] = {
     "num_train_timesteps": 1000,
     "beta_schedule": "squaredcos_cap_v2",
-    "prediction_type": "epsilon",
+    "prediction_type": "sample",
 }
 
 
 def layout_condition(layout: Layout, size: int = 64) -> np.ndarray:
     """Rasterise a layout into ``(CONDITION_CHANNELS, size, size)`` float32 channels.
+
+    The background tone the layout names (default mint) is a one-hot over the last channels.
 
     Boxes are painted back to front (``Layout.drawing_order``); each paint pushes the
     previous front layer down to the second layer. A class that is not a shape raises
@@ -85,7 +91,9 @@ def layout_condition(layout: Layout, size: int = 64) -> np.ndarray:
         feature_map[-1] = (centres[:, None] - y0) / max(y1 - y0, 1e-6) * 2 - 1
         out[1][:, inside] = out[0][:, inside]
         out[0][:, inside] = feature_map[:, inside]
-    return out.reshape(CONDITION_CHANNELS, size, size)
+    tone = np.zeros((len(BACKGROUNDS), size, size), dtype=np.float32)
+    tone[list(BACKGROUNDS).index(background_name(layout.background))] = 1.0
+    return np.concatenate([out.reshape(-1, size, size), tone])
 
 
 def _shape_and_color(layout: Layout, instance: str) -> tuple[str, str | None]:
@@ -154,7 +162,8 @@ def denoise(unet, x_t: torch.Tensor, condition: torch.Tensor, t: torch.Tensor, p
 
 def guided_predictor(unet, condition: torch.Tensor, guidance: float, patch: int):
     """``predict_noise(x_t, t)`` for :func:`compose.diffusion.sample`: the UNet on the image
-    plus layout channels, with classifier-free guidance ``guidance`` (1 = none)."""
+    plus layout channels, with classifier-free guidance ``guidance`` (1 = none). Its output is
+    in the schedule's ``prediction_type`` (the clean image), which the scheduler converts."""
     import torch
 
     def predict_noise(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -111,9 +111,13 @@ class Trainer:
         from compose.world.model import denoise
 
         pred = denoise(self.unet, noisy, conditions * keep[:, None, None, None], t, cfg.model["patch"])
-        snr = self.snr[t]
-        weight = torch.clamp(snr, max=cfg.min_snr_gamma) / snr if cfg.min_snr_gamma else torch.ones_like(snr)
-        loss = (weight * (pred - noise).pow(2).mean(dim=(1, 2, 3))).mean()
+        if self.scheduler.config.prediction_type == "sample":
+            target, weight = images, torch.ones_like(t, dtype=images.dtype)
+        else:  # epsilon, with min-SNR-gamma weighting (Hang et al. 2023)
+            snr = self.snr[t]
+            target = noise
+            weight = torch.clamp(snr, max=cfg.min_snr_gamma) / snr if cfg.min_snr_gamma else torch.ones_like(snr)
+        loss = (weight * (pred - target).pow(2).mean(dim=(1, 2, 3))).mean()
         lr = cfg.lr * min(1.0, (self.step + 1) / max(1, cfg.warmup))
         for group in self.optimizer.param_groups:
             group["lr"] = lr
