@@ -18,7 +18,7 @@ _LAZY = {
     "ObjectGroup": "compose.scene",
     "RelationStatement": "compose.scene",
     "Ref": "compose.scene",
-    "Layout": "compose.layout",
+    "Layout": "compose.layouts",
     "RELATIONS": "compose.relations",
     "ComposeError": "compose.errors",
     "parse_program": "compose.api",

@@ -61,7 +61,7 @@ def load_scene(path: str | Path) -> Scene:
 
 def layout(scene: Scene, seed: int | None = None, *, fixed: dict | None = None,
            time_limit: float = 10.0, backend: str = "cp-sat"):
-    """Boxes for every instance of ``scene``: a :class:`~compose.layout.Layout`.
+    """Boxes for every instance of ``scene``: a :class:`~compose.layouts.Layout`.
 
     ``seed`` (default: the scene's seed, else 0) picks ranged counts and the arrangement; the
     same seed gives the same layout, and is recorded in ``Layout.seed``. ``fixed`` holds
@@ -82,7 +82,7 @@ def layout(scene: Scene, seed: int | None = None, *, fixed: dict | None = None,
 def verify(scene: Scene, image, *, layout=None, detector=None, **options):
     """Check an image against a scene; returns a :class:`~compose.verify.report.Report`.
 
-    ``image`` is a PIL image, a path or an array; ``layout`` (a :class:`~compose.layout.Layout`)
+    ``image`` is a PIL image, a path or an array; ``layout`` (a :class:`~compose.layouts.Layout`)
     binds instances to detections by box; ``detector`` is a registered name or a detector
     (default: the embedded world's for scenes of shapes, OWLv2 otherwise). ``report.passed`` is
     whether every hard check passed; ``report.raise_for_failure()`` raises E501.
@@ -97,7 +97,7 @@ def render(scene_or_layout, backbone="embedded", *, seed: int | None = None, ste
     """Render scenes or layouts with a backbone; returns a
     :class:`~compose.backbones.base.RenderResult` (``.images`` in input order).
 
-    ``scene_or_layout`` is a :class:`Scene`, a :class:`~compose.layout.Layout` or a list of
+    ``scene_or_layout`` is a :class:`Scene`, a :class:`~compose.layouts.Layout` or a list of
     them (one batch). Scenes are laid out with :func:`layout` using the same seed, so the
     layout is the one ``compose layout --seed`` gives. Item ``i`` of a batch uses seed
     ``seed + i`` (default: the scene's or layout's own seed, else 0). ``backbone`` is a
@@ -105,7 +105,7 @@ def render(scene_or_layout, backbone="embedded", *, seed: int | None = None, ste
     go to its constructor.
     """
     from compose.backbones.base import Backbone, get_backbone
-    from compose.layout import Layout
+    from compose.layouts import Layout
 
     items = list(scene_or_layout) if isinstance(scene_or_layout, (list, tuple)) else [scene_or_layout]
     layouts, seeds = [], []

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-    from compose.layout import Layout
+    from compose.layouts import Layout
     from compose.scene import Scene
 
 #: Rounds of repaint after the first render, unless asked otherwise.

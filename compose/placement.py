@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from compose.errors import UsageError
-from compose.layout import Layout, Region
+from compose.layouts import Layout, Region
 from compose.relations import RELATIONS
 from compose.scene import Scene, Span, valid_box
 from compose.vocabulary import SIZES

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from compose.errors import InfeasibleLayoutError, LayoutError, UsageError
-from compose.layout import Layout
+from compose.layouts import Layout
 from compose.placement import place
 from compose.relations import RELATIONS
 from compose.scene import ObjectGroup, Ref, RelationStatement, Scene, Span

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compose.layout import Layout, Region
+from compose.layouts import Layout, Region
 from compose.relations import RELATIONS, geneval_relations
 from compose.scene import CountRange, Forbidden, ObjectGroup, Ref, RelationStatement, Requirement, Scene
 from compose.verify import verify

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from compose.errors import BackboneError
-from compose.layout import Layout, Region
+from compose.layouts import Layout, Region
 from compose.world.dataset import random_layout
 from compose.world.train import TrainConfig, Trainer, export_weights
 

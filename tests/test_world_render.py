@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from scipy import ndimage
 
-from compose.layout import Layout, Region
+from compose.layouts import Layout, Region
 from compose.vocabulary import COLORS
 from compose.world.dataset import mask_to_rle, random_layout, rle_to_mask, write_dataset
 from compose.world.render import render_layout

@@ -229,7 +229,7 @@ def tiny_controlnet(tmp_path_factory) -> tuple[Path, Path]:
 
 def two_region_layout(size: int = 32, **extra):
     """A cube on the left and a ball on the right, overlapping in the middle (ball in front)."""
-    from compose.layout import Layout, Region
+    from compose.layouts import Layout, Region
 
     return Layout(canvas=(size, size), boxes={"cube#0": (0.0, 0.0, 0.5, 1.0), "ball#0": (0.375, 0.25, 1.0, 0.75)},
                   objects={"cube#0": Region(phrase="a red cube", **{"class": "cube"}),
@@ -238,7 +238,7 @@ def two_region_layout(size: int = 32, **extra):
 
 
 def full_canvas_layout(size: int = 32):
-    from compose.layout import Layout, Region
+    from compose.layouts import Layout, Region
 
     return Layout(canvas=(size, size), boxes={"cube#0": (0.0, 0.0, 1.0, 1.0)},
                   objects={"cube#0": Region(phrase="a red cube", **{"class": "cube"})})

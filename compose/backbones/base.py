@@ -1,6 +1,6 @@
 """The one interface every backbone implements, and the registry of backbones by name.
 
-Every backbone takes the same conditioning: :class:`~compose.layout.Layout` values (boxes with
+Every backbone takes the same conditioning: :class:`~compose.layouts.Layout` values (boxes with
 phrases, classes and attributes, plus the global prompts) and a seed, step count, guidance,
 device and dtype; each returns images plus what it did (timings, seeds, steps).
 
@@ -21,7 +21,7 @@ from compose.errors import BackboneError
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-    from compose.layout import Layout
+    from compose.layouts import Layout
 
 
 @dataclass

@@ -16,7 +16,7 @@ Examples
 --------
 >>> parse_dtype_name("half"), parse_dtype_name("bf16"), parse_dtype_name(None, device="cpu")
 ('fp16', 'bf16', 'fp32')
->>> from compose.layout import Layout, Region
+>>> from compose.layouts import Layout, Region
 >>> lay = Layout(canvas=(64, 64), boxes={"a": (0.0, 0.0, 0.5, 1.0), "b": (0.25, 0.0, 1.0, 1.0)},
 ...              objects={"a": Region(phrase="a cat", **{"class": "cat"}, z=1),
 ...                       "b": Region(phrase="a dog", **{"class": "dog"})})
@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
     from PIL import Image
 
-    from compose.layout import Layout
+    from compose.layouts import Layout
 
 DTYPES = {"fp16": "float16", "float16": "fp16", "half": "fp16", "bf16": "bfloat16",
           "bfloat16": "bf16", "fp32": "float32", "float32": "fp32", "float": "fp32"}
@@ -217,7 +217,7 @@ def generator(seed: int, device: str = "cpu") -> torch.Generator:
 def check_render_inputs(name: str, layouts: list, seeds: list[int], steps: int | None,
                         guidance: float | None) -> None:
     """Concise E406 errors naming the argument."""
-    from compose.layout import Layout
+    from compose.layouts import Layout
 
     if not isinstance(layouts, (list, tuple)) or not layouts:
         raise BackboneError("E406", argument="layouts", value=layouts, name=name,
@@ -259,7 +259,7 @@ def render_size(layout: Layout, multiple: int, resolution: int | None = None) ->
     """``(width, height)`` of the image to render for ``layout``: its canvas (scaled so its longest
     side is ``resolution`` when given), rounded to a multiple of ``multiple``.
 
-    >>> from compose.layout import Layout
+    >>> from compose.layouts import Layout
     >>> render_size(Layout(canvas=(500, 300), boxes={}), 16), render_size(Layout(canvas=(64, 32), boxes={}), 8, 512)
     ((496, 304), (512, 256))
     """

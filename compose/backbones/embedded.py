@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
     from PIL import Image
 
-    from compose.layout import Layout
+    from compose.layouts import Layout
 
 #: The shipped weights and their checksum file (``<sha256>`` on one line).
 WEIGHTS = Path(__file__).resolve().parent.parent / "world" / "weights" / "embedded.safetensors"

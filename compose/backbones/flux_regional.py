@@ -40,7 +40,7 @@ from compose.errors import BackboneError
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-    from compose.layout import Layout
+    from compose.layouts import Layout
 
 DEFAULTS: dict[str, Any] = {
     "model": "black-forest-labs/FLUX.1-dev", "device": None, "dtype": None,

@@ -7,7 +7,7 @@ region from the layout and keeps every other pixel.
 
 Examples
 --------
->>> from compose.layout import Layout, Region
+>>> from compose.layouts import Layout, Region
 >>> lay = Layout(canvas=(32, 32), boxes={"s#0": (0.25, 0.25, 0.75, 0.75)},
 ...              objects={"s#0": Region(phrase="a blue square", **{"class": "square"}, attributes={"color": "blue"})})
 >>> result = ProceduralBackbone().render([lay], seeds=[0])
@@ -27,7 +27,7 @@ from compose.world.vocabulary import SHAPES
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-    from compose.layout import Layout
+    from compose.layouts import Layout
 
 
 class ProceduralBackbone(Backbone):

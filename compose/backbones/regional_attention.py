@@ -21,7 +21,7 @@ box containing it):
 
 Examples
 --------
->>> from compose.layout import Layout
+>>> from compose.layouts import Layout
 >>> lay = Layout(canvas=(64, 64), boxes={"a": (0.0, 0.0, 0.5, 1.0)})
 >>> w = blend_weights(lay, ["a"], 2, 2, base_ratio=0.25)   # rows: base, region a
 >>> w.tolist()
@@ -39,7 +39,7 @@ from compose.backbones.diffusers_common import exclusive_box_masks, grid_for_tok
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from compose.layout import Layout
+    from compose.layouts import Layout
 
 
 def blend_weights(layout: Layout, instances: list[str], grid_h: int, grid_w: int,
@@ -161,7 +161,7 @@ def joint_attention_mask(layout: Layout, instances: list[str], grid: tuple[int, 
     text then image (FLUX) or image then text (SD3). 0 allows, ``-inf`` forbids, and the base
     prompt's tokens get ``log(base_ratio)`` from pixels inside boxes.
 
-    >>> from compose.layout import Layout
+    >>> from compose.layouts import Layout
     >>> lay = Layout(canvas=(8, 8), boxes={"a": (0.0, 0.0, 0.5, 1.0)})
     >>> m = joint_attention_mask(lay, ["a"], (1, 2), [1, 1], 1.0, text_first=True)
     >>> m[0, 0].tolist()   # tokens: base, region a, pixel left (in box), pixel right

@@ -35,7 +35,7 @@ from compose.backbones.diffusers_common import (
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-    from compose.layout import Layout
+    from compose.layouts import Layout
 
 DEFAULTS: dict[str, Any] = {
     "model": "stable-diffusion-v1-5/stable-diffusion-v1-5",
@@ -49,7 +49,7 @@ def segmentation_map(layout: Layout, size: tuple[int, int]) -> Image.Image:
     """The layout as an RGB segmentation map of ``size`` (width, height): boxes filled back to
     front with their class colours over the background's colour (black when unknown).
 
-    >>> from compose.layout import Layout, Region
+    >>> from compose.layouts import Layout, Region
     >>> lay = Layout(canvas=(8, 8), boxes={"p": (0.0, 0.0, 0.5, 0.5)}, background="grass",
     ...              objects={"p": Region(phrase="a man", **{"class": "person"})})
     >>> img = segmentation_map(lay, (8, 8))

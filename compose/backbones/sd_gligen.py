@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
     from PIL import Image
 
-    from compose.layout import Layout
+    from compose.layouts import Layout
 
 MAX_BOXES = 30
 DEFAULTS: dict[str, Any] = {

@@ -38,7 +38,7 @@ from compose.errors import BackboneError
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-    from compose.layout import Layout
+    from compose.layouts import Layout
 
 DEFAULTS: dict[str, Any] = {
     "model": "stable-diffusion-v1-5/stable-diffusion-v1-5", "device": None, "dtype": None,

@@ -20,7 +20,7 @@ from compose.backbones.diffusers_common import generator, layout_prompts, render
 from compose.backbones.sd_regional import DEFAULTS, SDRegionalBackbone
 
 if TYPE_CHECKING:  # pragma: no cover
-    from compose.layout import Layout
+    from compose.layouts import Layout
 
 
 class SDXLRegionalBackbone(SDRegionalBackbone):

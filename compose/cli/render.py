@@ -28,7 +28,7 @@ def run(args) -> int:
 
     from compose.api import render
     from compose.cli.console import load_scene_from_args
-    from compose.layout import Layout
+    from compose.layouts import Layout
 
     if args.steps is not None and args.steps < 1:
         raise UsageError("E006", argument="--steps", value=args.steps, expected="an integer >= 1")

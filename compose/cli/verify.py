@@ -94,7 +94,7 @@ def _print_report(report) -> None:
 
 def run_verify(args) -> int:
     from compose.cli.main import print_error
-    from compose.layout import Layout
+    from compose.layouts import Layout
     from compose.verify import load_image, verify
 
     scene = load_scene_from_args(args)
@@ -196,7 +196,7 @@ def _items_from_jsonl(path: Path):
 
 def run_verify_batch(args) -> int:
     from compose.batch import BatchItem, read_rows, run_batch, write_text_atomic
-    from compose.layout import Layout
+    from compose.layouts import Layout
     from compose.verify import load_image, verify
     from compose.verify.geneval import GENEVAL_COUNT_RULE, image_folder_items, results_row, scene_from_metadata
     from compose.verify.report import batch_html, summary_table, tag_accuracy

@@ -6,7 +6,7 @@ instances to detections, run every check, and return a :class:`~compose.verify.r
 
 Examples
 --------
->>> from compose.layout import Layout, Region
+>>> from compose.layouts import Layout, Region
 >>> from compose.scene import Scene, ObjectGroup
 >>> from compose.world.render import render_layout
 >>> scene = Scene(objects=[ObjectGroup(name="circle", phrase="a red circle", color="red")])
@@ -28,7 +28,7 @@ from compose.verify.detection import (Detection, Detector, available_detectors, 
 from compose.verify.report import Report
 
 if TYPE_CHECKING:  # pragma: no cover
-    from compose.layout import Layout
+    from compose.layouts import Layout
     from compose.scene import Scene
 
 __all__ = ["Check", "Detection", "Detector", "Report", "available_detectors", "default_detector_name",

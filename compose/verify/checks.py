@@ -57,7 +57,7 @@ import numpy as np
 from compose.relations import RELATIONS, Verdict
 
 if TYPE_CHECKING:  # pragma: no cover
-    from compose.layout import Layout
+    from compose.layouts import Layout
     from compose.scene import ObjectGroup, Scene
     from compose.verify.detection import Detection
 

@@ -94,7 +94,7 @@ def separated_layouts(n: int, *, seed: int = 0, objects: tuple[int, int] = (1, 6
     >>> len(lays), lays == separated_layouts(2, seed=1)
     (2, True)
     """
-    from compose.layout import Layout, Region
+    from compose.layouts import Layout, Region
     from compose.vocabulary import COLORS
     from compose.world.vocabulary import BACKGROUNDS, SHAPES
 

@@ -32,7 +32,7 @@ from compose.errors import VerificationError
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-    from compose.layout import Layout
+    from compose.layouts import Layout
     from compose.scene import Scene
     from compose.verify.checks import Check
     from compose.verify.detection import Detection

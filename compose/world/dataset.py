@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compose.layout import Layout, Region
+from compose.layouts import Layout, Region
 from compose.world.vocabulary import BACKGROUNDS, COLOR_NAMES, SHAPES
 
 #: Seeds of held-out layouts live in their own stream, apart from every training stream.

@@ -29,7 +29,7 @@ from compose.world.vocabulary import BACKGROUNDS, COLOR_NAMES, SHAPES, backgroun
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from compose.layout import Layout
+    from compose.layouts import Layout
 
 #: Boxes described at each pixel: the front-most and the one behind it.
 CONDITION_LAYERS = 2

@@ -8,7 +8,7 @@ and what it drew, which is the ground truth for the dataset and for measuring de
 
 Examples
 --------
->>> from compose.layout import Layout, Region
+>>> from compose.layouts import Layout, Region
 >>> lay = Layout(canvas=(64, 64), boxes={"c#0": (0.25, 0.25, 0.75, 0.75)},
 ...              objects={"c#0": Region(phrase="a red circle", **{"class": "circle"},
 ...                                     attributes={"color": "red"})})
@@ -34,7 +34,7 @@ from compose.world.vocabulary import BACKGROUNDS, COLOR_NAMES, background_name, 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-    from compose.layout import Layout
+    from compose.layouts import Layout
 
 
 @dataclass

@@ -26,7 +26,7 @@ object (measured in ``benchmarks/bench_verify.py``).
 
 Examples
 --------
->>> from compose.layout import Layout, Region
+>>> from compose.layouts import Layout, Region
 >>> from compose.world.render import render_layout
 >>> lay = Layout(canvas=(64, 64), boxes={"s#0": (0.1, 0.1, 0.4, 0.4), "t#0": (0.55, 0.5, 0.9, 0.9)},
 ...              objects={"s#0": Region(phrase="a blue star", **{"class": "star"}, attributes={"color": "blue"}),
