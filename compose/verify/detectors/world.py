@@ -168,30 +168,38 @@ class WorldDetector(Detector):
                     continue
                 components.append((int(color_index), mask, where))
 
-        full_masks = []
+        # everything below works in each component's box grown by a pixel: cheap on large images
+        full_masks, filled_masks, grown = [], [], []
         for _, mask, where in components:
             full = np.zeros((h, w), bool)
             full[where] = mask
+            filled = np.zeros((h, w), bool)
+            filled[where] = ndimage.binary_fill_holes(mask)
             full_masks.append(full)
+            filled_masks.append(filled)
+            grown.append((slice(max(where[0].start - 1, 0), where[0].stop + 1),
+                          slice(max(where[1].start - 1, 0), where[1].stop + 1)))
 
         # 3. shapes, boxes; 4. colors ---------------------------------------------------------------
-        filled_masks = [ndimage.binary_fill_holes(full) for full in full_masks]
         detections = []
         for i, ((color_index, mask, where), full) in enumerate(zip(components, full_masks)):
             filled = filled_masks[i]
             # pixels that may hide this object: those of the objects it touches, except one it
             # lies inside of
             hidden = np.zeros((h, w), bool)
-            rim = ndimage.binary_dilation(filled) & ~filled
+            near = grown[i]
+            rim = ndimage.binary_dilation(filled[near]) & ~filled[near]
             for j, other in enumerate(full_masks):
-                if j != i and (rim & other).sum() >= 2 and not (filled_masks[j] & full).sum() >= 0.9 * full.sum():
+                if j == i or not _overlaps(grown[j], near):
+                    continue
+                if (rim & other[near]).sum() >= 2 and not (filled_masks[j][where] & mask).sum() >= 0.9 * mask.sum():
                     hidden |= other
             hidden &= ~filled
             alpha = np.where(filled & ~full, 1.0, coverage[color_index])  # holes: objects inside it
             alpha[hidden] = 0.0
             box_px = (float(where[1].start), float(where[0].start), float(where[1].stop), float(where[0].stop))
             shape, iou, box_px = self._fit_shape(alpha, hidden, box_px)
-            color, color_score = palette_color(rgb, full)
+            color, color_score = palette_color(rgb[where], mask)
             if classes is not None and shape not in classes:
                 continue
             x0, y0, x1, y1 = box_px
@@ -221,7 +229,8 @@ class WorldDetector(Detector):
         scores = {s: _soft_iou(a, hid, s, start) for s in SHAPES}
         ranked = sorted(SHAPES, key=lambda s: -scores[s])
         best_shape, best_score, best_box = ranked[0], scores[ranked[0]], start
-        if best_score < self.refit_below:
+        clear = scores[ranked[0]] - scores[ranked[1]] > 0.15 and not hid.any()
+        if best_score < self.refit_below and not clear:
             # the runner-up is refitted too only when it is close
             contenders = [s for s in ranked[:2] if scores[s] >= best_score - 0.15]
             for shape in contenders:
@@ -261,6 +270,10 @@ class WorldDetector(Detector):
                     if value > score + 1e-4:
                         current, score, improved = trial, value, True
         return tuple(current), score
+
+
+def _overlaps(a: tuple[slice, slice], b: tuple[slice, slice]) -> bool:
+    return a[0].start < b[0].stop and b[0].start < a[0].stop and a[1].start < b[1].stop and b[1].start < a[1].stop
 
 
 #: Supersampling of the shape templates: the renderer draws at 4x and averages down.
