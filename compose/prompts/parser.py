@@ -609,6 +609,7 @@ class _SceneBuilder:
         self.items = items
         self.groups: dict[str, _Group] = {}
         self.statements: list[RelationStatement] = []
+        self.statement_keys: set[tuple] = set()
         self.forbidden: list[Forbidden] = []
         self.hints: dict[str, list[tuple[str, Span]]] = {}
         self.last_class: NounPhrase | None = None
@@ -775,7 +776,9 @@ class _SceneBuilder:
                 continue
             statement = RelationStatement(subject=Ref(group=subject.resolved), predicate=rel.name,
                                           objects=refs, span=self.statement_span(subject, rel, obj_nps))
-            if statement not in self.statements:
+            key = (str(statement.subject), statement.predicate, tuple(map(str, refs)))
+            if key not in self.statement_keys:
+                self.statement_keys.add(key)
                 self.statements.append(statement)
 
     def statement_span(self, subject: NounPhrase, rel: RelationPhrase, objects: list[NounPhrase]) -> Span:
