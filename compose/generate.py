@@ -23,10 +23,6 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Rounds of repaint after the first render, unless asked otherwise.
 DEFAULT_MAX_ROUNDS = 3
 
-#: Detector used to verify each backbone's images when none is named.
-DEFAULT_DETECTORS = {"embedded": "world", "procedural": "world"}
-
-
 @dataclass
 class Round:
     """One image of the loop: round 0 is the first render, later rounds are repaints."""
@@ -133,8 +129,8 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
     steps, guidance : optional
         Passed to the backbone (its defaults otherwise).
     detector : str, optional
-        The verifier's detector (default: the embedded world's for the embedded and procedural
-        backbones, OWLv2 otherwise).
+        The verifier's detector (default: the backbone's ``default_detector``: the embedded
+        world's for the embedded and procedural backbones, OWLv2 otherwise).
     backbone_options : dict, optional
         Constructor options for the backbone (model, device, dtype...).
     out_dir : path, optional
@@ -179,7 +175,7 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
     model.check_layout(layout)
     rendered, t_render = timed("render", model.render, [layout], seeds=[seed], steps=steps, guidance=guidance)
     image = rendered.images[0]
-    detector = detector or DEFAULT_DETECTORS.get(backbone, "owlv2")
+    detector = detector or model.default_detector
     # 4. verify
     say("verify")
     report, t_verify = timed("verify", verify, scene, image, layout=layout, detector=detector)

@@ -45,6 +45,8 @@ class Backbone:
     name: ClassVar[str] = ""
     vocabulary: ClassVar[frozenset[str] | None] = None
     default_steps: ClassVar[int | None] = None
+    #: The detector that verifies this backbone's images unless another is named.
+    default_detector: ClassVar[str] = "owlv2"
 
     def render(self, layouts: list[Layout], *, seeds: list[int], steps: int | None = None,
                guidance: float | None = None) -> RenderResult:
