@@ -82,6 +82,7 @@ class EmbeddedBackbone(Backbone):
 
     name = "embedded"
     vocabulary = frozenset(SHAPES)
+    default_detector = "world"
     default_steps = DEFAULT_STEPS
 
     def __init__(self, weights: str | Path | None = None, *, device: str | None = None,

@@ -43,6 +43,7 @@ class ProceduralBackbone(Backbone):
 
     name = "procedural"
     vocabulary = frozenset(SHAPES)
+    default_detector = "world"
     default_steps = None
 
     def __init__(self, size: int | None = None, supersample: int | None = None, **_ignored) -> None:
