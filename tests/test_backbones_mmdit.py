@@ -1,0 +1,182 @@
+"""``sd3-regional`` and ``flux-regional`` on tiny random checkpoints: renders, repaint, the joint
+attention mask seen in the models' own attention probabilities, full-canvas equality with the
+plain pipelines, and restored processors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from tiny_diffusers import (  # noqa: F401  (fixtures)
+    full_canvas_layout,
+    left_half_mask,
+    tiny_flux,
+    tiny_sd3,
+    two_region_layout,
+)
+
+from compose.backbones import get_backbone
+from compose.backbones.diffusers_common import exclusive_box_masks, layout_prompts
+from compose.backbones.regional_attention import SD3RegionalJointAttnProcessor, joint_attention_mask
+
+BASE_RATIO = 0.3
+T5_TOKENS = 16
+
+
+def _pixels(image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def _check_joint_probs(probs: torch.Tensor, layout, grid, segment: int, *, text_first: bool) -> None:
+    """``probs`` (batch, heads, T, T) over [text, image] (FLUX) or [image, text] (SD3)."""
+    instances = layout_prompts(layout).instances
+    pixels = grid[0] * grid[1]
+    masks = torch.from_numpy(exclusive_box_masks(layout, instances, *grid)).reshape(len(instances), pixels)
+    text = segment * (1 + len(instances))
+    assert probs.shape[-1] == text + pixels
+    img = slice(text, text + pixels) if text_first else slice(0, pixels)
+    txt0 = 0 if text_first else pixels
+
+    def seg(s):
+        return slice(txt0 + s * segment, txt0 + (s + 1) * segment)
+
+    image_rows = probs[..., img, :]
+    assert image_rows[..., seg(0)].sum(-1).min() > 0  # the base prompt reaches every pixel
+    for r in range(len(instances)):
+        own = image_rows[..., seg(r + 1)].sum(-1)
+        inside = masks[r]
+        assert own[..., ~inside].max() < 1e-6  # pixels outside the box never see the region
+        assert own[..., inside].min() > 0
+        region_rows = probs[..., seg(r + 1), :]
+        assert region_rows[..., img][..., ~inside].max() < 1e-6  # nor does the region see them
+        others = [seg(s) for s in range(1 + len(instances)) if s != r + 1]
+        assert max(region_rows[..., o].max() for o in others) < 1e-6  # segments stay apart
+
+
+# ----------------------------------------------------------------------------- sd3-regional
+
+
+@pytest.fixture(scope="module")
+def sd3_regional(tiny_sd3):
+    return get_backbone("sd3-regional", model=str(tiny_sd3), device="cpu", dtype="fp32",
+                        base_ratio=BASE_RATIO, max_sequence_length=T5_TOKENS)
+
+
+def test_sd3_regional_masks_joint_attention_and_restores(sd3_regional):
+    layout = two_region_layout()
+    transformer = sd3_regional.pipe.transformer
+    before = dict(transformer.attn_processors)
+    sd3_regional.capture = []
+    try:
+        result = sd3_regional.render([layout, layout], seeds=[0, 0], steps=2)
+        captured = sd3_regional.capture
+    finally:
+        sd3_regional.capture = None
+    assert [im.size for im in result.images] == [(32, 32)] * 2
+    assert np.array_equal(_pixels(result.images[0]), _pixels(result.images[1]))
+    assert all(transformer.attn_processors[n] is p for n, p in before.items())
+    assert len(captured) == 2 * 2 * 2  # images x steps x joint blocks
+    segment = 77 + T5_TOKENS
+    for probs in captured:
+        _check_joint_probs(probs, layout, (8, 8), segment, text_first=False)
+    with pytest.raises(RuntimeError):  # an error inside the block (a mask of the wrong size)
+        with sd3_regional.regional_processors():
+            transformer(hidden_states=torch.randn(1, 4, 16, 16), timestep=torch.tensor([500.0]),
+                        encoder_hidden_states=torch.randn(1, 10, 32), pooled_projections=torch.randn(1, 64),
+                        joint_attention_kwargs={"attention_mask": torch.zeros(1, 1, 3, 3)})
+    assert all(transformer.attn_processors[n] is p for n, p in before.items())
+    assert not any(isinstance(p, SD3RegionalJointAttnProcessor) for p in transformer.attn_processors.values())
+
+
+def test_sd3_regional_repaint_keeps_everything_outside_the_mask(sd3_regional):
+    layout = two_region_layout()
+    image = sd3_regional.render([layout], seeds=[1], steps=2).images[0]
+    out = sd3_regional.repaint([image], [left_half_mask()], [layout], seeds=[2], steps=2).images[0]
+    assert np.array_equal(_pixels(image)[:, 16:], _pixels(out)[:, 16:])
+    assert np.abs(_pixels(image)[:, :16] - _pixels(out)[:, :16]).mean() > 1.0
+
+
+def test_sd3_regional_full_canvas_region_equals_plain_pipeline(tiny_sd3):
+    from diffusers import StableDiffusion3Pipeline
+
+    backbone = get_backbone("sd3-regional", model=str(tiny_sd3), device="cpu", dtype="fp32",
+                            base_ratio=0.0, max_sequence_length=T5_TOKENS)
+    ours = backbone.render([full_canvas_layout()], seeds=[5], steps=2, guidance=4.5).images[0]
+    plain = backbone.pipe  # the same weights; processors are the originals again after the call
+    reference = plain("a red cube", height=32, width=32, num_inference_steps=2, guidance_scale=4.5,
+                      max_sequence_length=T5_TOKENS, generator=torch.Generator().manual_seed(5)).images[0]
+    assert type(next(iter(plain.transformer.attn_processors.values()))).__name__ == "JointAttnProcessor2_0"
+    assert np.abs(_pixels(ours) - _pixels(reference)).max() <= 1
+
+
+# ----------------------------------------------------------------------------- flux-regional
+
+
+class RecordingFluxProcessor:
+    """FLUX's own processor, recording the mask it receives and the attention probabilities it
+    implies from the block's real queries and keys."""
+
+    def __init__(self, records: list) -> None:
+        from diffusers.models.transformers.transformer_flux import FluxAttnProcessor
+
+        self.inner = FluxAttnProcessor()
+        self.records = records
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None,
+                 image_rotary_emb=None):
+        from diffusers.models.embeddings import apply_rotary_emb
+        from diffusers.models.transformers.transformer_flux import _get_qkv_projections
+
+        q, k, _, eq, ek, _ = _get_qkv_projections(attn, hidden_states, encoder_hidden_states)
+        q, k = attn.norm_q(q.unflatten(-1, (-1, attn.head_dim))), attn.norm_k(k.unflatten(-1, (-1, attn.head_dim)))
+        if encoder_hidden_states is not None and attn.added_kv_proj_dim is not None:
+            eq = attn.norm_added_q(eq.unflatten(-1, (-1, attn.head_dim)))
+            ek = attn.norm_added_k(ek.unflatten(-1, (-1, attn.head_dim)))
+            q, k = torch.cat([eq, q], dim=1), torch.cat([ek, k], dim=1)
+        if image_rotary_emb is not None:
+            q = apply_rotary_emb(q, image_rotary_emb, sequence_dim=1)
+            k = apply_rotary_emb(k, image_rotary_emb, sequence_dim=1)
+        scores = q.transpose(1, 2) @ k.transpose(1, 2).transpose(-1, -2) / attn.head_dim ** 0.5
+        self.records.append((attention_mask, torch.softmax(scores + attention_mask, dim=-1)))
+        return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
+
+
+@pytest.fixture(scope="module")
+def flux_regional(tiny_flux):
+    return get_backbone("flux-regional", model=str(tiny_flux), device="cpu", dtype="fp32",
+                        base_ratio=BASE_RATIO, max_sequence_length=T5_TOKENS)
+
+
+def test_flux_regional_mask_reaches_every_block(flux_regional):
+    from compose.backbones.regional_attention import swapped_processors
+
+    layout = two_region_layout()
+    records: list = []
+    recorder = RecordingFluxProcessor(records)
+    with swapped_processors(flux_regional.pipe.transformer, lambda name, _: recorder):
+        result = flux_regional.render([layout], seeds=[0], steps=2)
+    assert result.images[0].size == (32, 32)
+    assert len(records) == 2 * 2  # steps x (one double-stream + one single-stream block)
+    expected = joint_attention_mask(layout, layout_prompts(layout).instances, (8, 8),
+                                    [T5_TOKENS] * 3, BASE_RATIO, text_first=True)
+    for mask, probs in records:
+        assert torch.equal(mask, expected)
+        _check_joint_probs(probs, layout, (8, 8), T5_TOKENS, text_first=True)
+
+
+def test_flux_regional_repaint_keeps_everything_outside_the_mask(flux_regional):
+    layout = two_region_layout()
+    image = flux_regional.render([layout], seeds=[1], steps=2).images[0]
+    out = flux_regional.repaint([image], [left_half_mask()], [layout], seeds=[2], steps=2).images[0]
+    assert np.array_equal(_pixels(image)[:, 16:], _pixels(out)[:, 16:])
+    assert np.abs(_pixels(image)[:, :16] - _pixels(out)[:, :16]).mean() > 1.0
+
+
+def test_flux_regional_full_canvas_region_equals_plain_pipeline(tiny_flux):
+    backbone = get_backbone("flux-regional", model=str(tiny_flux), device="cpu", dtype="fp32",
+                            base_ratio=0.0, max_sequence_length=T5_TOKENS)
+    ours = backbone.render([full_canvas_layout()], seeds=[5], steps=2, guidance=3.5).images[0]
+    reference = backbone.pipe("a red cube", height=32, width=32, num_inference_steps=2,
+                              guidance_scale=3.5, max_sequence_length=T5_TOKENS,
+                              generator=torch.Generator().manual_seed(5)).images[0]
+    assert np.abs(_pixels(ours) - _pixels(reference)).max() <= 1
