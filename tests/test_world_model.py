@@ -19,7 +19,8 @@ TINY_MODEL = {"sample_size": 64, "patch": 4, "block_out_channels": [8, 16], "lay
 
 
 def tiny_config(**overrides) -> TrainConfig:
-    base = dict(steps=4, batch_size=2, checkpoint_every=2, log_every=1, warmup=2, threads=1, model=dict(TINY_MODEL))
+    base = {"steps": 4, "batch_size": 2, "checkpoint_every": 2, "log_every": 1, "warmup": 2, "threads": 1,
+            "model": dict(TINY_MODEL)}
     return TrainConfig(**{**base, **overrides})
 
 

@@ -26,12 +26,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compose.backbones.base import Backbone, RenderResult
-from compose.backbones.diffusers_common import check_render_inputs, check_repaint_inputs, check_strength, paste_outside
+from compose.backbones.diffusers_common import (
+    check_render_inputs,
+    check_repaint_inputs,
+    check_strength,
+    paste_outside,
+)
 from compose.errors import BackboneError
 from compose.world.vocabulary import SHAPES
 
 if TYPE_CHECKING:  # pragma: no cover
-    import torch
     from PIL import Image
 
     from compose.layouts import Layout
@@ -102,7 +106,6 @@ class EmbeddedBackbone(Backbone):
         """Verify and load the weights (once); returns the UNet."""
         if self._unet is not None:
             return self._unet
-        import torch
         from safetensors import safe_open
         from safetensors.torch import load_file
 

@@ -21,7 +21,12 @@ import time
 from typing import TYPE_CHECKING
 
 from compose.backbones.base import Backbone, RenderResult
-from compose.backbones.diffusers_common import check_render_inputs, check_repaint_inputs, check_strength, paste_outside
+from compose.backbones.diffusers_common import (
+    check_render_inputs,
+    check_repaint_inputs,
+    check_strength,
+    paste_outside,
+)
 from compose.world.vocabulary import SHAPES
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from compose.world.vocabulary import BACKGROUNDS, COLOR_NAMES, SHAPES, background_name, phrase_to_object, shape_name
+from compose.world.vocabulary import (
+    BACKGROUNDS,
+    COLOR_NAMES,
+    SHAPES,
+    background_name,
+    phrase_to_object,
+    shape_name,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from compose.vocabulary import COLORS
-from compose.world.vocabulary import BACKGROUNDS, COLOR_NAMES, background_name, phrase_to_object, shape_name
+from compose.world.vocabulary import (
+    BACKGROUNDS,
+    COLOR_NAMES,
+    background_name,
+    phrase_to_object,
+    shape_name,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image

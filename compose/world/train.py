@@ -224,9 +224,11 @@ def load_optimizer(optimizer, tensors: dict[str, Any], groups: list[dict[str, An
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
-def export_weights(out: str | Path, target: str | Path, *, extra: dict[str, Any] | None = None) -> str:
-    """Write the EMA weights of a run's checkpoint to ``target`` (safetensors, with the model
-    config and training facts as metadata) and return the file's sha256."""
+def export_weights(out: str | Path, target: str | Path, *, extra: dict[str, Any] | None = None,
+                   half: bool = True) -> str:
+    """Write the EMA weights of a run's checkpoint to ``target`` (safetensors, float16 unless
+    ``half=False``, with the model config and training facts as metadata) and return the
+    file's sha256. The backbone computes in float32 whatever the file stores."""
     from safetensors.torch import load_file, save_file
 
     folder = Path(out) / CHECKPOINT
@@ -236,6 +238,8 @@ def export_weights(out: str | Path, target: str | Path, *, extra: dict[str, Any]
                 "seed": str(state["config"]["seed"]), "wall_time_s": f"{state['wall_time_s']:.0f}",
                 "format": "compose-embedded-v1"}
     metadata.update({k: str(v) for k, v in (extra or {}).items()})
+    if half:
+        weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
     save_file({k: v.contiguous() for k, v in weights.items()}, target, metadata=metadata)
     return file_sha256(target)
 
