@@ -72,6 +72,8 @@ def main() -> None:
     parser.add_argument("--guidance", type=float, default=None, help="guidance (default: the backbone's)")
     parser.add_argument("--weights", default=None, help="weights file (default: the shipped ones)")
     parser.add_argument("--batch", type=int, default=8, help="batch size for images/s (default 8)")
+    parser.add_argument("--solver-n", type=int, default=100,
+                        help="also judge this many random scenes laid out by the CP-SAT solver (default 100; 0 skips)")
     parser.add_argument("--out", default="runs/bench_world", help="folder for results.json and samples.png")
     args = parser.parse_args()
 
@@ -111,10 +113,29 @@ def main() -> None:
         images += backbone.render(chunk, seeds=list(range(start, start + len(chunk)))).images
     model = quality(images, truth, detector)
     ceiling = quality([t.image for t in truth], truth, detector)
+    solver = None
+    if args.solver_n:
+        from compose.errors import ComposeError
+        from compose.world.dataset import scene_layout
+
+        solved = []
+        for i in range(args.solver_n):
+            try:
+                solved.append(scene_layout(50_000 + i, objects=(1, 6)))
+            except ComposeError:  # an infeasible random scene is skipped (counted in the output)
+                continue
+        solved_truth = [render_layout(lay) for lay in solved]
+        solved_images = []
+        for start in range(0, len(solved), 20):
+            chunk = solved[start:start + 20]
+            solved_images += backbone.render(chunk, seeds=list(range(start, start + len(chunk)))).images
+        solver = quality(solved_images, solved_truth, detector)
+        solver["attempted"] = args.solver_n
 
     results = {"steps": backbone.steps, "guidance": backbone.guidance, "threads": torch.get_num_threads(),
                "latency_s_per_image": latency, "images_per_s_batch": per_second, "batch": len(batch_layouts),
-               "model": model, "procedural_ceiling": ceiling, "weights_metadata": backbone.metadata}
+               "model": model, "procedural_ceiling": ceiling, "solver_layouts": solver,
+               "weights_metadata": backbone.metadata}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
@@ -133,6 +154,10 @@ def main() -> None:
     print(f"{'scenes with every object right':<40} {model['scene_pass']:>12.1%} {'>= 75%':>10}")
     print(f"{'judge on procedural renders: objects':<40} {ceiling['object_recall']:>12.1%} {'':>10}")
     print(f"{'judge on procedural renders: scenes':<40} {ceiling['scene_pass']:>12.1%} {'':>10}")
+    if solver:
+        label = f"solver layouts ({solver['scenes']}/{solver['attempted']})"
+        print(f"{label + ': objects':<40} {solver['object_recall']:>12.1%} {'':>10}")
+        print(f"{label + ': scenes':<40} {solver['scene_pass']:>12.1%} {'':>10}")
     print(f"samples: {out / 'samples.png'}; figures: {out / 'results.json'}")
 
 

@@ -153,3 +153,17 @@ def test_out_of_vocabulary_class_is_e402():
     with pytest.raises(BackboneError) as info:
         get_backbone("procedural").render([lay], seeds=[0])
     assert info.value.code == "E402" and info.value.exit_code == 5 and "circle" in str(info.value)
+
+
+def test_render_command_lays_a_scene_out_like_compose_layout(tmp_path):
+    from pathlib import Path
+
+    from compose.api import layout, load_scene
+    from compose.cli.main import main
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "shapes.scene"
+    used = tmp_path / "used.json"
+    assert main(["render", str(example), "-o", str(tmp_path / "out.png"), "--backbone", "procedural",
+                 "--seed", "7", "--layout-out", str(used)]) == 0
+    assert Layout.from_json(used.read_text()) == layout(load_scene(example), seed=7)
+    assert Image.open(tmp_path / "out.png").size == tuple(Layout.from_json(used.read_text()).canvas)
