@@ -32,12 +32,45 @@ if TYPE_CHECKING:  # pragma: no cover
     from compose.scene import Scene
 
 __all__ = ["Check", "Detection", "Detector", "Report", "available_detectors", "default_detector_name",
-           "get_detector", "register_detector", "verify", "fill_colors"]
+           "get_detector", "register_detector", "verify", "fill_colors", "world_scene"]
+
+
+def world_scene(scene: Scene) -> Scene | None:
+    """The scene as the embedded world draws it, or ``None`` when it names something else.
+
+    The world's renderer takes a group's shape from its class, else from a shape word in its
+    phrase, and its color from ``color``, else from a color word in the phrase
+    (:func:`compose.world.vocabulary.phrase_to_object`); the checks must read the scene the same
+    way, so ``object s "a red square"`` is checked as a red square.
+
+    >>> from compose.scene import Scene, ObjectGroup
+    >>> s = world_scene(Scene(objects=[ObjectGroup(name="s", phrase="a red square")]))
+    >>> s.objects[0].class_name, s.objects[0].color
+    ('square', 'red')
+    >>> world_scene(Scene(objects=[ObjectGroup(name="dog", phrase="a dog")])) is None
+    True
+    """
+    from compose.world.vocabulary import phrase_to_object, shape_name
+
+    groups = []
+    for group in scene.objects:
+        shape, color = phrase_to_object(group.phrase)
+        shape = shape_name(group.class_name) or shape
+        if shape is None:
+            return None
+        groups.append(group.model_copy(update={"class_name": shape, "color": group.color or color}))
+    forbidden = []
+    for item in scene.forbidden:
+        shape = shape_name(item.name) or phrase_to_object(item.name)[0]
+        if shape is None:
+            return None
+        forbidden.append(item.model_copy(update={"name": shape}))
+    return scene.model_copy(update={"objects": groups, "forbidden": forbidden})
 
 
 def default_detector_name(scene: Scene) -> str:
-    """``"world"`` when every class the scene names is a shape of the embedded world, else
-    ``"owlv2"`` (open vocabulary).
+    """``"world"`` when every object the scene names is a shape of the embedded world (by class
+    or phrase, see :func:`world_scene`), else ``"owlv2"`` (open vocabulary).
 
     >>> from compose.scene import Scene, ObjectGroup
     >>> default_detector_name(Scene(objects=[ObjectGroup(name="star", phrase="a star")]))
@@ -45,10 +78,7 @@ def default_detector_name(scene: Scene) -> str:
     >>> default_detector_name(Scene(objects=[ObjectGroup(name="dog", phrase="a dog")]))
     'owlv2'
     """
-    from compose.world.vocabulary import SHAPES
-
-    names = {g.class_name for g in scene.objects} | {f.name for f in scene.forbidden}
-    return "world" if names <= set(SHAPES) else "owlv2"
+    return "world" if world_scene(scene) is not None else "owlv2"
 
 
 def fill_colors(image, detections: list[Detection], *, classifier: Any = None) -> None:
@@ -107,6 +137,8 @@ def verify(scene: Scene, image: Any, *, layout: Layout | None = None, detector: 
             detector = default_detector_name(scene)
         if isinstance(detector, str):
             detector = get_detector(detector)
+        if detector.name == "world":
+            scene = world_scene(scene) or scene
         classes = sorted({g.class_name for g in scene.objects} | {f.name for f in scene.forbidden})
         detections = detector.detect(picture, classes)
     detected = time.perf_counter()

@@ -160,13 +160,15 @@ class WorldDetector(Detector):
             if n == 0:
                 continue
             kept = np.unique(labelled[core])
+            pure = core & (coverage[color_index] >= 0.999)
             for k, where in enumerate(ndimage.find_objects(labelled), start=1):
                 if where is None or k not in kept:
                     continue
                 mask = labelled[where] == k
                 if mask.sum() < min_area:
                     continue
-                components.append((int(color_index), mask, where))
+                for part, part_where in self._split_touching(mask, pure[where], where, coverage[color_index], min_area):
+                    components.append((int(color_index), part, part_where))
 
         # everything below works in each component's box grown by a pixel: cheap on large images
         full_masks, filled_masks, grown = [], [], []
@@ -208,6 +210,54 @@ class WorldDetector(Detector):
                                         color_score=round(color_score, 4)))
         detections.sort(key=lambda d: -d.score)
         return detections
+
+    def _split_touching(self, mask: np.ndarray, pure: np.ndarray, where: tuple[slice, slice], coverage: np.ndarray,
+                        min_area: int) -> list[tuple[np.ndarray, tuple[slice, slice]]]:
+        """Split a component that is two or more like-colored objects touching edge to edge.
+
+        Where two objects of one color meet, the pixels of the seam are partly covered (a hair
+        of background between the boxes), so the fully covered pixels fall apart into one core
+        per object. Each core of at least ``min_area / 2`` pixels seeds a part and every pixel
+        goes to its nearest seed. The split stands only when the parts fit shapes clearly better
+        than the whole (each at least 0.75, on average 0.1 better), so noise that breaks a core
+        does not break an object.
+        """
+        from scipy import ndimage
+
+        cores, n = ndimage.label(pure & mask)
+        if n < 2:
+            return [(mask, where)]
+        sizes = ndimage.sum_labels(np.ones_like(cores), cores, index=np.arange(1, n + 1))
+        seeds = [k + 1 for k, size in enumerate(sizes) if size >= max(4, min_area / 2)]
+        if len(seeds) < 2:
+            return [(mask, where)]
+        seeded = np.where(np.isin(cores, seeds), cores, 0)
+        _, (iy, ix) = ndimage.distance_transform_edt(seeded == 0, return_indices=True)
+        owner = seeded[iy, ix]
+        h, w = coverage.shape
+        none = np.zeros((h, w), bool)
+
+        def fit(region: np.ndarray, box: tuple[slice, slice]) -> float:
+            alpha = np.zeros((h, w), np.float32)
+            crop = coverage[where] * region
+            alpha[where] = np.where(ndimage.binary_fill_holes(mask & region) & ~(mask & region), 1.0, crop)
+            return self._fit_shape(alpha, none, (float(box[1].start), float(box[0].start),
+                                                 float(box[1].stop), float(box[0].stop)))[1]
+
+        whole = fit(np.ones_like(mask), where)
+        parts, scores = [], []
+        for seed in seeds:
+            part = mask & (owner == seed)
+            ys, xs = np.nonzero(part)
+            if len(ys) < min_area:
+                return [(mask, where)]
+            box = (slice(where[0].start + ys.min(), where[0].start + ys.max() + 1),
+                   slice(where[1].start + xs.min(), where[1].start + xs.max() + 1))
+            scores.append(fit(owner == seed, box))
+            parts.append((part[ys.min():ys.max() + 1, xs.min():xs.max() + 1], box))
+        if min(scores) >= 0.75 and sum(scores) / len(scores) >= whole + 0.1:
+            return parts
+        return [(mask, where)]
 
     def _fit_shape(self, alpha: np.ndarray, hidden: np.ndarray,
                    box_px: tuple[float, float, float, float]) -> tuple[str, float, tuple[float, float, float, float]]:
