@@ -85,21 +85,31 @@ def default_threads(workers: int, cpus: int | None = None) -> int:
     return max(1, (cpus or os.cpu_count() or 1) // max(1, workers))
 
 
-def configure_threads(threads: int | None) -> None:
-    """Set this process's torch (and OpenMP/MKL) thread count; a no-op for ``None``.
+def configure_threads(threads: int | None, *, environment: bool = False) -> None:
+    """Set this process's torch thread count (and, in a worker process of its own, the
+    OpenMP/MKL variables too); a no-op for ``None``.
 
-    Results of CPU kernels can depend on how a reduction is split among threads, so every
-    worker of an engine runs with the same count.
+    Results of CPU kernels depend on how reductions are split among threads (the embedded
+    model's images do), so every worker of an engine runs with the same count.
     """
     if not threads:
         return
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads)
+    if environment:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(threads)
     try:
         import torch
     except ImportError:  # a task without torch has nothing more to set
         return
     torch.set_num_threads(int(threads))
+
+
+def current_threads() -> int | None:
+    """This process's torch thread count, or ``None`` when torch is not imported."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
 
 
 def worker_died(item: BatchItem, reason: str, kind: str) -> ItemError:
@@ -126,8 +136,8 @@ class LocalEngine(Engine):
         is pickled to each worker process once (``setup()`` runs there) and items are handed out
         as workers free up, at most ``2 * workers`` in flight.
     threads : int, optional
-        Torch threads per worker (default :func:`default_threads`; with one worker in this
-        process, the process's own setting is kept unless given).
+        Torch threads per worker (default :func:`default_threads`). With one worker that is this
+        process, whose torch thread count is set for the run and restored after.
     """
 
     name = "local"
@@ -136,7 +146,7 @@ class LocalEngine(Engine):
         if not isinstance(workers, int) or workers < 1:
             raise UsageError("E006", argument="workers", value=workers, expected="a whole number, 1 or more")
         self.workers = workers
-        self.threads = threads if threads is not None else (None if workers == 1 else default_threads(workers))
+        self.threads = threads if threads is not None else default_threads(workers)
 
     def describe(self) -> str:
         return f"local, {self.workers} worker(s)" + (f", {self.threads} thread(s) each" if self.threads else "")
@@ -150,17 +160,22 @@ class LocalEngine(Engine):
     def _run_here(self, task, items):
         if not items:
             return
+        restore = current_threads()
         configure_threads(self.threads)
         try:
-            setup_task(task)
-        except Exception as exc:  # noqa: BLE001 - a setup failure fails every item, with its reason
-            error = ItemError.from_exception(exc)
+            try:
+                setup_task(task)
+            except Exception as exc:  # noqa: BLE001 - a setup failure fails every item, with its reason
+                error = ItemError.from_exception(exc)
+                for item in items:
+                    yield item, None, error
+                return
             for item in items:
-                yield item, None, error
-            return
-        for item in items:
-            output, error = run_item(task, item)
-            yield item, output, error
+                output, error = run_item(task, item)
+                yield item, output, error
+        finally:
+            if restore is not None:
+                configure_threads(restore)
 
     def _run_pool(self, task, items):
         import multiprocessing
@@ -209,7 +224,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _worker_init(task, threads) -> None:
-    configure_threads(threads)
+    configure_threads(threads, environment=True)
     _WORKER["task"] = task
     try:
         setup_task(task)

@@ -134,7 +134,7 @@ class BatchActor:
     """One worker: the task set up once (one loaded backbone), then items one by one."""
 
     def __init__(self, task, threads: int | None) -> None:
-        configure_threads(threads)
+        configure_threads(threads, environment=True)
         self.task = task
         self.setup_error: ItemError | None = None
         try:
