@@ -137,6 +137,21 @@ def test_predicate_adjectives():
     assert summary("the car is red and the bench is blue")[0] == ["car:car*1:red", "bench:bench*1:blue"]
 
 
+def test_shape_adjectives_and_joined_colors():
+    table, rug = parse_prompt("a round table next to a square rug").objects
+    assert (table.class_name, table.attributes, rug.class_name, rug.attributes) == (
+        "table", {"shape": "round"}, "rug", {"shape": "square"})
+    assert summary("an orange and white cat")[0] == ["cat:cat*1:orange"]
+    assert summary("a square and circle")[0] == ["square:square*1", "circle:circle*1"]
+
+
+def test_no_other_things_is_an_exact_count():
+    scene = parse_prompt("two yellow cars on a street with no other cars")
+    assert not scene.forbidden
+    assert [(q.target, q.op, q.value) for q in scene.requirements] == [("car", "==", 2)]
+    assert parse_program(format_scene(scene)) == scene.model_copy(update={"prompt": None, "warnings": []})
+
+
 def test_two_colors_keep_the_first_and_warn():
     scene = parse_prompt("a red and white bus")
     assert scene.objects[0].color == "red"
@@ -179,6 +194,9 @@ def test_every_phrasing_of_every_relation(name):
     ("a cat on the left and a dog on the right", ["cat left_of dog"]),
     ("two cats next to each other", ["cat[0] next_to cat[1]"]),
     ("a square and a circle. the square is above the circle", ["square above circle"]),
+    ("the dog is left of the cat and right of the horse", ["dog left_of cat", "dog right_of horse"]),
+    ("a cat at the left of a dog", ["cat left_of dog"]),
+    ("a giraffe on the top of a car", ["giraffe on car"]),
 ])
 def test_relations_in_sentences(text, expected):
     assert summary(text)[1] == expected

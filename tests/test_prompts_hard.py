@@ -2,7 +2,8 @@
 
 Each line has the prompt, its category and the expected scene: groups (name, class, count or a
 [min, max] range, color, size), relations (subject, predicate, objects; ``name[i]`` for an
-instance), forbidden classes and, where the prompt names them, background and style.
+instance), forbidden classes, requirements ([target, op, value]) and, where the prompt names
+them, background and style.
 """
 
 import json
@@ -15,8 +16,8 @@ from compose.api import parse_prompts
 
 DATA = Path(__file__).parent / "data" / "prompts_hard.jsonl"
 
-#: Prompts read exactly right out of 185; the test fails when the figure changes.
-EXPECTED_CORRECT = 185
+#: Prompts read exactly right out of 205; the test fails when the figure changes.
+EXPECTED_CORRECT = 205
 
 
 def observed(scene) -> dict:
@@ -31,6 +32,7 @@ def observed(scene) -> dict:
         groups.append(entry)
     relations = [[str(st.subject), st.predicate, *map(str, st.objects)] for st in scene.statements]
     return {"groups": groups, "relations": relations, "forbid": scene.forbid,
+            "requirements": [[q.target, q.op, q.value] for q in scene.requirements],
             "background": scene.background, "style": scene.style}
 
 
@@ -44,6 +46,8 @@ def differences(expected: dict, scene) -> list[str]:
         out.append(f"relations {got['relations']}")
     if sorted(got["forbid"]) != sorted(expected["forbid"]):
         out.append(f"forbid {got['forbid']}")
+    if got["requirements"] != expected.get("requirements", []):
+        out.append(f"requirements {got['requirements']}")
     for key in ("background", "style"):
         if got[key] != expected.get(key):
             out.append(f"{key} {got[key]!r}")

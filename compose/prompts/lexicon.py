@@ -170,6 +170,37 @@ MATERIALS: frozenset[str] = frozenset({
     "brick", "crystal", "fabric", "denim", "furry", "fluffy", "knitted", "clay", "bamboo",
 })
 
+#: Adjectives of shape, kept as ``shape=`` ("a square rug"; "a square" alone is the shape).
+SHAPE_ADJECTIVES: frozenset[str] = frozenset({
+    "round", "oval", "rectangular", "circular", "triangular", "square", "spherical", "cubic",
+    "cylindrical", "hexagonal", "star-shaped", "heart-shaped", "diamond-shaped", "conical",
+})
+
+#: Other ways prompts write the words of :data:`compose.relations.RELATIONS`: an article left
+#: out or put in, "at" for "on"/"to". Each maps a table phrase to its variants.
+def relation_variants(phrase: str) -> set[str]:
+    """Spellings of a relation phrase that prompts use besides the table's own.
+
+    >>> sorted(relation_variants("to the left of"))
+    ['at the left of', 'to left of']
+    >>> sorted(relation_variants("on top of"))
+    ['on the top of']
+    """
+    out = set()
+    words = phrase.split()
+    if "the" in words:
+        out.add(" ".join(w for w in words if w != "the"))
+    if words[:2] in (["to", "the"], ["on", "the"]):
+        out.add(" ".join(["at", *words[1:]]))
+    if phrase == "on top of":
+        out.add("on the top of")
+    if phrase == "in front of":
+        out |= {"in the front of", "at the front of"}
+    if phrase == "in back of":
+        out |= {"at the back of", "in the back of"}
+    return out - {phrase}
+
+
 #: Verbs and adverbs that only link a subject to a relation ("is placed", "sitting").
 NEUTRAL_VERBS: frozenset[str] = frozenset({
     "be", "is", "are", "was", "were", "been", "being", "'s", "'re", "am", "placed", "positioned",

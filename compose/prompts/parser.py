@@ -37,8 +37,8 @@ from compose.errors import PromptError
 from compose.prompts import lexicon as lx
 from compose.prompts.pipeline import coarse_tag
 from compose.relations import RELATIONS, word_vocabulary
-from compose.scene import (CountRange, Forbidden, ObjectGroup, Ref, RelationStatement, Scene,
-                           SceneWarning, Span)
+from compose.scene import (CountRange, Forbidden, ObjectGroup, Ref, RelationStatement, Requirement,
+                           Scene, SceneWarning, Span)
 from compose.vocabulary import (COLOR_SYNONYMS, COLORS, COUNT_WORDS, MAX_COUNT, SIZE_WORDS,
                                 color_name, count_word)
 
@@ -72,6 +72,10 @@ def _relation_phrases() -> dict[tuple[str, ...], str]:
     for spec in RELATIONS.values():
         for words in spec.words:
             phrases.setdefault(tuple(words.split()), spec.name)
+    for spec in RELATIONS.values():
+        for words in spec.all_words:
+            for variant in lx.relation_variants(words):
+                phrases.setdefault(tuple(variant.split()), spec.name)
     return phrases
 
 
@@ -138,6 +142,7 @@ class NounPhrase:
     extra_colors: list[str] = field(default_factory=list)
     size: str | None = None
     material: str | None = None
+    shape: str | None = None
     adjectives: list[str] = field(default_factory=list)
     kind: str | None = None  # compound modifiers of a known class ("police" car)
     negated: bool = False
@@ -430,6 +435,8 @@ class _Reader:
                 j += quant[0]
         elif self.w[j] in ("any", "each", "every", "all"):
             j += 1
+        if j < n and self.w[j] == "other":
+            j += 1  # "no other cars", "the other cube"
         if j < n and np_.count is None:
             number = count_word(self.w[j])
             if number is not None and self.w[j] not in _HEADLESS_PRONOUNS - {"one"} and \
@@ -446,8 +453,13 @@ class _Reader:
         # modifiers
         while j < n:
             word = self.w[j]
-            if self.class_at(j) and not (color_name(word) and self.modifier_then_noun(j + 1)):
+            if self.class_at(j) and not ((color_name(word) or word in lx.SHAPE_ADJECTIVES)
+                                         and self.modifier_then_noun(j + 1)):
                 break
+            if word in lx.SHAPE_ADJECTIVES and self.modifier_then_noun(j + 1):
+                np_.shape = np_.shape or word  # "a square rug", "a round table"
+                j += 1
+                continue
             color = color_name(word)
             if color is not None:
                 if np_.color is None:
@@ -459,6 +471,10 @@ class _Reader:
             if word in SIZE_WORDS:
                 np_.size = np_.size or SIZE_WORDS[word]
                 j += 1
+                continue
+            if word in ("and", ",", "-", "&") and j > np_.start and j + 1 < n and np_.color and \
+                    color_name(self.w[j + 1]) and self.modifier_then_noun(j + 1):
+                j += 1  # "an orange and white cat"
                 continue
             if word in ("and", ",", "-", "&") and j > np_.start and j + 1 < n and \
                     (np_.color or np_.size or np_.adjectives or np_.material) and \
@@ -534,11 +550,24 @@ class _Reader:
         return np_
 
     def nounish_ahead_modified(self, i: int) -> bool:
-        """Whether a noun follows after modifiers ("one red car"): "one" is then a count."""
-        while i < len(self.w) and (self.is_modifier(i) or color_name(self.w[i])
-                                   or self.w[i] in SIZE_WORDS) and not self.nounish(i):
-            i += 1
+        """Whether a noun follows after modifiers ("one red car"): "one" is then a count.
+
+        Colors may be joined ("an orange and white cat").
+        """
+        while i < len(self.w):
+            if (self.is_modifier(i) or color_name(self.w[i]) or self.w[i] in SIZE_WORDS) \
+                    and not self.nounish(i):
+                i += 1
+            elif self.w[i] in ("and", ",", "-", "&") and i + 1 < len(self.w) and color_name(self.w[i + 1]):
+                i += 1
+            elif color_name(self.w[i]) and self.nounish_ahead_color(i + 1):
+                i += 1  # "orange" is a class, but "orange and white" are colors
+            else:
+                break
         return self.nounish(i)
+
+    def nounish_ahead_color(self, i: int) -> bool:
+        return i + 1 < len(self.w) and self.w[i] in ("and", ",", "-", "&") and bool(color_name(self.w[i + 1]))
 
     def modifier_then_noun(self, i: int) -> bool:
         """Whether a noun follows word ``i`` after modifiers: the word before is a modifier."""
@@ -553,7 +582,8 @@ class _Reader:
         word = self.words[i]
         if word.text in _NOT_NOUNS or self.relation_at(i) or word.text in lx.NEUTRAL_VERBS:
             return False
-        if color_name(word.text) or word.text in SIZE_WORDS or word.text in lx.MATERIALS:
+        if color_name(word.text) or word.text in SIZE_WORDS or word.text in lx.MATERIALS \
+                or word.text in lx.SHAPE_ADJECTIVES:
             return True
         if word.pos == "ADJ" or word.tag in ("JJ", "JJR", "JJS"):
             return True
@@ -611,6 +641,7 @@ class _SceneBuilder:
         self.statements: list[RelationStatement] = []
         self.statement_keys: set[tuple] = set()
         self.forbidden: list[Forbidden] = []
+        self.requirements: list[Requirement] = []
         self.hints: dict[str, list[tuple[str, Span]]] = {}
         self.last_class: NounPhrase | None = None
 
@@ -664,7 +695,14 @@ class _SceneBuilder:
             np_.negated = True
         if np_.negated:
             start = np_.neg_start if np_.neg_start is not None else np_.start
-            if not any(f.name == np_.head for f in self.forbidden):
+            present = [g for g in self.groups.values() if g.class_name == np_.head]
+            if present:  # "a car on a street with no other cars": exactly the cars named
+                counts = [g.count for g in present]
+                if all(isinstance(c, int) for c in counts) and not any(
+                        q.target == np_.head for q in self.requirements):
+                    self.requirements.append(Requirement(target=np_.head, op="==", value=sum(counts),  # type: ignore[arg-type]
+                                                         span=r.span(start, np_.end)))
+            elif not any(f.name == np_.head for f in self.forbidden):
                 self.forbidden.append(Forbidden(name=np_.head, span=r.span(start, np_.end)))
             np_.role = "forbidden"
             return None
@@ -728,6 +766,8 @@ class _SceneBuilder:
             out["adjectives"] = " ".join(np_.adjectives)
         if np_.kind:
             out["kind"] = np_.kind
+        if np_.shape:
+            out["shape"] = np_.shape
         if np_.extra_colors:
             out["other_colors"] = " ".join(np_.extra_colors)
             self.r.warn(f"'{self.r.chars(np_.start, np_.end)}' has more than one color; "
@@ -869,6 +909,7 @@ class _SceneBuilder:
         inverted: tuple[RelationPhrase, list[NounPhrase]] | None = None
         headless: list[NounPhrase] = []
         waiting: list[Position] = []
+        related: tuple[list[NounPhrase], NounPhrase] | None = None  # last relation: subjects, object
         after_separator = True
         k = 0
         while k < len(items):
@@ -908,6 +949,8 @@ class _SceneBuilder:
                     else:
                         self.relate(subs, rel, [self.ref(item)], [item])
                         pending, last = None, item
+                    if pending is None:
+                        related = (subs, item)
                     sentence_nps.append(item)
                     links = []
                     after_separator = False
@@ -954,7 +997,11 @@ class _SceneBuilder:
                 if last is None or not sentence_nps:
                     inverted = (item, [])
                     continue
-                subs = self.governor_subjects(item, sentence_nps)
+                subs = None
+                if related is not None and related[1] is last and k >= 2 and \
+                        isinstance(items[k - 2], Separator) and items[k - 2].word == "and":
+                    subs = related[0]  # "left of the cat and right of the horse": the same subject
+                subs = subs or self.governor_subjects(item, sentence_nps)
                 verb_links = [x for x in links if x.word.pos in ("VERB", "AUX")]
                 if verb_links and subs is None:
                     subs = self.verb_subjects(verb_links[0].word.index, sentence_nps)
@@ -1102,6 +1149,7 @@ class _SceneBuilder:
                                color=g.color, size=g.size, attributes=g.attributes, span=g.span)
                    for g in self.groups.values()]
         return Scene(objects=objects, statements=self.statements, forbidden=self.forbidden,
+                     requirements=self.requirements,
                      prompt=r.text, warnings=r.warnings,
                      background=", ".join(r.background) or None,
                      style=", ".join(r.style) or None)
