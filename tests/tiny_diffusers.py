@@ -116,8 +116,13 @@ def save_sd(folder: Path, *, gligen: bool = False, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     tok = clip_tokenizer(folder / "_tok")
     extra = {"attention_type": "gated"} if gligen else {}
+    net = unet(**extra)
+    if gligen:  # GLIGEN's gates start closed (tanh(0) = 0); open them as training would
+        for name, param in net.named_parameters():
+            if name.endswith(("alpha_attn", "alpha_dense")):
+                torch.nn.init.constant_(param, 1.0)
     pipe = StableDiffusionPipeline(vae=vae(), text_encoder=clip_text_encoder(len(tok)), tokenizer=tok,
-                                   unet=unet(**extra), scheduler=ddim(), safety_checker=None,
+                                   unet=net, scheduler=ddim(), safety_checker=None,
                                    feature_extractor=None, requires_safety_checker=False)
     pipe.save_pretrained(folder)
     return folder
@@ -148,6 +153,9 @@ def save_controlnet_sd(folder: Path, seed: int = 0) -> tuple[Path, Path]:
                           down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
                           cross_attention_dim=32, norm_num_groups=2, attention_head_dim=4,
                           conditioning_embedding_out_channels=(4, 8)).eval()
+    # ControlNet starts from zero convolutions (no effect); give them weights as training would
+    for conv in [*net.controlnet_down_blocks, net.controlnet_mid_block, net.controlnet_cond_embedding.conv_out]:
+        torch.nn.init.normal_(conv.weight, std=0.5)
     net.save_pretrained(folder / "controlnet")
     return folder / "sd", folder / "controlnet"
 
