@@ -51,7 +51,14 @@ def _cp_sat():
     return CpSatBackend()
 
 
+def _cp_sat_exact():
+    from .cpsat import CpSatBackend
+
+    return CpSatBackend(exact=True)
+
+
 register_backend("cp-sat", _cp_sat)
+register_backend("cp-sat-exact", _cp_sat_exact)
 
 __all__ = ["AnyOf", "BACKENDS", "BoxRef", "Expr", "Linear", "Problem", "Solution", "get_backend",
            "register_backend", "solve"]

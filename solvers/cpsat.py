@@ -1,8 +1,13 @@
 """The CP-SAT backend (OR-Tools): boxes as interval variables, ``AddNoOverlap2D`` for no-overlap.
 
-Solving runs in two modes. The fast mode puts box bounds into variable domains and solves with
-the soft terms as the objective, from a greedy shelf-packing hint, on one worker with a fixed
-random seed so that the same problem and seed give the same boxes. When that proves the problem
+Every solve starts from :func:`~solvers.relax.relaxed_layout`, linear programs that pull the
+boxes to their soft targets under the constraints, choosing disjunction branches and separation
+sides greedily. When that layout holds every constraint it is the answer (``cp-sat``); with
+``exact=True`` (``cp-sat-exact``), or when it does not hold, CP-SAT searches from it as a hint.
+
+CP-SAT runs in two modes. The fast mode puts box bounds into variable domains and solves with
+the soft terms as the objective, from the hint, on one worker with a fixed random seed and a
+deterministic time budget, so that the same problem and seed give the same boxes. When that proves the problem
 infeasible, the explaining mode rebuilds the model with one literal per tag (the statements),
 enforces every constraint only under its tag's literal, solves under the literals as
 assumptions and reads ``SufficientAssumptionsForInfeasibility``; it then shrinks that core by
@@ -15,7 +20,7 @@ import time
 from collections import defaultdict
 
 from compose.errors import InfeasibleLayoutError, LayoutError
-from .greedy import shelf_pack
+from .relax import relaxed_layout
 from .model import AnyOf, Linear, Problem, Solution, Tag
 
 #: Least seconds each deletion step of an explanation may take; a step that runs out of time
@@ -28,9 +33,11 @@ class CpSatBackend:
 
     name = "cp-sat"
 
-    def __init__(self, workers: int = 1, effort: float | None = None):
+    def __init__(self, workers: int = 1, effort: float | None = None, exact: bool = False):
         self.workers = workers
         self.effort = effort
+        self.exact = exact
+        self.name = "cp-sat-exact" if exact else "cp-sat"
 
     # --- public -------------------------------------------------------------------------------
 
@@ -39,18 +46,37 @@ class CpSatBackend:
         from ortools.sat.python import cp_model
 
         started = time.perf_counter()
+        if problem.hint:
+            start, complete = problem.hint, False
+        else:
+            start, complete = relaxed_layout(problem, seconds=time_limit / 2)
+            complete = complete and not problem.violations(start)
+            if complete and not self.exact:
+                # the linear programs' layout holds every constraint and is L1-optimal for its
+                # branch and side choices: CP-SAT is needed only where it does not exist
+                return Solution(start, "relaxed", None, time.perf_counter() - started, self.name, seed)
         built = _Model(problem, explain=False)
         built.objective()
-        built.add_hint(problem.hint or shelf_pack(problem, _wanted_sizes(problem)))
+        built.add_hint(start)
         solver = cp_model.CpSolver()
         params = solver.parameters
         params.num_workers = self.workers
         params.random_seed = int(seed) % (2**31 - 1)
-        params.max_time_in_seconds = max(0.01, float(time_limit))
+        params.max_time_in_seconds = max(0.01, float(time_limit) - (time.perf_counter() - started))
         # A deterministic budget makes the answer independent of the machine's speed (and so
         # reproducible); the wall-clock limit above only guards against a hang.
         params.max_deterministic_time = self.effort if self.effort is not None else _effort(problem)
+        # From a starting point that already holds, presolve (slow on many rectangles) buys
+        # nothing: the search starts from the hint and improves it.
+        params.cp_model_presolve = not complete
         status = solver.Solve(built.model)
+        if status == cp_model.UNKNOWN and time.perf_counter() - started < time_limit:
+            # no layout within the deterministic budget: search on, to the first layout
+            params.max_deterministic_time = 1e9
+            params.cp_model_presolve = True
+            params.stop_after_first_solution = True
+            params.max_time_in_seconds = max(0.01, time_limit - (time.perf_counter() - started))
+            status = solver.Solve(built.model)
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             boxes = built.read(solver)
             return Solution(boxes, "optimal" if status == cp_model.OPTIMAL else "feasible",
@@ -111,16 +137,6 @@ def _effort(problem: Problem) -> float:
     return min(0.05 + 0.004 * n, 2.0)
 
 
-def _wanted_sizes(problem: Problem) -> dict[str, tuple[int, int]]:
-    wanted: dict[str, list[int]] = {}
-    for target in problem.targets:
-        if len(target.expr.terms) == 1 and target.expr.constant == 0:
-            ((name, attr), coef), = target.expr.terms.items()
-            if attr in ("w", "h") and coef == 1:
-                wanted.setdefault(name, [0, 0])[0 if attr == "w" else 1] = target.value
-    return {n: (w, h) for n, (w, h) in wanted.items() if w and h}
-
-
 def clique_cover(names: list[str], allowed: set[frozenset[str]]) -> list[list[str]]:
     """Groups of boxes, each pairwise forbidden to overlap, that together cover every pair of
     ``names`` not in ``allowed``; one group when nothing is allowed.
@@ -173,6 +189,7 @@ class _Model:
         self.explain = explain
         self.model = m = cp_model.CpModel()
         self.literals: dict[Tag, object] = {}
+        self.branches: list[tuple[list, list]] = []  # (booleans, branches) of each disjunction
         if explain:
             for i, tag in enumerate(problem.tags()):
                 self.literals[tag] = m.NewBoolVar(f"statement_{i}")
@@ -234,6 +251,7 @@ class _Model:
                 self._require(lin, literal)
             return
         chosen = [m.NewBoolVar("branch") for _ in constraint.branches]
+        self.branches.append((chosen, constraint.branches))
         for flag, branch in zip(chosen, constraint.branches):
             for lin in branch:
                 self._linear(lin).OnlyEnforceIf(flag)
@@ -298,6 +316,12 @@ class _Model:
             x0, y0, x1, y1 = box
             for attr, value in (("x0", x0), ("y0", y0), ("x1", x1), ("y1", y1), ("w", x1 - x0), ("h", y1 - y0)):
                 self.model.AddHint(v[attr], value)
+        if len(boxes) == len(self.vars):
+            for flags, branches in self.branches:
+                holds = [all(lin.holds(boxes) for lin in branch) for branch in branches]
+                first = holds.index(True) if True in holds else 0
+                for k, flag in enumerate(flags):
+                    self.model.AddHint(flag, k == first)
 
     def read(self, solver) -> dict[str, tuple[int, int, int, int]]:
         return {n: tuple(int(solver.Value(v[a])) for a in ("x0", "y0", "x1", "y1"))  # type: ignore[misc]

@@ -6,7 +6,6 @@ sizes down to each box's minimum. Fixed boxes stay where they are. The result is
 exact solver, not an answer: it holds the canvas bounds and minimum sizes, and usually the
 no-overlap sets and most orderings.
 
->>> from compose.solvers.model import Problem
 >>> p = Problem(100, 100)
 >>> for name in "abc":
 ...     _ = p.add_box(name, min_size=(20, 20))

@@ -1,0 +1,275 @@
+"""A fast starting point: linear programs with lazily added separations (GLOP, incremental).
+
+Boxes start at their soft targets. Each round solves one linear program: the problem's linear
+constraints (for a disjunction, the branch nearest to holding at the current boxes), the
+canvas, the size bounds, one separating constraint for every forbidden pair found overlapping
+so far (on the side that needs the least movement), and the soft targets as a weighted L1
+objective. Rounds stop when no forbidden pair overlaps. Constraints are tightened by the
+rounding error, so the rounded boxes satisfy them on the integer grid.
+
+This is a heuristic (the branch and side choices are greedy): it hands the exact solver a
+starting point that usually satisfies everything; when a round's program is infeasible it
+stops and returns the last round's boxes as they are. The exact solver always decides.
+
+>>> p = Problem(100, 100)
+>>> a, b = p.add_box("a", min_size=(30, 30)), p.add_box("b", min_size=(30, 30))
+>>> p.require(b.x1 + 5 <= a.x0)
+>>> p.no_overlap(["a", "b"])
+>>> boxes, complete = relaxed_layout(p)
+>>> boxes["b"][2] + 5 <= boxes["a"][0], p.violations(boxes)
+(True, [])
+"""
+
+from __future__ import annotations
+
+from .model import GridBox, Linear, Problem
+
+#: Disjunctions whose nearest branches are added together before the program is solved again;
+#: a chunk whose choices clash is redone one disjunction at a time.
+DISJUNCTION_CHUNK = 8
+
+#: New separations added together when a round's cheapest sides clash.
+SEPARATION_CHUNK = 32
+
+#: attribute -> (offset of the base variable among x0, y0, w, h; coefficient)
+_BASE = {"x0": ((0, 1),), "y0": ((1, 1),), "w": ((2, 1),), "h": ((3, 1),),
+         "x1": ((0, 1), (2, 1)), "y1": ((1, 1), (3, 1))}
+
+
+def relaxed_layout(problem: Problem, *, rounds: int = 40,
+                   seconds: float | None = None) -> tuple[dict[str, GridBox], bool]:
+    """Boxes on the grid, and whether every round's program was feasible (then the boxes usually
+    satisfy ``problem``; else they are the last feasible round's, a starting point only).
+    ``seconds`` bounds the time it takes (it then gives up, returning ``False``)."""
+    import time
+
+    import numpy as np
+    from ortools.linear_solver import pywraplp
+
+    from .greedy import shelf_pack
+
+    names = list(problem.boxes)
+    index = {n: i for i, n in enumerate(names)}
+    n_base = 4 * len(names)
+    W, H = problem.width, problem.height
+    lp = pywraplp.Solver.CreateSolver("CLP")
+    inf = lp.infinity()
+
+    # the starting point: packed, then moved and sized to the soft targets where there are any
+    start = np.zeros(n_base)
+    for name, (x0, y0, x1, y1) in shelf_pack(problem).items():
+        start[4 * index[name]:4 * index[name] + 4] = (x0, y0, x1 - x0, y1 - y0)
+    for target in problem.targets:
+        terms = target.expr.terms
+        if len(terms) == 1:
+            ((name, attr), coef), = terms.items()
+            if attr in ("w", "h") and coef == 1 and problem.boxes[name].fixed is None:
+                start[4 * index[name] + (2 if attr == "w" else 3)] = target.value
+
+    variables = []
+    for name in names:
+        spec = problem.boxes[name]
+        if spec.fixed is not None:
+            x0, y0, x1, y1 = spec.fixed
+            ranges = [(x0, x0), (y0, y0), (x1 - x0, x1 - x0), (y1 - y0, y1 - y0)]
+        else:
+            ranges = [(0, W), (0, H), (spec.min_w + 0.5, max(spec.min_w + 0.5, min(W, spec.max_w or W))),
+                      (spec.min_h + 0.5, max(spec.min_h + 0.5, min(H, spec.max_h or H)))]
+        variables += [lp.NumVar(lo, hi, "") for lo, hi in ranges]
+
+    def base(lin: Linear) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for (name, attr), coef in lin.expr.terms.items():
+            for k, m in _BASE[attr]:
+                col = 4 * index[name] + k
+                out[col] = out.get(col, 0) + coef * m
+        return out
+
+    def violation(lin: Linear, point) -> float:
+        """How far ``point`` is from meeting ``lin``, in grid units (scaled by the coefficients)."""
+        coefs = base(lin)
+        value = sum(c * point[k] for k, c in coefs.items())
+        scale = max(1.0, sum(abs(c) for c in coefs.values()))
+        if lin.lo is not None and value < lin.lo:
+            return (lin.lo - value) / scale
+        if lin.hi is not None and value > lin.hi:
+            return (value - lin.hi) / scale
+        return 0.0
+
+    def row(coefs: dict[int, float], lo: float, hi: float):
+        ct = lp.RowConstraint(lo, hi, "")
+        for col, coef in coefs.items():
+            ct.SetCoefficient(variables[col], coef)
+        return ct
+
+    def add(lin: Linear) -> list:
+        coefs = base(lin)
+        slack = 0.5 * sum(abs(c) for c in coefs.values()) + 0.5  # rounding to the grid
+        return [row(coefs, -inf if lin.lo is None else lin.lo + slack,
+                    inf if lin.hi is None else lin.hi - slack)]
+
+    for name in names:  # on the canvas
+        i = 4 * index[name]
+        row({i: 1, i + 2: 1}, -inf, W - 1.0)
+        row({i + 1: 1, i + 3: 1}, -inf, H - 1.0)
+    disjunctions = []
+    for req in problem.requirements:
+        c = req.constraint
+        if isinstance(c, Linear):
+            add(c)
+        elif len(c.branches) == 1:
+            for lin in c.branches[0]:
+                add(lin)
+        else:
+            disjunctions.append(c)
+
+    # objective: weighted L1 distance to the targets, one auxiliary variable each
+    objective = lp.Objective()
+    for target in problem.targets:
+        if target.weight <= 0:
+            continue
+        dev = lp.NumVar(0, inf, "")
+        objective.SetCoefficient(dev, target.weight)
+        coefs = base(Linear(target.expr, None, None))
+        value = float(target.value - target.expr.constant)
+        ct = row(coefs, -inf, value)
+        ct.SetCoefficient(dev, -1)  # expr - dev <= value
+        ct = row(coefs, value, inf)
+        ct.SetCoefficient(dev, 1)  # expr + dev >= value
+    objective.SetMinimization()
+
+    deadline = None if seconds is None else time.perf_counter() + seconds
+
+    def solve():
+        if deadline is not None and time.perf_counter() > deadline:
+            return None
+        if lp.Solve() != pywraplp.Solver.OPTIMAL:
+            return None
+        return np.array([v.solution_value() for v in variables])
+
+    def drop(cts) -> None:
+        for ct in cts:
+            ct.SetBounds(-inf, inf)
+
+    groups = []
+    for sep in problem.separations:
+        ids = np.array([index[n] for n in sep.names])
+        allowed = np.eye(len(ids), dtype=bool)
+        pos = {n: k for k, n in enumerate(sep.names)}
+        for pair in sep.allowed:
+            a, b = tuple(pair)
+            allowed[pos[a], pos[b]] = allowed[pos[b], pos[a]] = True
+        groups.append((ids, allowed))
+
+    def branch_cost(branch, point) -> float:
+        return sum(violation(lin, point) for lin in branch)
+
+    separated: set[tuple[int, int]] = set()
+    # Round 0: the conjunctions alone.
+    point = solve()
+    if point is None:
+        return _grid(problem, names, start), False
+    # Round 1: each disjunction's branch nearest to holding there; when those clash, one at a
+    # time, each the nearest that the program still allows.
+    for k in range(0, len(disjunctions), DISJUNCTION_CHUNK):
+        chunk = disjunctions[k:k + DISJUNCTION_CHUNK]
+        chosen = [add(lin)[0] for c in chunk for lin in min(c.branches, key=lambda b: branch_cost(b, point))]
+        solved = solve()
+        if solved is None:
+            drop(chosen)
+            solved = point
+            for c in chunk:
+                for branch in sorted(c.branches, key=lambda b: branch_cost(b, solved)):
+                    cts = [add(lin)[0] for lin in branch]
+                    trial = solve()
+                    if trial is not None:
+                        solved = trial
+                        break
+                    drop(cts)
+                else:
+                    return _grid(problem, names, point), False
+        point = solved
+    # Preferences, heaviest first: each is kept as a constraint where the program still allows it.
+    for pref in sorted(problem.preferences, key=lambda pr: -pr.weight):
+        cts = []
+        for item in pref.constraints:
+            lins = [item] if isinstance(item, Linear) else min(item.branches, key=lambda b: branch_cost(b, point))
+            cts += [add(lin)[0] for lin in lins]
+        trial = solve()
+        if trial is None:
+            drop(cts)
+        else:
+            point = trial
+    # Later rounds: forbidden pairs overlapping (with a margin) are separated on the side that
+    # needs the least movement, so that the sides follow the relations.
+    def sides(i: int, j: int, box) -> list[tuple[int, int, int]]:
+        """(first, second, axis) for i left of j, j left of i, i above j, j above i, the least
+        movement first."""
+        bi, bj = box[i], box[j]
+        moves = [bi[0] + bi[2] - bj[0], bj[0] + bj[2] - bi[0], bi[1] + bi[3] - bj[1], bj[1] + bj[3] - bi[1]]
+        options = [(i, j, 0), (j, i, 0), (i, j, 1), (j, i, 1)]
+        return [options[k] for k in np.argsort(moves, kind="stable")]
+
+    def separate(first: int, second: int, axis: int):
+        f, s = 4 * first, 4 * second
+        return row({f + axis: 1, f + axis + 2: 1, s + axis: -1}, -inf, -2.0)  # first ends 2 before second
+
+    for _ in range(rounds):
+        box = point.reshape(-1, 4)
+        new = []
+        for ids, allowed in groups:
+            b = box[ids]
+            x0, y0, x1, y1 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+            ox = np.minimum(x1[:, None], x1[None, :]) - np.maximum(x0[:, None], x0[None, :])
+            oy = np.minimum(y1[:, None], y1[None, :]) - np.maximum(y0[:, None], y0[None, :])
+            hit = np.triu((ox > -1.5) & (oy > -1.5) & ~allowed)
+            for a, c in zip(*np.nonzero(hit)):
+                i, j = int(ids[a]), int(ids[c])
+                if (i, j) in separated:
+                    continue
+                separated.add((i, j))
+                new.append((i, j))
+        if not new:
+            return _grid(problem, names, point), True
+        added = [separate(*sides(i, j, box)[0]) for i, j in new]
+        solved = solve()
+        if solved is None:
+            # the cheapest sides clash (often: too many boxes in one row): a chunk at a time,
+            # and in a chunk that clashes, one pair at a time, its sides in order of movement
+            drop(added)
+            solved = point
+            for k in range(0, len(new), SEPARATION_CHUNK):
+                chunk = new[k:k + SEPARATION_CHUNK]
+                added = [separate(*sides(i, j, box)[0]) for i, j in chunk]
+                trial = solve()
+                if trial is not None:
+                    solved = trial
+                    continue
+                drop(added)
+                for i, j in chunk:
+                    for side in sides(i, j, box):
+                        ct = separate(*side)
+                        trial = solve()
+                        if trial is not None:
+                            solved = trial
+                            break
+                        drop([ct])
+                    else:
+                        return _grid(problem, names, point), False
+        point = solved
+    return _grid(problem, names, point), False
+
+
+def _grid(problem: Problem, names: list[str], point) -> dict[str, GridBox]:
+    out: dict[str, GridBox] = {}
+    for name, (x0, y0, w, h) in zip(names, point.reshape(-1, 4)):
+        spec = problem.boxes[name]
+        if spec.fixed is not None:
+            out[name] = spec.fixed
+            continue
+        w = min(problem.width, max(spec.min_w, int(round(w))))
+        h = min(problem.height, max(spec.min_h, int(round(h))))
+        gx0 = min(problem.width - w, max(0, int(round(x0))))
+        gy0 = min(problem.height - h, max(0, int(round(y0))))
+        out[name] = (gx0, gy0, gx0 + w, gy0 + h)
+    return out
