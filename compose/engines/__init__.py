@@ -86,22 +86,24 @@ def default_threads(workers: int, cpus: int | None = None) -> int:
 
 
 def configure_threads(threads: int | None, *, environment: bool = False) -> None:
-    """Set this process's torch thread count (and, in a worker process of its own, the
-    OpenMP/MKL variables too); a no-op for ``None``.
+    """Pin this process's torch thread count (and, in a worker process of its own, the
+    OpenMP/MKL variables, which torch reads when it is first imported); a no-op for ``None``.
 
     Results of CPU kernels depend on how reductions are split among threads (the embedded
-    model's images do), so every worker of an engine runs with the same count.
+    model's images do), so every worker of an engine runs with the same count. Torch is not
+    imported here: a task that never needs it does not pay for it. Engines call this again
+    before every item, for tasks that import torch along the way.
     """
     if not threads:
         return
     if environment:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(threads)
-    try:
-        import torch
-    except ImportError:  # a task without torch has nothing more to set
-        return
-    torch.set_num_threads(int(threads))
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != int(threads):
+        torch.set_num_threads(int(threads))
 
 
 def current_threads() -> int | None:
@@ -171,6 +173,7 @@ class LocalEngine(Engine):
                     yield item, None, error
                 return
             for item in items:
+                configure_threads(self.threads)
                 output, error = run_item(task, item)
                 yield item, output, error
         finally:
@@ -226,6 +229,7 @@ _WORKER: dict[str, Any] = {}
 def _worker_init(task, threads) -> None:
     configure_threads(threads, environment=True)
     _WORKER["task"] = task
+    _WORKER["threads"] = threads
     try:
         setup_task(task)
     except Exception as exc:  # noqa: BLE001 - reported on each item this worker is given
@@ -235,4 +239,5 @@ def _worker_init(task, threads) -> None:
 def _worker_run(item: BatchItem):
     if "setup_error" in _WORKER:
         return None, _WORKER["setup_error"]
+    configure_threads(_WORKER["threads"])
     return run_item(_WORKER["task"], item)

@@ -135,6 +135,7 @@ class BatchActor:
 
     def __init__(self, task, threads: int | None) -> None:
         configure_threads(threads, environment=True)
+        self.threads = threads
         self.task = task
         self.setup_error: ItemError | None = None
         try:
@@ -145,4 +146,5 @@ class BatchActor:
     def run(self, item):
         if self.setup_error is not None:
             return None, self.setup_error
+        configure_threads(self.threads)
         return run_item(self.task, item)
