@@ -12,7 +12,7 @@ from compose.scene import Scene
 
 
 def compose(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "compose", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "compose", *args], capture_output=True, text=True, check=False,
                           input=stdin, timeout=120)
 
 

@@ -39,7 +39,7 @@ def observed(scene) -> dict:
 def differences(expected: dict, scene) -> list[str]:
     got = observed(scene)
     out = []
-    by_name = lambda e: e["name"]  # noqa: E731
+    by_name = lambda e: e["name"]
     if sorted(got["groups"], key=by_name) != sorted(expected["groups"], key=by_name):
         out.append(f"groups {got['groups']}")
     if sorted(got["relations"]) != sorted(expected["relations"]):

@@ -29,18 +29,35 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from compose.errors import PromptError
 from compose.prompts import lexicon as lx
 from compose.prompts.pipeline import coarse_tag
 from compose.relations import RELATIONS, word_vocabulary
-from compose.scene import (CountRange, Forbidden, ObjectGroup, Ref, RelationStatement, Requirement,
-                           Scene, SceneWarning, Span)
-from compose.vocabulary import (COLOR_SYNONYMS, COLORS, COUNT_WORDS, MAX_COUNT, SIZE_WORDS,
-                                color_name, count_word)
+from compose.scene import (
+    CountRange,
+    Forbidden,
+    ObjectGroup,
+    Ref,
+    RelationStatement,
+    Requirement,
+    Scene,
+    SceneWarning,
+    Span,
+)
+from compose.vocabulary import (
+    COLOR_SYNONYMS,
+    COLORS,
+    COUNT_WORDS,
+    MAX_COUNT,
+    SIZE_WORDS,
+    color_name,
+    count_word,
+)
 
 #: The longest prompt accepted, in characters (E202 above it).
 MAX_PROMPT_CHARS = 2000
@@ -149,7 +166,6 @@ class NounPhrase:
     neg_start: int | None = None
     pronoun: bool = False  # "it", "them"
     one: bool = False  # "a blue one": the class of an earlier phrase
-    head_index: int = -1  # word position of the head
     resolved: str | None = None  # group name once placed in the scene
     role: str = "object"  # object, forbidden, background
 
@@ -439,8 +455,7 @@ class _Reader:
             j += 1  # "no other cars", "the other cube"
         if j < n and np_.count is None:
             number = count_word(self.w[j])
-            if number is not None and self.w[j] not in _HEADLESS_PRONOUNS - {"one"} and \
-                    not (self.w[j] == "one" and not self.nounish_ahead_modified(j + 1)):
+            if number is not None and not (self.w[j] == "one" and not self.nounish_ahead_modified(j + 1)):
                 np_.count = number
                 j += 1
                 if j + 1 < n and self.w[j] == "of" and self.w[j + 1] in ("the", "these", "those"):
@@ -507,16 +522,14 @@ class _Reader:
             first, last = units[0], units[-1]
             head_start, head_end, head, known = last
             np_.written_head = self.chars(head_start, head_end).lower()
-            np_.head_index = head_end - 1
             np_.known = known
             if known:
                 np_.head = head
                 if len(units) > 1:
                     np_.kind = self.chars(first[0], last[0]).lower()
             else:
-                np_.head = " ".join([u[2] if u[3] else u[2] for u in units[:-1]] + [lx.singular(head)])
-                if len(units) > 1 and units[-2][3] is False:
-                    np_.head = " ".join(u[2] for u in units[:-1]) + " " + lx.singular(head)
+                np_.head = " ".join([*(self.chars(u[0], u[1]).lower() for u in units[:-1]),
+                                     lx.singular(head)])
             np_.plural = self.is_plural(head_start, head_end, np_.written_head)
             # "a cup of coffee": what the container holds stays in the phrase
             if j + 1 < n and self.w[j] == "of" and not self.relation_at(j) and \
@@ -531,7 +544,6 @@ class _Reader:
         elif j < n and self.w[j] in _HEADLESS_PRONOUNS and j > i:
             np_.one = True
             np_.plural = self.w[j] == "ones"
-            np_.head_index = j
             j += 1
         elif j == i:
             return None
@@ -556,9 +568,7 @@ class _Reader:
         """
         while i < len(self.w):
             if (self.is_modifier(i) or color_name(self.w[i]) or self.w[i] in SIZE_WORDS) \
-                    and not self.nounish(i):
-                i += 1
-            elif self.w[i] in ("and", ",", "-", "&") and i + 1 < len(self.w) and color_name(self.w[i + 1]):
+                    and not self.nounish(i) or self.w[i] in ("and", ",", "-", "&") and i + 1 < len(self.w) and color_name(self.w[i + 1]):
                 i += 1
             elif color_name(self.w[i]) and self.nounish_ahead_color(i + 1):
                 i += 1  # "orange" is a class, but "orange and white" are colors
@@ -1100,7 +1110,7 @@ class _SceneBuilder:
     def relate_reciprocal(self, subjects: list[NounPhrase], rel: RelationPhrase) -> None:
         placed = [s for s in subjects if s.resolved]
         if len(placed) >= 2:
-            for a, b in zip(placed, placed[1:]):
+            for a, b in itertools.pairwise(placed):
                 self.relate([a], rel, [self.ref(b)], [b])
             return
         if len(placed) == 1:
