@@ -69,18 +69,22 @@ class WorldDetector(Detector):
         drop to 87% filtered, which rounds corners and cuts star tips.
     refit_below : float
         Refit the box of a component whose best shape scores below this (soft IoU).
+    blur : float or "auto"
+        Gaussian blur (pixels) the shape drawings get before they are compared, as a diffusion
+        model's softer edges need; ``"auto"`` measures it from the width of the image's edges.
     """
 
     name = "world"
     vocabulary = frozenset(SHAPES)
 
     def __init__(self, *, max_color_distance: float = 40.0, pure_distance: float = 30.0, min_area: int | None = None,
-                 smooth: bool | str = False, refit_below: float = 0.95) -> None:
+                 smooth: bool | str = False, refit_below: float = 0.95, blur: float | str = "auto") -> None:
         self.max_color_distance = float(max_color_distance)
         self.pure_distance = float(pure_distance)
         self.min_area = min_area
         self.smooth = smooth
         self.refit_below = float(refit_below)
+        self.blur = blur
 
     # 1. label pixels -------------------------------------------------------------------------
     def _labels(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -132,6 +136,20 @@ class WorldDetector(Detector):
         labels = np.where(pure | (labels >= 0), labels, -1)
         return labels.reshape(pixels.shape[:2]), coverage.reshape(n_objects, *pixels.shape[:2])
 
+    def _blur_sigma(self, labels: np.ndarray, coverage: np.ndarray) -> float:
+        """How blurred the image is (Gaussian sigma, pixels), from how wide its edges are: the
+        partly covered pixels per pixel of outline, mapped through a table measured on renders
+        blurred by known amounts (with noise of sigma 6): 0.8 or less is sharp."""
+        from scipy import ndimage
+
+        mask = labels >= 0
+        outline = int((mask & ~ndimage.binary_erosion(mask)).sum())
+        if outline == 0:
+            return 0.0
+        best = coverage.max(axis=0)
+        ratio = float(((best > 0.1) & (best < 0.9)).sum()) / outline
+        return float(np.interp(ratio, _EDGE_RATIO, _EDGE_SIGMA))
+
     def _noisy(self, pixels: np.ndarray) -> bool:
         edge = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
         steps = np.abs(np.diff(edge.astype(np.float32), axis=0)).mean()
@@ -147,6 +165,8 @@ class WorldDetector(Detector):
             rgb = ndimage.median_filter(rgb, size=(3, 3, 1))
         labels, coverage = self._labels(rgb)
         min_area = self.min_area if self.min_area is not None else max(4, round(0.003 * h * w))
+
+        sigma = self._blur_sigma(labels, coverage) if self.blur == "auto" else float(self.blur)
 
         # 2. components per color ---------------------------------------------------------------
         components: list[tuple[int, np.ndarray, tuple[slice, slice]]] = []
@@ -167,7 +187,8 @@ class WorldDetector(Detector):
                 mask = labelled[where] == k
                 if mask.sum() < min_area:
                     continue
-                for part, part_where in self._split_touching(mask, pure[where], where, coverage[color_index], min_area):
+                for part, part_where in self._split_touching(mask, pure[where], where, coverage[color_index],
+                                                             min_area, sigma):
                     components.append((int(color_index), part, part_where))
 
         # everything below works in each component's box grown by a pixel: cheap on large images
@@ -200,7 +221,7 @@ class WorldDetector(Detector):
             alpha = np.where(filled & ~full, 1.0, coverage[color_index])  # holes: objects inside it
             alpha[hidden] = 0.0
             box_px = (float(where[1].start), float(where[0].start), float(where[1].stop), float(where[0].stop))
-            shape, iou, box_px = self._fit_shape(alpha, hidden, box_px)
+            shape, iou, box_px = self._fit_shape(alpha, hidden, box_px, sigma)
             color, color_score = palette_color(rgb[where], mask)
             if classes is not None and shape not in classes:
                 continue
@@ -212,7 +233,7 @@ class WorldDetector(Detector):
         return detections
 
     def _split_touching(self, mask: np.ndarray, pure: np.ndarray, where: tuple[slice, slice], coverage: np.ndarray,
-                        min_area: int) -> list[tuple[np.ndarray, tuple[slice, slice]]]:
+                        min_area: int, sigma: float = 0.0) -> list[tuple[np.ndarray, tuple[slice, slice]]]:
         """Split a component that is two or more like-colored objects touching edge to edge.
 
         Where two objects of one color meet, the pixels of the seam are partly covered (a hair
@@ -242,7 +263,7 @@ class WorldDetector(Detector):
             crop = coverage[where] * region
             alpha[where] = np.where(ndimage.binary_fill_holes(mask & region) & ~(mask & region), 1.0, crop)
             return self._fit_shape(alpha, none, (float(box[1].start), float(box[0].start),
-                                                 float(box[1].stop), float(box[0].stop)))[1]
+                                                 float(box[1].stop), float(box[0].stop)), sigma)[1]
 
         whole = fit(np.ones_like(mask), where)
         parts, scores = [], []
@@ -259,8 +280,8 @@ class WorldDetector(Detector):
             return parts
         return [(mask, where)]
 
-    def _fit_shape(self, alpha: np.ndarray, hidden: np.ndarray,
-                   box_px: tuple[float, float, float, float]) -> tuple[str, float, tuple[float, float, float, float]]:
+    def _fit_shape(self, alpha: np.ndarray, hidden: np.ndarray, box_px: tuple[float, float, float, float],
+                   sigma: float = 0.0) -> tuple[str, float, tuple[float, float, float, float]]:
         """The shape and box whose drawing best matches the coverage ``alpha`` (soft IoU).
 
         Every shape is scored in the component's pixel box; when the best is not clearly right,
@@ -276,7 +297,7 @@ class WorldDetector(Detector):
         a = alpha[cy0:cy1, cx0:cx1]
         hid = hidden[cy0:cy1, cx0:cx1]
         start = _subpixel_box(a, (int(x0) - cx0, int(y0) - cy0, int(x1) - cx0, int(y1) - cy0))
-        scores = {s: _soft_iou(a, hid, s, start) for s in SHAPES}
+        scores = {s: _soft_iou(a, hid, s, start, sigma) for s in SHAPES}
         ranked = sorted(SHAPES, key=lambda s: -scores[s])
         best_shape, best_score, best_box = ranked[0], scores[ranked[0]], start
         clear = scores[ranked[0]] - scores[ranked[1]] > 0.15 and not hid.any()
@@ -284,22 +305,24 @@ class WorldDetector(Detector):
             # the runner-up is refitted too only when it is close
             contenders = [s for s in ranked[:2] if scores[s] >= best_score - 0.15]
             for shape in contenders:
-                box, score = self._refit(a, hid, shape, start, scores[shape])
+                box, score = self._refit(a, hid, shape, start, scores[shape], sigma)
                 if score > best_score:
                     best_shape, best_score, best_box = shape, score, box
         bx0, by0, bx1, by1 = best_box
         return best_shape, best_score, (bx0 + cx0, by0 + cy0, bx1 + cx0, by1 + cy0)
 
     @staticmethod
-    def _refit(a: np.ndarray, hid: np.ndarray, shape: str, start: tuple[float, ...],
-               score: float) -> tuple[tuple[float, ...], float]:
+    def _refit(a: np.ndarray, hid: np.ndarray, shape: str, start: tuple[float, ...], score: float,
+               sigma: float = 0.0) -> tuple[tuple[float, ...], float]:
         """A better box for ``shape``: grown evenly (edge pixels of thin tips fall under half
         coverage and are lost), then, next to other objects, side by side into what hides it."""
         h, w = a.shape
         box = tuple(start)
-        for grow in (0.5, 1.0, 1.5):
+        for grow in (0.5, 1.0, 1.5, -0.5, -1.0):
             trial = (max(0.0, start[0] - grow), max(0.0, start[1] - grow), min(w, start[2] + grow), min(h, start[3] + grow))
-            value = _soft_iou(a, hid, shape, trial)
+            if trial[2] - trial[0] < 2 or trial[3] - trial[1] < 2:
+                continue
+            value = _soft_iou(a, hid, shape, trial, sigma)
             if value > score + 1e-4:
                 box, score = trial, value
         if not hid.any():
@@ -316,10 +339,16 @@ class WorldDetector(Detector):
                         continue
                     if trial[2] - trial[0] < 2 or trial[3] - trial[1] < 2:
                         continue
-                    value = _soft_iou(a, hid, shape, tuple(trial))
+                    value = _soft_iou(a, hid, shape, tuple(trial), sigma)
                     if value > score + 1e-4:
                         current, score, improved = trial, value, True
         return tuple(current), score
+
+
+#: Partly covered pixels per outline pixel (median over renders) against the Gaussian blur that
+#: made them; measured on separated renders at 64 x 64 with pixel noise of sigma 6.
+_EDGE_RATIO = (0.80, 0.93, 1.35, 1.83, 2.40, 3.15)
+_EDGE_SIGMA = (0.0, 0.4, 0.6, 0.8, 1.0, 1.3)
 
 
 def _overlaps(a: tuple[slice, slice], b: tuple[slice, slice]) -> bool:
@@ -373,10 +402,15 @@ def _subpixel_box(alpha: np.ndarray, box: tuple[int, int, int, int]) -> tuple[fl
     return left, top, right, bottom
 
 
-def _soft_iou(alpha: np.ndarray, hidden: np.ndarray, shape: str, box: tuple[float, float, float, float]) -> float:
-    """Soft IoU of a template's coverage with the observed coverage ``alpha``; pixels hidden by
-    other objects count for neither."""
+def _soft_iou(alpha: np.ndarray, hidden: np.ndarray, shape: str, box: tuple[float, float, float, float],
+              sigma: float = 0.0) -> float:
+    """Soft IoU of a template's coverage (blurred by ``sigma`` pixels, as the image is) with
+    the observed coverage ``alpha``; pixels hidden by other objects count for neither."""
     tau = _template_coverage(shape, box, (alpha.shape[1], alpha.shape[0]))
+    if sigma > 0.05:
+        from scipy import ndimage
+
+        tau = ndimage.gaussian_filter(tau, sigma, mode="constant")
     seen = ~hidden
     inter = np.minimum(alpha, tau)[seen].sum()
     union = np.maximum(alpha, tau)[seen].sum()
