@@ -65,3 +65,21 @@ def test_world_detector_masks_boxes_and_class_filter():
     assert {d.class_name for d in WorldDetector().detect(rendered.image, [wanted])} == {wanted}
     blank = Image.new("RGB", (64, 64), (180, 215, 200))
     assert WorldDetector().detect(blank) == []
+
+
+def test_world_detector_copes_with_soft_drifting_pixels_like_a_diffusion_sample():
+    from PIL import ImageFilter
+
+    rng = np.random.default_rng(0)
+    detector = WorldDetector()
+    scores = []
+    for layout in separated_layouts(60, seed=5):
+        rendered = render_layout(layout)
+        soft = rendered.image.filter(ImageFilter.GaussianBlur(0.8))
+        pixels = np.asarray(soft).astype(np.float32) + rng.normal(0, 8, (64, 64, 3)) + rng.uniform(-15, 15, 3)
+        scores.append(score_detections(detector.detect(Image.fromarray(pixels.clip(0, 255).astype(np.uint8))), rendered))
+    matched = sum(s.matched for s in scores)
+    assert sum(s.count_right for s in scores) / len(scores) >= 0.95
+    assert matched / sum(s.expected for s in scores) >= 0.98
+    assert sum(s.shapes_right for s in scores) / matched >= 0.92
+    assert sum(s.colors_right for s in scores) / matched >= 0.98
