@@ -347,3 +347,27 @@ def test_the_closed_vocabulary_fast_path_reads_the_same_scenes():
     tagged = read(prompts, closed_fast_path=False)
     differ = [p for p, a, b in zip(prompts, quick, tagged) if a != b or a.warnings != b.warnings]
     assert not differ
+
+
+def test_no_pipeline_is_E203(monkeypatch):
+    from compose.prompts import pipeline
+
+    pipeline.load_pipeline.cache_clear()
+    monkeypatch.setattr(pipeline, "MODEL_NAMES", ("no_such_pipeline_a", "no_such_pipeline_b"))
+    try:
+        with pytest.raises(PromptError) as info:
+            parse_prompt("a cat")
+        assert info.value.code == "E203" and "no_such_pipeline_b" in str(info.value)
+    finally:
+        pipeline.load_pipeline.cache_clear()
+    monkeypatch.undo()
+    assert parse_prompt("a cat").objects
+
+
+def test_the_pipeline_loads_once_without_unneeded_components():
+    from compose.prompts.pipeline import load_pipeline
+
+    nlp = load_pipeline()
+    assert nlp is load_pipeline()
+    assert nlp.pipe_names == ["tok2vec", "tagger"]  # the parser runs on demand
+    assert nlp.component_names == ["tok2vec", "tagger", "parser"]
