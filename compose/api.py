@@ -70,7 +70,7 @@ def layout(scene: Scene, seed: int | None = None, *, fixed: dict | None = None,
     statements found that cannot hold together, each with its line (or prompt words), and
     ``LayoutError`` E302 when ``time_limit`` seconds pass without a layout.
 
-    >>> scene = parse_program('object cat "a cat"\nobject dog "a dog"\ncat left of dog\n')
+    >>> scene = parse_program('object cat "a cat"\\nobject dog "a dog"\\ncat left of dog\\n')
     >>> lay = layout(scene, seed=1)
     >>> lay.boxes["cat#0"][2] < lay.boxes["dog#0"][0], lay.seed
     (True, 1)
@@ -78,6 +78,7 @@ def layout(scene: Scene, seed: int | None = None, *, fixed: dict | None = None,
     from compose.placement import place
 
     return place(scene, seed, fixed=fixed, time_limit=time_limit, backend=backend)
+
 
 def verify(scene: Scene, image, *, layout=None, detector=None, **options):
     """Check an image against a scene; returns a :class:`~compose.verify.report.Report`.
