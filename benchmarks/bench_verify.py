@@ -40,7 +40,11 @@ def accuracy_rows(renders: int) -> list[tuple[str, dict]]:
     from PIL import Image
 
     from compose.verify.detectors.world import WorldDetector
-    from compose.verify.evaluation import evaluate_world_detector, score_detections, separated_layouts
+    from compose.verify.evaluation import (
+        evaluate_world_detector,
+        score_detections,
+        separated_layouts,
+    )
     from compose.world.dataset import heldout_layouts
     from compose.world.render import render_layout
 

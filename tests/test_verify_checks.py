@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 
 from compose.layouts import Layout, Region
 from compose.relations import RELATIONS, geneval_relations
-from compose.scene import CountRange, Forbidden, ObjectGroup, Ref, RelationStatement, Requirement, Scene
+from compose.scene import (
+    CountRange,
+    Forbidden,
+    ObjectGroup,
+    Ref,
+    RelationStatement,
+    Requirement,
+    Scene,
+)
 from compose.verify import verify
 from compose.verify.checks import bind_instances, run_checks
 from compose.verify.detection import Detection

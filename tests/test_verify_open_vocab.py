@@ -32,7 +32,12 @@ def _clip_tokenizer(folder):
 
 @pytest.fixture(scope="module")
 def owlv2_folder(tmp_path_factory):
-    from transformers import Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor, Owlv2Processor
+    from transformers import (
+        Owlv2Config,
+        Owlv2ForObjectDetection,
+        Owlv2ImageProcessor,
+        Owlv2Processor,
+    )
 
     folder = tmp_path_factory.mktemp("owlv2")
     tokenizer, vocab = _clip_tokenizer(folder)
@@ -49,8 +54,13 @@ def owlv2_folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dino_folder(tmp_path_factory):
-    from transformers import (BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection,
-                              GroundingDinoImageProcessor, GroundingDinoProcessor)
+    from transformers import (
+        BertTokenizer,
+        GroundingDinoConfig,
+        GroundingDinoForObjectDetection,
+        GroundingDinoImageProcessor,
+        GroundingDinoProcessor,
+    )
 
     folder = tmp_path_factory.mktemp("dino")
     words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "a", "circle", "square", "teddy", "bear", "dog"]

@@ -22,7 +22,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from compose.cli.console import add_scene_source, console, err_console, load_scene_from_args, read_text
+from compose.cli.console import (
+    add_scene_source,
+    console,
+    err_console,
+    load_scene_from_args,
+    read_text,
+)
 from compose.errors import ComposeError, UsageError, VerificationError
 
 
@@ -198,7 +204,12 @@ def run_verify_batch(args) -> int:
     from compose.batch import BatchItem, read_rows, run_batch, write_text_atomic
     from compose.layouts import Layout
     from compose.verify import load_image, verify
-    from compose.verify.geneval import GENEVAL_COUNT_RULE, image_folder_items, results_row, scene_from_metadata
+    from compose.verify.geneval import (
+        GENEVAL_COUNT_RULE,
+        image_folder_items,
+        results_row,
+        scene_from_metadata,
+    )
     from compose.verify.report import batch_html, summary_table, tag_accuracy
 
     out = Path(args.out)

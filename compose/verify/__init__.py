@@ -23,16 +23,33 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from compose.verify.checks import Check, CountRule, bind_instances, resolve_counts, run_checks
-from compose.verify.detection import (Detection, Detector, available_detectors, get_detector, load_image,
-                                      register_detector)
+from compose.verify.detection import (
+    Detection,
+    Detector,
+    available_detectors,
+    get_detector,
+    load_image,
+    register_detector,
+)
 from compose.verify.report import Report
 
 if TYPE_CHECKING:  # pragma: no cover
     from compose.layouts import Layout
     from compose.scene import Scene
 
-__all__ = ["Check", "Detection", "Detector", "Report", "available_detectors", "default_detector_name",
-           "get_detector", "register_detector", "verify", "fill_colors", "world_scene"]
+__all__ = [
+    "Check",
+    "Detection",
+    "Detector",
+    "Report",
+    "available_detectors",
+    "default_detector_name",
+    "fill_colors",
+    "get_detector",
+    "register_detector",
+    "verify",
+    "world_scene",
+]
 
 
 def world_scene(scene: Scene) -> Scene | None:

@@ -49,8 +49,9 @@ relation True circle#0 left of square#0: normalised dx = -0.92, needs < -0.5
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 

@@ -24,8 +24,9 @@ import base64
 import html
 import io
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from compose.errors import VerificationError
 

@@ -12,7 +12,8 @@ model that is not on this machine is error E504, which lists where it looked.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
