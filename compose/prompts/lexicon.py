@@ -13,6 +13,8 @@ Examples
 
 from __future__ import annotations
 
+from compose.world.vocabulary import SHAPE_SYNONYMS, SHAPES
+
 #: The 80 GenEval (COCO) classes, in GenEval's order.
 GENEVAL_CLASSES: tuple[str, ...] = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
@@ -27,9 +29,11 @@ GENEVAL_CLASSES: tuple[str, ...] = (
     "book", "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush",
 )
 
-#: The embedded world's shapes (see embedded-world.md); they are nouns like any class.
-SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star", "diamond", "cross", "moon",
-                           "heart", "hexagon", "ring")
+#: The embedded world's other spellings of its shapes ("disc", "rhombus"), from their one home;
+#: "plus" stays a conjunction in prompts, and plurals come from :func:`plural_forms`.
+WORLD_SHAPE_SYNONYMS: dict[str, str] = {w: s for w, s in SHAPE_SYNONYMS.items()
+                                        if w != "plus" and w not in SHAPES and w.rstrip("es") != s
+                                        and w[:-1] != s and w[:-2] != s}
 
 #: Other spellings of a GenEval class, mapped to the class (the phrase keeps the spelling).
 CLASS_SYNONYMS: dict[str, str] = {
@@ -43,6 +47,7 @@ CLASS_SYNONYMS: dict[str, str] = {
     "ski": "skis", "racket": "tennis racket", "tennis racquet": "tennis racket",
     "hand bag": "handbag", "back pack": "backpack", "tooth brush": "toothbrush",
     "sail boat": "boat", "sailboat": "boat", "dinner table": "dining table",
+    **WORLD_SHAPE_SYNONYMS,
 }
 
 #: Plurals that rules do not make, singular forms in the value.

@@ -604,7 +604,8 @@ class _Reader:
         if written in ("skis", "scissors", "sheep", "glasses", "broccoli", "fish", "deer"):
             return self.words[end - 1].tag == "NNS" and written not in ("skis", "scissors")
         if written in _CLASS_TABLE and _CLASS_TABLE[written] != written:
-            return lx.CLASS_SYNONYMS.get(written) is None or written in ("people", "persons")
+            return lx.CLASS_SYNONYMS.get(written) is None or written in ("people", "persons") \
+                or self.words[end - 1].tag == "NNS"  # "discs"; "sofa" is singular
         if written in lx.IRREGULAR_PLURALS and lx.IRREGULAR_PLURALS[written] != written:
             return True
         return self.words[end - 1].tag in ("NNS", "NNPS") and lx.singular(written) != written
