@@ -1213,9 +1213,9 @@ def _closed_tags() -> dict[str, str]:
 
 COLORS_AND_SYNONYMS = tuple(COLORS) + tuple(COLOR_SYNONYMS)
 _CLOSED_TAGS = _closed_tags()
-_PLURAL_CLASS_WORDS = {p for p, c in lx.CLASS_PHRASES.items()
-                       if " " not in p and p not in lx.CLASS_PHRASES.values()
-                       and p not in lx.CLASS_SYNONYMS}
+_PLURAL_CLASS_WORDS = {form for noun in (*lx.CLASS_PHRASES.values(), *lx.CLASS_SYNONYMS)
+                       for form in lx.plural_forms(noun) if " " not in form} \
+    - set(lx.CLASS_PHRASES.values())  # "sheep", "skis": singular as written
 
 
 def _tag_closed(doc) -> bool:
