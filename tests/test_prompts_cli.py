@@ -66,3 +66,17 @@ def test_overlong_prompt_is_a_coded_error(capsys):
     assert main(["parse", "--prompt", "a cat " * (MAX_PROMPT_CHARS // 4)]) == 3
     err = capsys.readouterr().err
     assert "error[E202]" in err and str(MAX_PROMPT_CHARS) in err
+
+
+def test_the_example_prompts_read_cleanly(capsys):
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "examples" / "prompts.txt"
+    prompts = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    assert main(["parse", "--prompts", str(path), "--jsonl"]) == 0
+    scenes = [Scene.from_json(line) for line in capsys.readouterr().out.splitlines()]
+    assert [s.prompt for s in scenes] == prompts
+    assert all(not s.warnings and (s.objects or s.forbidden) for s in scenes)
+    between = next(s for s in scenes if "between" in s.prompt)
+    assert [(st.subject.group, st.predicate, [r.group for r in st.objects]) for st in between.statements] == [
+        ("diamond", "between", ["circle", "cross"])]
