@@ -224,3 +224,12 @@ def test_cli_layout_json_png_and_infeasible(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "E301" in err and "bad.scene:3:1" in err and "bad.scene:4:1" in err and "dog left of cat" in err
     assert main(["layout", str(good), "--time-limit", "0"]) == 2
+
+
+def test_cli_impossible_prompt_cites_the_prompt_words(capsys):
+    from compose.cli.main import main
+
+    code = main(["layout", "--prompt", "a cat to the left of a dog, and the dog to the left of the cat"])
+    err = capsys.readouterr().err
+    assert code == 4 and "E301" in err
+    assert "prompt words 'a cat to the left of a dog'" in err and "dog left of cat" in err
