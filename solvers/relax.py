@@ -153,7 +153,9 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40,
 
     groups = []
     for sep in problem.separations:
-        ids = np.array([index[n] for n in sep.names])
+        if len(sep.names) < 2:
+            continue
+        ids = np.array([index[n] for n in sep.names], dtype=int)
         allowed = np.eye(len(ids), dtype=bool)
         pos = {n: k for k, n in enumerate(sep.names)}
         for pair in sep.allowed:

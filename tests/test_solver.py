@@ -233,3 +233,10 @@ def test_cli_impossible_prompt_cites_the_prompt_words(capsys):
     err = capsys.readouterr().err
     assert code == 4 and "E301" in err
     assert "prompt words 'a cat to the left of a dog'" in err and "dog left of cat" in err
+
+
+def test_empty_scenes_and_wide_canvases():
+    assert place(Scene()).boxes == {}
+    lay = place(Scene(canvas=(1024, 256), objects=[obj("bus", count=3)]), seed=1)
+    for x0, y0, x1, y1 in lay.boxes.values():
+        assert (x1 - x0) * 1024 > 1.5 * (y1 - y0) * 256  # a bus is wide in pixels, not in 0..1 units
