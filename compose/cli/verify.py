@@ -223,6 +223,24 @@ def run_verify_batch(args) -> int:
         source = None
         scenes: dict[str, Any] = {}
     pages = out / "pages"
+    detectors: dict[str, Any] = {}
+
+    def detector_for(scene):
+        """The batch's detector, or the scene's default one, loaded once per name."""
+        from compose.verify import default_detector_name
+        from compose.verify.detection import get_detector
+
+        if detector is not None:
+            return detector
+        name = default_detector_name(scene)
+        if name not in detectors:
+            try:
+                detectors[name] = get_detector(name)
+            except ComposeError as exc:
+                detectors[name] = exc
+        if isinstance(detectors[name], ComposeError):
+            raise detectors[name]
+        return detectors[name]
 
     def work(item) -> dict[str, Any]:
         payload = item.payload
@@ -238,8 +256,8 @@ def run_verify_batch(args) -> int:
                 scenes[key] = scene_from_metadata(metadata)
             scene, rule, layout = scenes[key], GENEVAL_COUNT_RULE, None
         image = load_image(payload["image"])
-        report = verify(scene, image, layout=layout, detector=detector, count_rule=args.count_rule or rule,
-                        image_path=payload["image"])
+        report = verify(scene, image, layout=layout, detector=detector_for(scene),
+                        count_rule=args.count_rule or rule, image_path=payload["image"])
         row = {"image": payload["image"], "tag": metadata.get("tag"), "prompt": metadata.get("prompt"),
                "correct": report.passed, "score": round(report.score, 4),
                "reason": "\n".join(c.reason for c in report.failed),
