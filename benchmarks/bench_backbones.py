@@ -1,0 +1,268 @@
+"""Overhead of regional conditioning against the plain pipeline, per architecture, in one run.
+
+Run: python benchmarks/bench_backbones.py [--size small|full] [--arch sd sdxl sd3 flux]
+                                          [--steps N] [--repeats N] [--regions N] [--device D]
+
+For each architecture the components are built from configs with random weights (so no download
+is needed), saved to a temporary folder and loaded by the backbone exactly as users' checkpoints
+are. Each repeat renders the same image twice, alternating the order: once through the plain
+diffusers pipeline (the base prompt, original attention processors) and once through the
+regional backbone (a layout of ``--regions`` boxes), same size, steps, guidance and seed. The
+table gives the median seconds per image of each (wall clock, and process CPU time on CPU, which
+other jobs on a shared machine disturb less) and their ratio (target: at most 1.15).
+
+``--size small`` (default) uses small configs that run on a CPU in minutes. ``--size full`` uses
+the full-size architectures (SD 1.5, SDXL base, SD 3.5 medium, FLUX.1-dev; fp16 on ``cuda``) and
+needs a large GPU; random weights make timings representative but the images meaningless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+WORDS = "a red blue green cube ball cat dog on left of right the photo table room".split()
+
+
+def _bytes_to_unicode() -> list[str]:
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return [chr(c) for c in cs]
+
+
+def clip_tokenizer(folder: Path):
+    """A byte-level BPE tokenizer from a written vocab and merges (random weights need no real one)."""
+    from transformers import CLIPTokenizer
+
+    chars = _bytes_to_unicode()
+    vocab = {c: i for i, c in enumerate(chars)}
+    vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
+    merges = []
+    for word in WORDS:
+        pieces = list(word[:-1]) + [word[-1] + "</w>"]
+        while len(pieces) > 1:
+            merges.append(f"{pieces[0]} {pieces[1]}")
+            vocab.setdefault(pieces[0] + pieces[1], len(vocab))
+            pieces = [pieces[0] + pieces[1]] + pieces[2:]
+    for special in ("<|startoftext|>", "<|endoftext|>"):
+        vocab[special] = len(vocab)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(dict.fromkeys(merges)) + "\n",
+                                       encoding="utf-8")
+    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77)
+
+
+def t5_tokenizer():
+    from transformers import T5Tokenizer
+
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
+    vocab += [("▁" + w, -1.0) for w in WORDS] + [(c, -5.0) for c in "abcdefghijklmnopqrstuvwxyz,."]
+    return T5Tokenizer(vocab=vocab, extra_ids=0)
+
+
+def clip(vocab: int, hidden: int, layers: int, heads: int, projection: int | None = None):
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    config = CLIPTextConfig(vocab_size=max(vocab, 49408 if hidden >= 768 else vocab), hidden_size=hidden,
+                            intermediate_size=hidden * 4, num_hidden_layers=layers,
+                            num_attention_heads=heads, projection_dim=projection or hidden,
+                            bos_token_id=vocab - 2, eos_token_id=vocab - 1, pad_token_id=1)
+    return (CLIPTextModelWithProjection if projection else CLIPTextModel)(config).eval()
+
+
+def t5(vocab: int, d_model: int, layers: int, heads: int, d_ff: int):
+    from transformers import T5Config, T5EncoderModel
+
+    return T5EncoderModel(T5Config(vocab_size=max(vocab, 32128 if d_model >= 4096 else vocab),
+                                   d_model=d_model, d_kv=64 if d_model >= 4096 else d_model // heads,
+                                   d_ff=d_ff, num_layers=layers, num_heads=heads,
+                                   feed_forward_proj="gated-gelu" if d_model >= 4096 else "relu")).eval()
+
+
+def vae(full: bool, channels: int, **extra):
+    from diffusers import AutoencoderKL
+
+    blocks = [128, 256, 512, 512] if full else [16, 32, 64]
+    return AutoencoderKL(block_out_channels=blocks, latent_channels=channels,
+                         down_block_types=["DownEncoderBlock2D"] * len(blocks),
+                         up_block_types=["UpDecoderBlock2D"] * len(blocks),
+                         norm_num_groups=32 if full else 8, **extra).eval()
+
+
+def build(arch: str, full: bool, folder: Path) -> int:
+    """Save an ``arch`` pipeline with random weights to ``folder``; return the image size."""
+    import diffusers
+
+    tok = clip_tokenizer(folder / "_tok")
+    n = len(tok)
+    if arch == "sd":
+        unet = diffusers.UNet2DConditionModel(
+            **({"cross_attention_dim": 768} if full else dict(
+                block_out_channels=(32, 64, 64), layers_per_block=1, cross_attention_dim=64,
+                attention_head_dim=8, norm_num_groups=8,
+                down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"))))
+        pipe = diffusers.StableDiffusionPipeline(
+            vae=vae(full, 4), text_encoder=clip(n, 768 if full else 64, 12 if full else 2, 12 if full else 4),
+            tokenizer=tok, unet=unet, scheduler=diffusers.DDIMScheduler(), safety_checker=None,
+            feature_extractor=None, requires_safety_checker=False)
+        size = 512 if full else 128
+    elif arch == "sdxl":
+        unet = diffusers.UNet2DConditionModel(
+            block_out_channels=(320, 640, 1280) if full else (32, 64, 64), layers_per_block=2 if full else 1,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+            transformer_layers_per_block=(1, 2, 10) if full else (1, 1, 1),
+            attention_head_dim=(5, 10, 20) if full else 8, cross_attention_dim=2048 if full else 128,
+            addition_embed_type="text_time", addition_time_embed_dim=256 if full else 8,
+            projection_class_embeddings_input_dim=(1280 + 6 * 256) if full else (64 + 6 * 8),
+            use_linear_projection=True, norm_num_groups=32 if full else 8)
+        pipe = diffusers.StableDiffusionXLPipeline(
+            vae=vae(full, 4), text_encoder=clip(n, 768 if full else 64, 12 if full else 2, 12 if full else 4),
+            text_encoder_2=clip(n, 1280 if full else 64, 32 if full else 2, 20 if full else 4,
+                                projection=1280 if full else 64),
+            tokenizer=tok, tokenizer_2=tok, unet=unet, scheduler=diffusers.EulerDiscreteScheduler())
+        size = 1024 if full else 128
+    elif arch == "sd3":
+        transformer = diffusers.SD3Transformer2DModel(
+            **(dict(sample_size=128, patch_size=2, in_channels=16, num_layers=24, attention_head_dim=64,
+                    num_attention_heads=24, joint_attention_dim=4096, caption_projection_dim=1536,
+                    pooled_projection_dim=2048, out_channels=16, pos_embed_max_size=384,
+                    dual_attention_layers=tuple(range(13)), qk_norm="rms_norm") if full else
+               dict(sample_size=32, patch_size=2, in_channels=16, num_layers=4, attention_head_dim=16,
+                    num_attention_heads=4, joint_attention_dim=64, caption_projection_dim=64,
+                    pooled_projection_dim=128, out_channels=16, pos_embed_max_size=64)))
+        t5tok = t5_tokenizer()
+        pipe = diffusers.StableDiffusion3Pipeline(
+            transformer=transformer, scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0),
+            vae=vae(full, 16, shift_factor=0.0609, scaling_factor=1.5035),
+            text_encoder=clip(n, 768 if full else 64, 12 if full else 2, 12 if full else 4, projection=768 if full else 64),
+            text_encoder_2=clip(n, 1280 if full else 64, 32 if full else 2, 20 if full else 4,
+                                projection=1280 if full else 64),
+            text_encoder_3=t5(len(t5tok), 4096 if full else 64, 24 if full else 2, 64 if full else 4,
+                              10240 if full else 128),
+            tokenizer=tok, tokenizer_2=tok, tokenizer_3=t5tok)
+        size = 1024 if full else 128
+    elif arch == "flux":
+        transformer = diffusers.FluxTransformer2DModel(
+            **({"guidance_embeds": True} if full else dict(
+                patch_size=1, in_channels=64, num_layers=2, num_single_layers=4, attention_head_dim=16,
+                num_attention_heads=4, joint_attention_dim=64, pooled_projection_dim=64,
+                axes_dims_rope=[4, 6, 6], guidance_embeds=True)))
+        t5tok = t5_tokenizer()
+        pipe = diffusers.FluxPipeline(
+            transformer=transformer,
+            scheduler=diffusers.FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, shift=3.0),
+            vae=vae(full, 16, shift_factor=0.1159, scaling_factor=0.3611),
+            text_encoder=clip(n, 768 if full else 64, 12 if full else 2, 12 if full else 4),
+            text_encoder_2=t5(len(t5tok), 4096 if full else 64, 24 if full else 2, 64 if full else 4,
+                              10240 if full else 128),
+            tokenizer=tok, tokenizer_2=t5tok)
+        size = 1024 if full else 128
+    else:
+        raise SystemExit(f"unknown architecture {arch!r}")
+    pipe.save_pretrained(folder)
+    return size
+
+
+def layout(size: int, regions: int):
+    from compose.layouts import Layout, Region
+
+    names = ["a red cube", "a blue ball", "a green cat", "a red dog", "a blue table", "a green ball"]
+    boxes, objects = {}, {}
+    for i in range(regions):
+        x0 = i / (regions + 1)
+        boxes[f"o#{i}"] = (x0, 0.2, min(1.0, x0 + 2 / (regions + 1)), 0.8)
+        objects[f"o#{i}"] = Region(phrase=names[i % len(names)], z=i, **{"class": "thing"})
+    return Layout(canvas=(size, size), boxes=boxes, objects=objects, background="a room")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=("small", "full"), default="small")
+    parser.add_argument("--arch", nargs="+", default=["sd", "sdxl", "sd3", "flux"])
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--regions", type=int, default=3)
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--out", default=None, help="write the figures as JSON here")
+    args = parser.parse_args()
+
+    import torch
+
+    from compose.backbones import get_backbone
+    from compose.backbones.diffusers_common import layout_prompts
+
+    full = args.size == "full"
+    device = args.device or ("cuda" if full else "cpu")
+    dtype = "fp16" if device.startswith("cuda") else "fp32"
+    names = {"sd": "sd-regional", "sdxl": "sdxl-regional", "sd3": "sd3-regional", "flux": "flux-regional"}
+    rows = []
+    for arch in args.arch:
+        with tempfile.TemporaryDirectory() as tmp:
+            torch.manual_seed(0)
+            with torch.device(device if full else "cpu"):
+                size = build(arch, full, Path(tmp))
+            options = {"max_sequence_length": 256 if full else 32} if arch in ("sd3", "flux") else {}
+            backbone = get_backbone(names[arch], model=tmp, device=device, dtype=dtype, **options)
+            lay = layout(size, args.regions)
+            prompt = layout_prompts(lay).base
+            guidance = backbone.options["guidance"]
+
+            def plain():
+                kwargs = dict(options)
+                backbone.pipe(prompt, height=size, width=size, num_inference_steps=args.steps,
+                              guidance_scale=guidance, generator=torch.Generator(device).manual_seed(0),
+                              **kwargs)
+
+            def regional():
+                backbone.render([lay], seeds=[0], steps=args.steps)
+
+            timings = {"plain": [], "regional": []}
+            plain(), regional()  # warm-up
+            for r in range(args.repeats):
+                for label, fn in ((("plain", plain), ("regional", regional)) if r % 2 == 0
+                                  else (("regional", regional), ("plain", plain))):
+                    if device.startswith("cuda"):
+                        torch.cuda.synchronize()
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    fn()
+                    if device.startswith("cuda"):
+                        torch.cuda.synchronize()
+                    timings[label].append((time.perf_counter() - wall, time.process_time() - cpu))
+            med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
+                   for k, v in timings.items()}
+            rows.append({"arch": arch, "backbone": names[arch], "size": size, "steps": args.steps,
+                         "regions": args.regions, "device": device, "dtype": dtype,
+                         "plain_s": med["plain"][0], "regional_s": med["regional"][0],
+                         "ratio_wall": med["regional"][0] / med["plain"][0],
+                         "plain_cpu_s": med["plain"][1], "regional_cpu_s": med["regional"][1],
+                         "ratio_cpu": med["regional"][1] / med["plain"][1]})
+            del backbone
+            if device.startswith("cuda"):
+                torch.cuda.empty_cache()
+    print(f"regional overhead, {args.size} configs, {args.steps} steps, {args.regions} regions, "
+          f"median of {args.repeats} (target ratio <= 1.15)")
+    print(f"{'backbone':<15}{'px':>6}{'plain s':>10}{'regional s':>12}{'ratio':>8}"
+          f"{'plain cpu s':>13}{'regional cpu s':>16}{'ratio cpu':>11}")
+    for row in rows:
+        print(f"{row['backbone']:<15}{row['size']:>6}{row['plain_s']:>10.3f}{row['regional_s']:>12.3f}"
+              f"{row['ratio_wall']:>8.2f}{row['plain_cpu_s']:>13.3f}{row['regional_cpu_s']:>16.3f}"
+              f"{row['ratio_cpu']:>11.2f}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
