@@ -31,9 +31,9 @@ def test_world_detector_on_100_separated_renders_meets_the_99_percent_targets():
 def test_world_detector_on_held_out_layouts_with_overlaps():
     figures = evaluate_world_detector(WorldDetector(), heldout_layouts(100))
     # overlapping shapes of one color merge, and deeply hidden shapes lose their outline
-    assert figures["count_accuracy"] >= 0.85, figures["misses"]
-    assert figures["recall"] >= 0.94, figures["misses"]
-    assert figures["shape_accuracy"] >= 0.95, figures["misses"]
+    assert figures["count_accuracy"] >= 0.9, figures["misses"]
+    assert figures["recall"] >= 0.95, figures["misses"]
+    assert figures["shape_accuracy"] >= 0.97, figures["misses"]
     assert figures["color_accuracy"] >= 0.99, figures["misses"]
 
 

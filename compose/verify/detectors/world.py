@@ -72,19 +72,24 @@ class WorldDetector(Detector):
     blur : float or "auto"
         Gaussian blur (pixels) the shape drawings get before they are compared, as a diffusion
         model's softer edges need; ``"auto"`` measures it from the width of the image's edges.
+    merge_above : float
+        Two pieces of one color on either side of an object in front of them are one object
+        when together they fit a shape at least this well.
     """
 
     name = "world"
     vocabulary = frozenset(SHAPES)
 
     def __init__(self, *, max_color_distance: float = 40.0, pure_distance: float = 30.0, min_area: int | None = None,
-                 smooth: bool | str = False, refit_below: float = 0.95, blur: float | str = "auto") -> None:
+                 smooth: bool | str = False, refit_below: float = 0.95, blur: float | str = "auto",
+                 merge_above: float = 0.88) -> None:
         self.max_color_distance = float(max_color_distance)
         self.pure_distance = float(pure_distance)
         self.min_area = min_area
         self.smooth = smooth
         self.refit_below = float(refit_below)
         self.blur = blur
+        self.merge_above = float(merge_above)
 
     # 1. label pixels -------------------------------------------------------------------------
     def _labels(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -203,26 +208,64 @@ class WorldDetector(Detector):
             grown.append((slice(max(where[0].start - 1, 0), where[0].stop + 1),
                           slice(max(where[1].start - 1, 0), where[1].stop + 1)))
 
-        # 3. shapes, boxes; 4. colors ---------------------------------------------------------------
-        detections = []
-        for i, ((color_index, mask, where), full) in enumerate(zip(components, full_masks)):
-            filled = filled_masks[i]
+        # 3. shapes, boxes ---------------------------------------------------------------------------
+        fits, touches, hiders = [], [], []
+        for i, (color_index, mask, where) in enumerate(components):
+            full, filled = full_masks[i], filled_masks[i]
             # pixels that may hide this object: those of the objects it touches, except one it
             # lies inside of
-            hidden = np.zeros((h, w), bool)
             near = grown[i]
             rim = ndimage.binary_dilation(filled[near]) & ~filled[near]
+            touching = set()
             for j, other in enumerate(full_masks):
                 if j == i or not _overlaps(grown[j], near):
                     continue
                 if (rim & other[near]).sum() >= 2 and not (filled_masks[j][where] & mask).sum() >= 0.9 * mask.sum():
-                    hidden |= other
+                    touching.add(j)
+            hidden = np.zeros((h, w), bool)
+            for j in touching:
+                hidden |= full_masks[j]
             hidden &= ~filled
             alpha = np.where(filled & ~full, 1.0, coverage[color_index])  # holes: objects inside it
             alpha[hidden] = 0.0
             box_px = (float(where[1].start), float(where[0].start), float(where[1].stop), float(where[0].stop))
-            shape, iou, box_px = self._fit_shape(alpha, hidden, box_px, sigma)
-            color, color_score = palette_color(rgb[where], mask)
+            fits.append(self._fit_shape(alpha, hidden, box_px, sigma))
+            touches.append(touching)
+            hiders.append(hidden)
+
+        # an object cut in two by one in front of it: two pieces of a color around a common
+        # neighbour that together fit one shape well, with the neighbour's pixels hidden
+        gone: set[int] = set()
+        entries = [(components[i][0], full_masks[i], components[i][2], fits[i]) for i in range(len(components))]
+        for i in range(len(components)):
+            for j in range(i + 1, len(components)):
+                if i in gone or j in gone or components[i][0] != components[j][0]:
+                    continue
+                shared = touches[i] & touches[j]
+                if not shared:
+                    continue
+                union = full_masks[i] | full_masks[j]
+                filled = ndimage.binary_fill_holes(union)
+                hidden = np.zeros((h, w), bool)
+                for k in shared:
+                    hidden |= full_masks[k]
+                hidden &= ~filled
+                alpha = np.where(filled & ~union, 1.0, coverage[components[i][0]])
+                alpha[hidden] = 0.0
+                ys, xs = np.nonzero(union)
+                box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+                fit = self._fit_shape(alpha, hidden, box, sigma)
+                if fit[1] >= self.merge_above:
+                    gone.update((i, j))
+                    where = (slice(int(ys.min()), int(ys.max()) + 1), slice(int(xs.min()), int(xs.max()) + 1))
+                    entries.append((components[i][0], union, where, fit))
+
+        # 4. colors ---------------------------------------------------------------------------------
+        detections = []
+        for k, (color_index, full, where, (shape, iou, box_px)) in enumerate(entries):
+            if k in gone:
+                continue
+            color, color_score = palette_color(rgb[where], full[where])
             if classes is not None and shape not in classes:
                 continue
             x0, y0, x1, y1 = box_px
