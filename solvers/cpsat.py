@@ -23,6 +23,10 @@ from compose.errors import InfeasibleLayoutError, LayoutError
 from .relax import relaxed_layout
 from .model import AnyOf, Linear, Problem, Solution, Tag
 
+#: Largest problem (in boxes) that CP-SAT presolves: presolving NoOverlap2D over hundreds of
+#: rectangles takes longer than the time limits and does not stop at them.
+PRESOLVE_UP_TO = 60
+
 #: Least seconds each deletion step of an explanation may take; a step that runs out of time
 #: keeps its tag (so the set is then small, not proved minimal).
 EXPLAIN_STEP_SECONDS = 0.25
@@ -68,12 +72,12 @@ class CpSatBackend:
         params.max_deterministic_time = self.effort if self.effort is not None else _effort(problem)
         # From a starting point that already holds, presolve (slow on many rectangles) buys
         # nothing: the search starts from the hint and improves it.
-        params.cp_model_presolve = not complete
+        params.cp_model_presolve = not complete and len(problem.boxes) <= PRESOLVE_UP_TO
         status = solver.Solve(built.model)
         if status == cp_model.UNKNOWN and time.perf_counter() - started < time_limit:
             # no layout within the deterministic budget: search on, to the first layout
             params.max_deterministic_time = 1e9
-            params.cp_model_presolve = True
+            params.cp_model_presolve = len(problem.boxes) <= PRESOLVE_UP_TO
             params.stop_after_first_solution = True
             params.max_time_in_seconds = max(0.01, time_limit - (time.perf_counter() - started))
             status = solver.Solve(built.model)
