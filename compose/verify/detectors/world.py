@@ -340,8 +340,15 @@ class WorldDetector(Detector):
         a = alpha[cy0:cy1, cx0:cx1]
         hid = hidden[cy0:cy1, cx0:cx1]
         start = _subpixel_box(a, (int(x0) - cx0, int(y0) - cy0, int(x1) - cx0, int(y1) - cy0))
-        scores = {s: _soft_iou(a, hid, s, start, sigma) for s in SHAPES}
-        ranked = sorted(SHAPES, key=lambda s: -scores[s])
+        candidates = SHAPES
+        if not hid.any() and sigma < 0.3:
+            # a shape fills a known share of its box; those far from the observed share cannot fit
+            fill = float(a.sum()) / max((start[2] - start[0]) * (start[3] - start[1]), 1e-6)
+            candidates = tuple(s for s in SHAPES if abs(_FILL[s] - fill) <= 0.2) or SHAPES
+            if len(candidates) == 1:
+                candidates = candidates + tuple(s for s in sorted(SHAPES, key=lambda s: abs(_FILL[s] - fill))[1:2])
+        scores = {s: _soft_iou(a, hid, s, start, sigma) for s in candidates}
+        ranked = sorted(candidates, key=lambda s: -scores[s])
         best_shape, best_score, best_box = ranked[0], scores[ranked[0]], start
         clear = scores[ranked[0]] - scores[ranked[1]] > 0.15 and not hid.any()
         if best_score < self.refit_below and not clear:
@@ -387,6 +394,9 @@ class WorldDetector(Detector):
                         current, score, improved = trial, value, True
         return tuple(current), score
 
+
+#: The share of its box each shape fills, as the renderer draws it.
+_FILL = {"circle": 0.785, "square": 1.0, "triangle": 0.5, "star": 0.387, "diamond": 0.502, "cross": 0.558}
 
 #: Partly covered pixels per outline pixel (median over renders) against the Gaussian blur that
 #: made them; measured on separated renders at 64 x 64 with pixel noise of sigma 6.
