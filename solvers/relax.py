@@ -139,9 +139,13 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40,
     objective.SetMinimization()
 
     deadline = None if seconds is None else time.perf_counter() + seconds
+    skipped = 0
+
+    def out_of_time() -> bool:
+        return deadline is not None and time.perf_counter() > deadline
 
     def solve():
-        if deadline is not None and time.perf_counter() > deadline:
+        if out_of_time():
             return None
         if lp.Solve() != pywraplp.Solver.OPTIMAL:
             return None
@@ -189,7 +193,9 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40,
                         break
                     drop(cts)
                 else:
-                    return _grid(problem, names, point), False
+                    if out_of_time():
+                        return _grid(problem, names, point), False
+                    skipped += 1  # no branch fits the earlier choices: leave it to CP-SAT
         point = solved
     # Preferences, heaviest first: each is kept as a constraint where the program still allows it.
     for pref in sorted(problem.preferences, key=lambda pr: -pr.weight):
@@ -232,7 +238,7 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40,
                 separated.add((i, j))
                 new.append((i, j))
         if not new:
-            return _grid(problem, names, point), True
+            return _grid(problem, names, point), skipped == 0
         added = [separate(*sides(i, j, box)[0]) for i, j in new]
         solved = solve()
         if solved is None:
@@ -257,7 +263,9 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40,
                             break
                         drop([ct])
                     else:
-                        return _grid(problem, names, point), False
+                        if out_of_time():
+                            return _grid(problem, names, point), False
+                        skipped += 1
         point = solved
     return _grid(problem, names, point), False
 
