@@ -27,18 +27,20 @@ def _pixels(image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.int16)
 
 
-def _check_joint_probs(probs: torch.Tensor, layout, grid, segment: int, *, text_first: bool) -> None:
-    """``probs`` (batch, heads, T, T) over [text, image] (FLUX) or [image, text] (SD3)."""
+def _check_joint_probs(probs: torch.Tensor, layout, grid, segments: list[int], *, text_first: bool) -> None:
+    """``probs`` (batch, heads, T, T) over [text, image] (FLUX) or [image, text] (SD3); text is
+    the base segment then one per region, of the given lengths."""
     instances = layout_prompts(layout).instances
     pixels = grid[0] * grid[1]
     masks = torch.from_numpy(exclusive_box_masks(layout, instances, *grid)).reshape(len(instances), pixels)
-    text = segment * (1 + len(instances))
+    assert len(segments) == 1 + len(instances)
+    text = sum(segments)
     assert probs.shape[-1] == text + pixels
     img = slice(text, text + pixels) if text_first else slice(0, pixels)
-    txt0 = 0 if text_first else pixels
+    starts = np.cumsum([0] + segments) + (0 if text_first else pixels)
 
     def seg(s):
-        return slice(txt0 + s * segment, txt0 + (s + 1) * segment)
+        return slice(int(starts[s]), int(starts[s + 1]))
 
     image_rows = probs[..., img, :]
     assert image_rows[..., seg(0)].sum(-1).min() > 0  # the base prompt reaches every pixel
@@ -59,7 +61,7 @@ def _check_joint_probs(probs: torch.Tensor, layout, grid, segment: int, *, text_
 @pytest.fixture(scope="module")
 def sd3_regional(tiny_sd3):
     return get_backbone("sd3-regional", model=str(tiny_sd3), device="cpu", dtype="fp32",
-                        base_ratio=BASE_RATIO, max_sequence_length=T5_TOKENS)
+                        base_ratio=BASE_RATIO, max_sequence_length=T5_TOKENS, region_sequence_length=8)
 
 
 def test_sd3_regional_masks_joint_attention_and_restores(sd3_regional):
@@ -76,9 +78,8 @@ def test_sd3_regional_masks_joint_attention_and_restores(sd3_regional):
     assert np.array_equal(_pixels(result.images[0]), _pixels(result.images[1]))
     assert all(transformer.attn_processors[n] is p for n, p in before.items())
     assert len(captured) == 2 * 2 * 2  # images x steps x joint blocks
-    segment = 77 + T5_TOKENS
     for probs in captured:
-        _check_joint_probs(probs, layout, (8, 8), segment, text_first=False)
+        _check_joint_probs(probs, layout, (8, 8), [77 + T5_TOKENS, 77 + 8, 77 + 8], text_first=False)
     with pytest.raises(RuntimeError):  # an error inside the block (a mask of the wrong size)
         with sd3_regional.regional_processors():
             transformer(hidden_states=torch.randn(1, 4, 16, 16), timestep=torch.tensor([500.0]),
@@ -144,7 +145,7 @@ class RecordingFluxProcessor:
 @pytest.fixture(scope="module")
 def flux_regional(tiny_flux):
     return get_backbone("flux-regional", model=str(tiny_flux), device="cpu", dtype="fp32",
-                        base_ratio=BASE_RATIO, max_sequence_length=T5_TOKENS)
+                        base_ratio=BASE_RATIO, max_sequence_length=T5_TOKENS, region_sequence_length=8)
 
 
 def test_flux_regional_mask_reaches_every_block(flux_regional):
@@ -157,11 +158,12 @@ def test_flux_regional_mask_reaches_every_block(flux_regional):
         result = flux_regional.render([layout], seeds=[0], steps=2)
     assert result.images[0].size == (32, 32)
     assert len(records) == 2 * 2  # steps x (one double-stream + one single-stream block)
-    expected = joint_attention_mask(layout, layout_prompts(layout).instances, (8, 8),
-                                    [T5_TOKENS] * 3, BASE_RATIO, text_first=True)
+    segments = [T5_TOKENS, 8, 8]  # short segments for the region phrases
+    expected = joint_attention_mask(layout, layout_prompts(layout).instances, (8, 8), segments,
+                                    BASE_RATIO, text_first=True)
     for mask, probs in records:
         assert torch.equal(mask, expected)
-        _check_joint_probs(probs, layout, (8, 8), T5_TOKENS, text_first=True)
+        _check_joint_probs(probs, layout, (8, 8), segments, text_first=True)
 
 
 def test_flux_regional_repaint_keeps_everything_outside_the_mask(flux_regional):
@@ -180,3 +182,15 @@ def test_flux_regional_full_canvas_region_equals_plain_pipeline(tiny_flux):
                               guidance_scale=3.5, max_sequence_length=T5_TOKENS,
                               generator=torch.Generator().manual_seed(5)).images[0]
     assert np.abs(_pixels(ours) - _pixels(reference)).max() <= 1
+
+
+def test_flux_regional_true_cfg_uses_region_negatives(tiny_flux):
+    backbone = get_backbone("flux-regional", model=str(tiny_flux), device="cpu", dtype="fp32",
+                            max_sequence_length=T5_TOKENS, true_cfg=2.0)
+    layout = two_region_layout(negative="dark")
+    cond = backbone.encode_layout(layout)
+    assert cond["embeds"]["negative_prompt_embeds"].shape == cond["embeds"]["prompt_embeds"].shape
+    with_cfg = backbone.render([layout], seeds=[0], steps=1).images[0]
+    without = get_backbone("flux-regional", model=str(tiny_flux), device="cpu", dtype="fp32",
+                           max_sequence_length=T5_TOKENS).render([layout], seeds=[0], steps=1).images[0]
+    assert not np.array_equal(_pixels(with_cfg), _pixels(without))

@@ -46,7 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "model": "black-forest-labs/FLUX.1-dev", "device": None, "dtype": None,
     "attention_slicing": False, "cpu_offload": None, "base_ratio": 0.3, "guidance": 3.5,
     "steps": 28, "resolution": None, "progress": False, "max_sequence_length": 512,
-    "true_cfg": 1.0,
+    "region_sequence_length": 64, "true_cfg": 1.0,
 }
 
 
@@ -60,7 +60,10 @@ class FluxRegionalBackbone(Backbone):
     base_ratio : float
         Weight of the base prompt's tokens inside boxes, in [0, 1].
     max_sequence_length : int
-        T5 tokens per prompt segment (the joint sequence grows by this per region).
+        T5 tokens of the base prompt's segment.
+    region_sequence_length : int
+        T5 tokens of each region's segment (at most ``max_sequence_length``); the joint sequence
+        grows by this per region.
     true_cfg : float
         True classifier-free guidance scale; above 1 the negative prompts are used (two passes).
     """
@@ -74,13 +77,13 @@ class FluxRegionalBackbone(Backbone):
                  cpu_offload: bool | str | None = None, base_ratio: float | None = None,
                  guidance: float | None = None, steps: int | None = None,
                  resolution: int | None = None, progress: bool | None = None,
-                 max_sequence_length: int | None = None, true_cfg: float | None = None,
-                 config: str | None = None) -> None:
+                 max_sequence_length: int | None = None, region_sequence_length: int | None = None,
+                 true_cfg: float | None = None, config: str | None = None) -> None:
         opts = with_config(self.name, config, dict(
             model=model, device=device, dtype=dtype, attention_slicing=attention_slicing,
             cpu_offload=cpu_offload, base_ratio=base_ratio, guidance=guidance, steps=steps,
             resolution=resolution, progress=progress, max_sequence_length=max_sequence_length,
-            true_cfg=true_cfg), self.defaults)
+            region_sequence_length=region_sequence_length, true_cfg=true_cfg), self.defaults)
         if not 0.0 <= float(opts["base_ratio"]) <= 1.0:
             raise BackboneError("E406", argument="base_ratio", value=opts["base_ratio"],
                                 name=self.name, expected="expected a number in [0, 1]")
@@ -101,24 +104,35 @@ class FluxRegionalBackbone(Backbone):
                      guidance: float | None) -> None:
         check_render_inputs(self.name, layouts, seeds, steps, guidance)
 
-    def encode_texts(self, texts: list[str]):
+    def encode_texts(self, texts: list[str], length: int):
         embeds, pooled, _ = self.pipe.encode_prompt(
             prompt=texts, prompt_2=None, device=self.pipe._execution_device,
-            num_images_per_prompt=1, max_sequence_length=int(self.options["max_sequence_length"]))
-        return embeds.reshape(1, -1, embeds.shape[-1]), pooled[:1], embeds.shape[1]
+            num_images_per_prompt=1, max_sequence_length=length)
+        return embeds, pooled
+
+    def segments(self, base: str, regions: list[str]):
+        """``(1, base_length + regions * region_length, dim)`` T5 embeddings and the base prompt's
+        pooled CLIP embedding; region phrases are short, so their segments are too."""
+        import torch
+
+        base_length = int(self.options["max_sequence_length"])
+        region_length = min(int(self.options["region_sequence_length"]), base_length)
+        embeds, pooled = self.encode_texts([base], base_length)
+        parts = [embeds[0]]
+        if regions:
+            parts += list(self.encode_texts(regions, region_length)[0])
+        return torch.cat(parts)[None], pooled[:1], [base_length] + [region_length] * len(regions)
 
     def encode_layout(self, layout: Layout) -> dict[str, Any]:
-        """Segmented T5 embeddings ``(1, segments * max_sequence_length, dim)``, the base prompt's
-        pooled CLIP embedding, and the negatives when ``true_cfg > 1``."""
+        """Segmented T5 embeddings (base, then one per region), the base prompt's pooled CLIP
+        embedding, and the negatives when ``true_cfg > 1``."""
         prompts = layout_prompts(layout)
-        texts = [prompts.base] + prompts.regions
-        cond, pooled, length = self.encode_texts(texts)
+        cond, pooled, lengths = self.segments(prompts.base, prompts.regions)
         embeds = {"prompt_embeds": cond, "pooled_prompt_embeds": pooled}
         if float(self.options["true_cfg"]) > 1.0:
-            uncond, uncond_pooled, _ = self.encode_texts([prompts.negative] + prompts.region_negatives)
+            uncond, uncond_pooled, _ = self.segments(prompts.negative, prompts.region_negatives)
             embeds.update(negative_prompt_embeds=uncond, negative_pooled_prompt_embeds=uncond_pooled)
-        return {"embeds": embeds, "instances": prompts.instances,
-                "segment_lengths": [length] * len(texts)}
+        return {"embeds": embeds, "instances": prompts.instances, "segment_lengths": lengths}
 
     def attention_mask(self, layout: Layout, cond: dict[str, Any], height: int, width: int):
         from compose.backbones.regional_attention import joint_attention_mask

@@ -46,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "model": "stabilityai/stable-diffusion-3.5-medium", "device": None, "dtype": None,
     "attention_slicing": False, "cpu_offload": None, "base_ratio": 0.3, "guidance": 4.5,
     "steps": 28, "resolution": None, "progress": False, "max_sequence_length": 256,
+    "region_sequence_length": 64,
 }
 
 
@@ -60,7 +61,9 @@ class SD3RegionalBackbone(Backbone):
         Weight of the base prompt's tokens inside boxes, in [0, 1] (0: base prompt only outside
         boxes).
     max_sequence_length : int
-        T5 tokens per prompt segment.
+        T5 tokens of the base prompt's segment.
+    region_sequence_length : int
+        T5 tokens of each region's segment (at most ``max_sequence_length``).
     """
 
     name = "sd3-regional"
@@ -72,11 +75,13 @@ class SD3RegionalBackbone(Backbone):
                  cpu_offload: bool | str | None = None, base_ratio: float | None = None,
                  guidance: float | None = None, steps: int | None = None,
                  resolution: int | None = None, progress: bool | None = None,
-                 max_sequence_length: int | None = None, config: str | None = None) -> None:
+                 max_sequence_length: int | None = None, region_sequence_length: int | None = None,
+                 config: str | None = None) -> None:
         opts = with_config(self.name, config, dict(
             model=model, device=device, dtype=dtype, attention_slicing=attention_slicing,
             cpu_offload=cpu_offload, base_ratio=base_ratio, guidance=guidance, steps=steps,
-            resolution=resolution, progress=progress, max_sequence_length=max_sequence_length),
+            resolution=resolution, progress=progress, max_sequence_length=max_sequence_length,
+            region_sequence_length=region_sequence_length),
             self.defaults)
         if not 0.0 <= float(opts["base_ratio"]) <= 1.0:
             raise BackboneError("E406", argument="base_ratio", value=opts["base_ratio"],
@@ -100,22 +105,33 @@ class SD3RegionalBackbone(Backbone):
         check_render_inputs(self.name, layouts, seeds, steps, guidance)
 
     def encode_layout(self, layout: Layout, guidance: float) -> dict[str, Any]:
-        """Segmented embeddings ``(1, segments * length, dim)`` and the base prompt's pooled one."""
+        """Segmented embeddings (base, then one per region; each CLIP 77 + T5 tokens, the regions'
+        T5 part ``region_sequence_length`` long) and the base prompt's pooled embedding."""
+        import torch
+
         prompts = layout_prompts(layout)
-        texts = [prompts.base] + prompts.regions
         negatives = [prompts.negative] + prompts.region_negatives
-        cond, uncond, pooled, uncond_pooled = self.pipe.encode_prompt(
-            prompt=texts, prompt_2=None, prompt_3=None, device=self.pipe._execution_device,
-            num_images_per_prompt=1, do_classifier_free_guidance=guidance > 1.0,
-            negative_prompt=negatives if any(negatives) else None,
-            max_sequence_length=int(self.options["max_sequence_length"]))
-        embeds = {"prompt_embeds": cond.reshape(1, -1, cond.shape[-1]),
-                  "pooled_prompt_embeds": pooled[:1]}
+        base_length = int(self.options["max_sequence_length"])
+        region_length = min(int(self.options["region_sequence_length"]), base_length)
+
+        def encode(texts: list[str], negative: list[str], length: int):
+            return self.pipe.encode_prompt(
+                prompt=texts, prompt_2=None, prompt_3=None, device=self.pipe._execution_device,
+                num_images_per_prompt=1, do_classifier_free_guidance=guidance > 1.0,
+                negative_prompt=negative if any(negatives) else None, max_sequence_length=length)
+
+        cond, uncond, pooled, uncond_pooled = encode([prompts.base], negatives[:1], base_length)
+        conds, unconds, lengths = [cond[0]], [uncond[0]] if uncond is not None else [], [cond.shape[1]]
+        if prompts.regions:
+            r_cond, r_uncond, _, _ = encode(prompts.regions, negatives[1:], region_length)
+            conds += list(r_cond)
+            unconds += list(r_uncond) if r_uncond is not None else []
+            lengths += [r_cond.shape[1]] * len(prompts.regions)
+        embeds = {"prompt_embeds": torch.cat(conds)[None], "pooled_prompt_embeds": pooled[:1]}
         if uncond is not None:
-            embeds["negative_prompt_embeds"] = uncond.reshape(1, -1, uncond.shape[-1])
+            embeds["negative_prompt_embeds"] = torch.cat(unconds)[None]
             embeds["negative_pooled_prompt_embeds"] = uncond_pooled[:1]
-        return {"embeds": embeds, "instances": prompts.instances,
-                "segment_lengths": [cond.shape[1]] * len(texts)}
+        return {"embeds": embeds, "instances": prompts.instances, "segment_lengths": lengths}
 
     def attention_mask(self, layout: Layout, cond: dict[str, Any], height: int, width: int):
         from compose.backbones.regional_attention import joint_attention_mask
