@@ -45,12 +45,13 @@ def test_every_encoding_is_stronger_than_its_predicate(name, seed, grid):
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(n=st.integers(2, 6), seed=st.integers(0, 10_000), layout_seed=st.integers(0, 100))
-def test_planted_scenes_are_solved_and_every_layout_is_valid(n, seed, layout_seed):
+@given(n=st.integers(2, 6), seed=st.integers(0, 10_000), layout_seed=st.integers(0, 100),
+       backend=st.sampled_from(["cp-sat", "cp-sat-exact"]))
+def test_planted_scenes_are_solved_and_every_layout_is_valid(n, seed, layout_seed, backend):
     """Relations read off random boxes are solvable; the layout passes every hard predicate,
-    stays on the canvas and overlaps nothing it may not."""
+    stays on the canvas and overlaps nothing it may not (from the linear start or CP-SAT)."""
     scene, _ = planted_scene(n, seed=seed)
-    lay = place(scene, seed=layout_seed)
+    lay = place(scene, seed=layout_seed, backend=backend)
     for box in lay.boxes.values():
         assert 0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1
     allowed = {frozenset((r.subject, r.object_ids[0])) for r in scene.relations()
