@@ -152,6 +152,14 @@ def test_no_other_things_is_an_exact_count():
     assert parse_program(format_scene(scene)) == scene.model_copy(update={"prompt": None, "warnings": []})
 
 
+def test_clothing_describes_its_wearer_and_possessives_name_new_things():
+    scene = parse_prompt("a man in a red shirt next to a woman wearing a blue dress, and his dog")
+    assert [(g.name, g.attributes.get("wearing")) for g in scene.objects] == [
+        ("man", "a red shirt"), ("woman", "a blue dress"), ("dog", None)]
+    assert [(s.subject.group, s.predicate, s.objects[0].group) for s in scene.statements] == [
+        ("man", "next_to", "woman")]
+
+
 def test_two_colors_keep_the_first_and_warn():
     scene = parse_prompt("a red and white bus")
     assert scene.objects[0].color == "red"

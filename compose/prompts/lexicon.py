@@ -64,6 +64,9 @@ IRREGULAR_PLURALS: dict[str, str] = {
     "platypus": "platypus", "hippopotamus": "hippopotamus", "iris": "iris", "compass": "compass",
     "dress": "dress", "mattress": "mattress", "address": "address", "boss": "boss",
     "jeans": "jeans", "pants": "pants", "trousers": "trousers", "shorts": "shorts",
+    "sunglasses": "sunglasses", "eyeglasses": "eyeglasses", "goggles": "goggles",
+    "headphones": "headphones", "earphones": "earphones", "tweezers": "tweezers",
+    "pajamas": "pajamas", "mars": "mars", "venus": "venus", "paris": "paris",
     "tongs": "tongs", "pliers": "pliers", "binoculars": "binoculars", "series": "series",
     "species": "species", "news": "news", "chess": "chess", "ties": "tie", "pies": "pie",
     "movies": "movie", "cookies": "cookie", "zombies": "zombie", "hippies": "hippie",
@@ -86,7 +89,19 @@ SETTING_NOUNS: frozenset[str] = frozenset({
     "station", "stadium", "snow", "space", "countryside", "village", "town", "landscape",
     "hallway", "corridor", "studio", "background", "night", "sunset", "sunrise", "day",
     "morning", "evening", "afternoon", "winter", "summer", "autumn", "spring", "fall",
+    "mars", "outer space", "underwater", "grass field", "snowfield", "cave", "island", "valley",
 })
+
+#: What people wear: "a man in a red shirt" describes the man (``wearing=``), it adds no object.
+CLOTHING: frozenset[str] = frozenset({
+    "shirt", "t-shirt", "dress", "hat", "cap", "jacket", "coat", "suit", "sweater", "skirt",
+    "pants", "jeans", "trousers", "shorts", "scarf", "uniform", "costume", "hoodie", "shoes",
+    "boots", "sunglasses", "helmet", "gown", "robe", "vest", "tuxedo", "apron", "raincoat",
+    "sneakers", "gloves", "mask", "cape", "kimono", "bikini", "swimsuit", "overalls", "pajamas",
+})
+
+#: Possessive determiners: "his dog" names a new dog, like "a dog".
+POSSESSIVES: frozenset[str] = frozenset({"his", "her", "my", "our", "your", "its", "their"})
 
 #: Words after which a noun phrase names the picture, not a thing in it ("a photo of").
 FRAMING_NOUNS: frozenset[str] = frozenset({
@@ -159,7 +174,7 @@ ARRANGEMENTS: dict[tuple[str, ...], str | None] = {
 }
 
 #: Definite determiners: a noun phrase with one of them may refer to an earlier object.
-DEFINITE: frozenset[str] = frozenset({"the", "this", "that", "these", "those", "its", "their"})
+DEFINITE: frozenset[str] = frozenset({"the", "this", "that", "these", "those"})
 
 #: Determiners meaning exactly one new thing.
 INDEFINITE: frozenset[str] = frozenset({"a", "an", "another", "one"})

@@ -162,6 +162,7 @@ class NounPhrase:
     shape: str | None = None
     adjectives: list[str] = field(default_factory=list)
     kind: str | None = None  # compound modifiers of a known class ("police" car)
+    possessive: bool = False  # "his dog": a new thing, like "a dog"
     negated: bool = False
     neg_start: int | None = None
     pronoun: bool = False  # "it", "them"
@@ -370,6 +371,11 @@ class _Reader:
                 out.append(NounPhrase(i, i + 1, pronoun=True, plural=word.text != "it"))
                 i += 1
                 continue
+            if word.tag in ("VBG", "VBN") and out and isinstance(out[-1], NounPhrase) and \
+                    word.text not in lx.MATERIALS:
+                out.append(Link(i, word))  # "a corgi wearing sunglasses": a verb, not an adjective
+                i += 1
+                continue
             np_ = self.noun_phrase(i)
             if np_ is not None and not np_.head and not np_.one and out and isinstance(out[-1], Link):
                 for k in range(np_.start, np_.end):  # "the car is red": adjectives, not a phrase
@@ -441,6 +447,9 @@ class _Reader:
             j += quant[0]
         elif self.w[j] in lx.DEFINITE:
             np_.definite = True
+            j += 1
+        elif self.w[j] in lx.POSSESSIVES and j + 1 < n and self.w[j + 1] not in lx.SEPARATORS:
+            np_.possessive = True
             j += 1
         elif self.w[j] in ("a", "an", "another"):
             np_.indefinite = True
@@ -727,7 +736,8 @@ class _SceneBuilder:
             np_.role = "background"
             return None
         self.last_class = np_
-        if (np_.definite or (np_.count is None and not np_.indefinite)) and not np_.one:
+        if (np_.definite or (np_.count is None and not np_.indefinite and not np_.possessive)) \
+                and not np_.one:
             found = self.earlier(np_)
             if found is not None:
                 self.refine(found, np_)
@@ -937,6 +947,14 @@ class _SceneBuilder:
                         sentence_nps.append(h)
                         subjects.append(h)
                 headless = []
+                wearers = self.wearers(item, pending, links, last)
+                if wearers:  # "a man in a red shirt", "a corgi wearing sunglasses"
+                    for wearer in wearers:
+                        group = self.groups[wearer.resolved]  # type: ignore[index]
+                        group.attributes["wearing"] = ", ".join(filter(None, [
+                            group.attributes.get("wearing"), r.chars(item.start, item.end)]))
+                    pending, links = None, []
+                    continue
                 exclude = [s.resolved for s in (pending[1] if pending else []) if s.resolved]
                 self.place(item, exclude=exclude)
                 if item.resolved is not None:
@@ -1079,6 +1097,21 @@ class _SceneBuilder:
             r.warn("nothing in the prompt names a thing to draw; the scene is empty",
                    0, len(r.words))
         return self.scene()
+
+    def wearers(self, item: NounPhrase, pending, links: list[Link],
+                last: NounPhrase | None) -> list[NounPhrase] | None:
+        """Who wears ``item`` when it is clothing after "in" or "wearing"; else ``None``."""
+        if item.head not in lx.CLOTHING or item.negated or item.definite:
+            return None
+        if pending is not None:
+            rel, subjects = pending
+            if self.r.w[rel.start:rel.end] == ["in"]:
+                return [s for s in subjects if s.resolved] or None
+            return None
+        if links and links[-1].word.text in ("wearing", "wears", "wear", "dressed", "in") \
+                and last is not None and last.resolved:
+            return [last]
+        return None
 
     def adjective(self, target: NounPhrase, item: PredicateAdjective) -> None:
         group = self.groups[target.resolved]  # type: ignore[index]
