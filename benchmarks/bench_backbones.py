@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-WORDS = "a red blue green cube ball cat dog on left of right the photo table room".split()
+WORDS = ["a", "red", "blue", "green", "cube", "ball", "cat", "dog", "on", "left", "of", "right", "the", "photo", "table", "room"]
 
 
 def _bytes_to_unicode() -> list[str]:
@@ -188,6 +188,40 @@ def layout(size: int, regions: int):
     return Layout(canvas=(size, size), boxes=boxes, objects=objects, background="a room")
 
 
+def time_pair(backbone, lay, size: int, options: dict, steps: int, repeats: int,
+              device: str) -> dict[str, list[tuple[float, float]]]:
+    """(wall, process CPU) seconds of the plain pipeline and of the regional backbone, per repeat,
+    alternating which goes first; one warm-up each."""
+    import torch
+
+    from compose.backbones.diffusers_common import layout_prompts
+
+    prompt = layout_prompts(lay).base
+    guidance = backbone.options["guidance"]
+
+    def plain():
+        backbone.pipe(prompt, height=size, width=size, num_inference_steps=steps,
+                      guidance_scale=guidance, generator=torch.Generator(device).manual_seed(0),
+                      **options)
+
+    def regional():
+        backbone.render([lay], seeds=[0], steps=steps)
+
+    timings: dict[str, list[tuple[float, float]]] = {"plain": [], "regional": []}
+    plain(), regional()  # warm-up
+    for r in range(repeats):
+        order = (("plain", plain), ("regional", regional))
+        for label, fn in order if r % 2 == 0 else order[::-1]:
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn()
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            timings[label].append((time.perf_counter() - wall, time.process_time() - cpu))
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=("small", "full"), default="small")
@@ -202,7 +236,6 @@ def main() -> None:
     import torch
 
     from compose.backbones import get_backbone
-    from compose.backbones.diffusers_common import layout_prompts
 
     full = args.size == "full"
     device = args.device or ("cuda" if full else "cpu")
@@ -217,30 +250,7 @@ def main() -> None:
             options = {"max_sequence_length": 256 if full else 32} if arch in ("sd3", "flux") else {}
             backbone = get_backbone(names[arch], model=tmp, device=device, dtype=dtype, **options)
             lay = layout(size, args.regions)
-            prompt = layout_prompts(lay).base
-            guidance = backbone.options["guidance"]
-
-            def plain():
-                kwargs = dict(options)
-                backbone.pipe(prompt, height=size, width=size, num_inference_steps=args.steps,
-                              guidance_scale=guidance, generator=torch.Generator(device).manual_seed(0),
-                              **kwargs)
-
-            def regional():
-                backbone.render([lay], seeds=[0], steps=args.steps)
-
-            timings = {"plain": [], "regional": []}
-            plain(), regional()  # warm-up
-            for r in range(args.repeats):
-                for label, fn in ((("plain", plain), ("regional", regional)) if r % 2 == 0
-                                  else (("regional", regional), ("plain", plain))):
-                    if device.startswith("cuda"):
-                        torch.cuda.synchronize()
-                    wall, cpu = time.perf_counter(), time.process_time()
-                    fn()
-                    if device.startswith("cuda"):
-                        torch.cuda.synchronize()
-                    timings[label].append((time.perf_counter() - wall, time.process_time() - cpu))
+            timings = time_pair(backbone, lay, size, options, args.steps, args.repeats, device)
             med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
                    for k, v in timings.items()}
             rows.append({"arch": arch, "backbone": names[arch], "size": size, "steps": args.steps,
@@ -249,7 +259,7 @@ def main() -> None:
                          "ratio_wall": med["regional"][0] / med["plain"][0],
                          "plain_cpu_s": med["plain"][1], "regional_cpu_s": med["regional"][1],
                          "ratio_cpu": med["regional"][1] / med["plain"][1]})
-            del backbone
+            backbone = None
             if device.startswith("cuda"):
                 torch.cuda.empty_cache()
     print(f"regional overhead, {args.size} configs, {args.steps} steps, {args.regions} regions, "

@@ -98,7 +98,6 @@ def test_sd3_regional_repaint_keeps_everything_outside_the_mask(sd3_regional):
 
 
 def test_sd3_regional_full_canvas_region_equals_plain_pipeline(tiny_sd3):
-    from diffusers import StableDiffusion3Pipeline
 
     backbone = get_backbone("sd3-regional", model=str(tiny_sd3), device="cpu", dtype="fp32",
                             base_ratio=0.0, max_sequence_length=T5_TOKENS)

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import torch
 
-WORDS = ("a red blue green cube ball cat dog on left of right the in front behind big small photo "
-         "of table tree sky grass room car person bad blurry background style painting").split()
+WORDS = ["a", "red", "blue", "green", "cube", "ball", "cat", "dog", "on", "left", "of", "right", "the", "in", "front", "behind", "big", "small", "photo", "of", "table", "tree", "sky", "grass", "room", "car", "person", "bad", "blurry", "background", "style", "painting"]
 
 
 def _bytes_to_unicode() -> list[str]:
@@ -162,7 +161,11 @@ def save_controlnet_sd(folder: Path, seed: int = 0) -> tuple[Path, Path]:
 
 def save_sd3(folder: Path, seed: int = 0) -> Path:
     """A tiny SD3 folder: two CLIP encoders with projection and a T5 encoder."""
-    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+    from diffusers import (
+        FlowMatchEulerDiscreteScheduler,
+        SD3Transformer2DModel,
+        StableDiffusion3Pipeline,
+    )
 
     torch.manual_seed(seed)
     tok = clip_tokenizer(folder / "_tok")
@@ -202,7 +205,7 @@ def save_flux(folder: Path, seed: int = 0) -> Path:
 # --------------------------------------------------------------------------- pytest fixtures
 # Imported by the backbone test modules; each folder is built once per session.
 
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(scope="session")

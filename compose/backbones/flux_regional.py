@@ -242,8 +242,8 @@ class FluxRegionalBackbone(Backbone):
                 self.pipe.vae, scheduler,
                 self.noise_predictor(cond, attention_mask, guidance, (h, w)), image, mask,
                 (width, height), steps, generator(seed, self.runtime.device),
-                pack=lambda z: FluxPipeline._pack_latents(z, z.shape[0], channels, h, w),
-                unpack=lambda z: FluxPipeline._unpack_latents(z, height, width, scale),
+                pack=lambda z, c=channels, h=h, w=w: FluxPipeline._pack_latents(z, z.shape[0], c, h, w),
+                unpack=lambda z, h=height, w=width: FluxPipeline._unpack_latents(z, h, w, scale),
                 progress=self.runtime.progress)
             timings["denoise"] += time.perf_counter() - t0
             out.append(done.image)

@@ -31,8 +31,9 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from compose.backbones.diffusers_common import exclusive_box_masks, grid_for_tokens
 

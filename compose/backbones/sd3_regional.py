@@ -143,7 +143,10 @@ class SD3RegionalBackbone(Backbone):
                                     device=self.pipe._execution_device)
 
     def regional_processors(self):
-        from compose.backbones.regional_attention import SD3RegionalJointAttnProcessor, swapped_processors
+        from compose.backbones.regional_attention import (
+            SD3RegionalJointAttnProcessor,
+            swapped_processors,
+        )
 
         processor = SD3RegionalJointAttnProcessor(self.capture)
         return swapped_processors(self.pipe.transformer, lambda name, _: processor)

@@ -15,8 +15,9 @@ Needs ``transformers`` and a diffusers-format GLIGEN folder (or a repo id in the
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from compose.backbones.base import Backbone, RenderResult
 from compose.backbones.diffusers_common import (
