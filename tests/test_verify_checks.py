@@ -193,9 +193,7 @@ def test_geneval_metadata_to_scene_and_results_row():
 def test_every_line_of_genevals_metadata_becomes_a_scene():
     from pathlib import Path
 
-    for path in (Path("tests/data/geneval/evaluation_metadata.jsonl"), Path("/work/shared/data/geneval/evaluation_metadata.jsonl")):
-        if path.exists():
-            break
+    path = Path(__file__).parent / "data" / "geneval" / "evaluation_metadata.jsonl"
     lines = [json.loads(x) for x in path.read_text().splitlines()]
     assert len(lines) == 553
     for meta in lines:
