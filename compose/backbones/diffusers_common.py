@@ -98,8 +98,9 @@ def require_package(package: str, name: str) -> None:
     import importlib.util
 
     if importlib.util.find_spec(package) is None:
+        extra = f"'compose-scenes[{package}]'" if package == "transformers" else package
         raise BackboneError("E405", name=name, package=package,
-                            install=f"install it with `pip install 'compose-scenes[{package}]'`")
+                            install=f"install it with `pip install {extra}`")
 
 
 def hf_cache_dir() -> str:
@@ -182,6 +183,8 @@ class Runtime:
         if cpu_offload not in (None, False, "model", "sequential"):
             raise BackboneError("E406", argument="cpu_offload", value=cpu_offload, name=name,
                                 expected="expected model, sequential or none")
+        if cpu_offload:
+            require_package("accelerate", name)  # diffusers' offloading is built on it
         return cls(device=dev, dtype=parse_dtype_name(dtype, device=dev, name=name),
                    attention_slicing=bool(attention_slicing), cpu_offload=cpu_offload or None,
                    progress=bool(progress))
