@@ -157,7 +157,12 @@ def verify(scene: Scene, image: Any, *, layout: Layout | None = None, detector: 
         if detector.name == "world":
             scene = world_scene(scene) or scene
         classes = sorted({g.class_name for g in scene.objects} | {f.name for f in scene.forbidden})
-        detections = detector.detect(picture, classes)
+        if detector.name == "world" and layout is not None:
+            expected = [(box, (layout.objects[i].attributes.get("color") if i in layout.objects else None))
+                        for i, box in layout.boxes.items()]
+            detections = detector.detect(picture, classes, expected=expected)
+        else:
+            detections = detector.detect(picture, classes)
     detected = time.perf_counter()
     fill_colors(picture, detections, classifier=color_classifier)
     binding = bind_instances(scene, detections, resolve_counts(scene, detections, layout), layout)

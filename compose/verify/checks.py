@@ -199,32 +199,43 @@ def _outline(mask: np.ndarray):
     return shapely.MultiPoint(corners).convex_hull
 
 
-def mask_layering(front: np.ndarray, back: np.ndarray) -> tuple[float, int] | None:
+def mask_layering(front: np.ndarray, back: np.ndarray, front_whole: np.ndarray | None = None,
+                  back_whole: np.ndarray | None = None) -> tuple[float, int] | None:
     """Share of the overlap of the two outlines that ``front``'s pixels own (against
-    ``back``'s), and the number of pixels compared; ``None`` when the outlines barely overlap.
+    ``back``'s), and the number of pixels compared; ``None`` when the outlines overlap in fewer
+    than 8 pixels (too few to tell).
+
+    An outline is the whole object (``front_whole``, ``back_whole``: the detector's estimate of
+    its pixels, hidden ones included) where known, else the convex hull of its visible pixels.
 
     >>> a = np.zeros((10, 10), bool); a[2:8, 2:8] = True
     >>> b = np.zeros((10, 10), bool); b[0:5, 0:5] = True; b[2:8, 2:8] = False
-    >>> mask_layering(a, b)
-    (1.0, 3)
+    >>> mask_layering(a, b)  # the hull of b's L shape overlaps a in 3 pixels only
+    >>> whole_b = np.zeros((10, 10), bool); whole_b[0:5, 0:5] = True
+    >>> mask_layering(a, b, a, whole_b)
+    (1.0, 9)
     """
     import shapely
 
     if not front.any() or not back.any():
         return None
-    region = _outline(front).intersection(_outline(back))
-    if region.area < 2:
-        return None
     ys, xs = np.nonzero(front | back)
-    inside = shapely.contains_xy(region, xs + 0.5, ys + 0.5)
+    regions = []
+    for visible, whole in ((front, front_whole), (back, back_whole)):
+        if whole is not None:
+            regions.append(whole[ys, xs])
+        else:
+            regions.append(shapely.contains_xy(_outline(visible), xs + 0.5, ys + 0.5))
+    inside = regions[0] & regions[1]
     own_front = int(front[ys[inside], xs[inside]].sum())
     own_back = int(back[ys[inside], xs[inside]].sum())
     total = own_front + own_back
-    return (own_front / total, total) if total else None
+    return (own_front / total, total) if total >= 8 else None
 
 
-def mask_containment(inner: np.ndarray, outer: np.ndarray) -> float:
-    """Share of ``inner``'s pixels inside ``outer``'s outline (holes and bites closed).
+def mask_containment(inner: np.ndarray, outer: np.ndarray, outer_whole: np.ndarray | None = None) -> float:
+    """Share of ``inner``'s pixels inside ``outer``'s outline: the whole object
+    (``outer_whole``) where known, else the convex hull of its pixels (holes and bites closed).
 
     >>> outer = np.zeros((10, 10), bool); outer[1:9, 1:9] = True
     >>> inner = np.zeros((10, 10), bool); inner[3:6, 3:6] = True; outer &= ~inner
@@ -235,6 +246,8 @@ def mask_containment(inner: np.ndarray, outer: np.ndarray) -> float:
 
     if not inner.any() or not outer.any():
         return 0.0
+    if outer_whole is not None:
+        return float(outer_whole[inner].mean())
     points = _mask_points(inner)
     return float(shapely.contains_xy(_outline(outer), points[:, 0], points[:, 1]).mean())
 
@@ -247,11 +260,11 @@ def relation_verdict(predicate: str, subject: Detection, objects: Sequence[Detec
     if any(m is None for m in masks) or predicate not in ("inside", "in_front_of", "behind"):
         return verdict
     if predicate == "inside":
-        share = mask_containment(subject.mask, objects[0].mask)
+        share = mask_containment(subject.mask, objects[0].mask, objects[0].whole)
         passed = share >= 0.9
         return Verdict(passed, 1.0 if passed else 0.99 * share,
                        f"{'' if passed else 'not '}inside: {share:.0%} of its pixels lie within the object's outline (needs 90%)")
-    layering = mask_layering(subject.mask, objects[0].mask)
+    layering = mask_layering(subject.mask, objects[0].mask, subject.whole, objects[0].whole)
     if layering is None:
         return verdict
     share, pixels = layering

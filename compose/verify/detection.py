@@ -49,6 +49,10 @@ class Detection:
         A key of :data:`compose.vocabulary.COLORS`, when a color classifier has run.
     color_score : float, optional
         Confidence in the color, 0..1.
+    whole : numpy.ndarray, optional
+        Boolean ``(h, w)`` mask of the whole object, hidden parts included, where the detector
+        can tell (the embedded world's detector draws the shape it fitted); relations such as
+        ``behind`` and ``inside`` use it instead of the visible pixels' convex hull.
     """
 
     box: Box
@@ -57,6 +61,7 @@ class Detection:
     mask: np.ndarray | None = None
     color: str | None = None
     color_score: float | None = None
+    whole: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the mask is summarised by its pixel count)."""
