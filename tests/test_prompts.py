@@ -160,6 +160,18 @@ def test_clothing_describes_its_wearer_and_possessives_name_new_things():
         ("man", "next_to", "woman")]
 
 
+@pytest.mark.parametrize("text, groups, statements", [
+    ("two cats, one black and one white", ["cat:cat*1:black", "cat_2:cat*1:white"], []),
+    ("four mugs, two red and two blue, on a table",
+     ["mug:mug*2:red", "mug_2:mug*2:blue", "table:table*1"], ["mug on table", "mug_2 on table"]),
+    ("a bowl between two cats, one black and one white",
+     ["bowl:bowl*1", "cat:cat*1:black", "cat_2:cat*1:white"], ["bowl between cat[0] cat_2[0]"]),
+    ("two cats, one black", ["cat:cat*2"], []),  # does not add up: kept whole, with a warning
+])
+def test_a_group_described_part_by_part(text, groups, statements):
+    assert summary(text)[:2] == (groups, statements)
+
+
 def test_two_colors_keep_the_first_and_warn():
     scene = parse_prompt("a red and white bus")
     assert scene.objects[0].color == "red"
@@ -307,7 +319,8 @@ def test_a_prompt_scene_formats_to_a_program_that_parses_back(text):
 WORDS = ["a", "an", "the", "two", "3", "some", "no", "without", "any", "red", "big", "orange",
          "cat", "cats", "teddy", "bear", "mug", "glasses", "square", "it", "one", "and", ",", ".",
          "left", "of", "on", "top", "next", "to", "between", "above", "is", "sitting", "each",
-         "other", "photo", "pair", "in", "front", "kitchen", "side", "by", "not", "with", "them"]
+         "other", "photo", "pair", "in", "front", "kitchen", "side", "by", "not", "with", "them",
+         "black", "white", ":", "wearing", "shirt", "his"]
 
 
 @settings(max_examples=30, deadline=None)

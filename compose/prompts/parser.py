@@ -464,7 +464,9 @@ class _Reader:
             j += 1  # "no other cars", "the other cube"
         if j < n and np_.count is None:
             number = count_word(self.w[j])
-            if number is not None and not (self.w[j] == "one" and not self.nounish_ahead_modified(j + 1)):
+            described = j + 1 < n and bool(color_name(self.w[j + 1]) or self.w[j + 1] in SIZE_WORDS)
+            if number is not None and not (self.w[j] == "one" and not described
+                                           and not self.nounish_ahead_modified(j + 1)):
                 np_.count = number
                 j += 1
                 if j + 1 < n and self.w[j] == "of" and self.w[j + 1] in ("the", "these", "those"):
@@ -660,6 +662,7 @@ class _SceneBuilder:
         self.groups: dict[str, _Group] = {}
         self.statements: list[RelationStatement] = []
         self.statement_keys: set[tuple] = set()
+        self.parts: dict[str, list[str]] = {}  # a group split into parts: its name -> part names
         self.forbidden: list[Forbidden] = []
         self.requirements: list[Requirement] = []
         self.hints: dict[str, list[tuple[str, Span]]] = {}
@@ -830,17 +833,22 @@ class _SceneBuilder:
                 r.warn(f"relation '{words}' needs {RELATIONS[rel.name].arity} object(s), found "
                        f"{len(refs)}; dropped", rel.start, rel.end)
                 continue
-            subject_ref = Ref(group=subject.resolved)
-            if not _distinct([subject_ref, *refs]):
-                r.warn(f"relation '{words}' would relate '{subject.resolved}' with itself; dropped",
-                       rel.start, rel.end)
-                continue
-            statement = RelationStatement(subject=Ref(group=subject.resolved), predicate=rel.name,
-                                          objects=refs, span=self.statement_span(subject, rel, obj_nps))
-            key = (str(statement.subject), statement.predicate, tuple(map(str, refs)))
-            if key not in self.statement_keys:
-                self.statement_keys.add(key)
-                self.statements.append(statement)
+            # a group split by "one black and one white" relates through every part
+            object_sets = [refs] if len(refs) != 1 or refs[0].index is not None else \
+                [[Ref(group=name)] for name in self.parts.get(refs[0].group, [refs[0].group])]
+            for name in self.parts.get(subject.resolved, [subject.resolved]):
+                for object_refs in object_sets:
+                    if not _distinct([Ref(group=name), *object_refs]):
+                        r.warn(f"relation '{words}' would relate '{name}' with itself; dropped",
+                               rel.start, rel.end)
+                        continue
+                    statement = RelationStatement(subject=Ref(group=name), predicate=rel.name,
+                                                  objects=object_refs,
+                                                  span=self.statement_span(subject, rel, obj_nps))
+                    key = (name, statement.predicate, tuple(map(str, object_refs)))
+                    if key not in self.statement_keys:
+                        self.statement_keys.add(key)
+                        self.statements.append(statement)
 
     def statement_span(self, subject: NounPhrase, rel: RelationPhrase, objects: list[NounPhrase]) -> Span:
         positions = [subject.start, subject.end, rel.start, rel.end] + \
@@ -930,6 +938,7 @@ class _SceneBuilder:
         inverted: tuple[RelationPhrase, list[NounPhrase]] | None = None
         headless: list[NounPhrase] = []
         waiting: list[Position] = []
+        elaboration: list[NounPhrase] = []  # headless phrases that split the last group
         related: tuple[list[NounPhrase], NounPhrase] | None = None  # last relation: subjects, object
         after_separator = True
         k = 0
@@ -938,8 +947,16 @@ class _SceneBuilder:
             k += 1
             if isinstance(item, NounPhrase):
                 if not item.head and not item.pronoun and not item.one:
+                    if self.elaborates(items, k - 1, last, elaboration):
+                        elaboration.append(item)  # "two cats, one black and one white"
+                        if self.elaborate(last, elaboration):  # type: ignore[arg-type]
+                            elaboration = []
+                        continue
                     headless.append(item)  # "a red and a blue cube": wait for the head
                     continue
+                if elaboration:
+                    self.drop_elaboration(elaboration)
+                    elaboration = []
                 for h in headless:
                     h.head, h.known, h.written_head, h.plural = item.head, item.known, item.written_head, h.plural
                     self.place(h)
@@ -1089,6 +1106,8 @@ class _SceneBuilder:
                    inverted[0].start, inverted[0].end)
         for h in headless:
             r.warn(f"'{r.chars(h.start, h.end)}' names no thing; dropped", h.start, h.end)
+        if elaboration:
+            self.drop_elaboration(elaboration)
         for position in waiting:
             r.warn(f"position '{r.chars(position.start, position.end)}' belongs to no thing; dropped",
                    position.start, position.end)
@@ -1097,6 +1116,67 @@ class _SceneBuilder:
             r.warn("nothing in the prompt names a thing to draw; the scene is empty",
                    0, len(r.words))
         return self.scene()
+
+    def elaborates(self, items: list[Item], k: int, last: NounPhrase | None,
+                   elaboration: list[NounPhrase]) -> bool:
+        """Whether the headless phrase ``items[k]`` describes part of the group just named."""
+        if last is None or last.resolved is None or not isinstance(items[k], NounPhrase):
+            return False
+        group = self.groups[last.resolved]
+        if not isinstance(group.count, int) or group.count < 2 or not isinstance(items[k].count, int):
+            return False
+        before = items[k - 1] if k > 0 else None
+        if elaboration:
+            return isinstance(before, Separator) and before.word in ("and", ",") and \
+                items[k - 2] is elaboration[-1]
+        return isinstance(before, Separator) and before.word in (",", ":", "-", "—", "–") and \
+            items[k - 2] is last
+
+    def elaborate(self, last: NounPhrase, parts: list[NounPhrase]) -> bool:
+        """Split the group of ``last`` into ``parts`` once their counts add up; ``True`` when done."""
+        group = self.groups[last.resolved]  # type: ignore[index]
+        total = sum(p.count for p in parts)  # type: ignore[misc]
+        if total < group.count:  # type: ignore[operator]
+            return False
+        if total > group.count:  # type: ignore[operator]
+            self.drop_elaboration(parts)
+            return True
+        names = [group.name]
+        first, rest = parts[0], parts[1:]
+        original = group.count
+        group.count, group.color = first.count, first.color or group.color  # type: ignore[assignment]
+        group.size = first.size or group.size
+        group.phrase = f"{self.r.chars(first.start, first.end)} {group.class_name}"
+        for part in rest:
+            part.head, part.known, part.written_head = last.head, last.known, last.written_head
+            part.indefinite = True
+            names.append(self.declare(part))
+            self.groups[names[-1]].phrase = f"{self.r.chars(part.start, part.end)} {group.class_name}"
+            self.groups[names[-1]].span = self.r.span(part.start, part.end)
+        self.parts[group.name] = names
+        instances = [(name, k) for name, part in zip(names, parts)
+                     for k in range(part.count)]  # type: ignore[arg-type]
+        assert len(instances) == original
+        for statement in self.statements:  # "between two cats, one black and one white"
+            for ref in [statement.subject, *statement.objects]:
+                if ref.group == group.name and ref.index is not None:
+                    ref.group, ref.index = instances[ref.index]
+        for statement in list(self.statements):  # what held for all of them holds for each part
+            refs = [statement.subject, *statement.objects]
+            if any(ref.group == group.name and ref.index is None for ref in refs):
+                for name in names[1:]:
+                    swap = [Ref(group=name) if ref.group == group.name and ref.index is None else ref
+                            for ref in refs]
+                    if _distinct(swap):
+                        self.statements.append(RelationStatement(
+                            subject=swap[0], predicate=statement.predicate, objects=swap[1:],
+                            span=statement.span))
+        return True
+
+    def drop_elaboration(self, parts: list[NounPhrase]) -> None:
+        for part in parts:
+            self.r.warn(f"'{self.r.chars(part.start, part.end)}' does not add up to the group it "
+                        "describes; dropped", part.start, part.end)
 
     def wearers(self, item: NounPhrase, pending, links: list[Link],
                 last: NounPhrase | None) -> list[NounPhrase] | None:
@@ -1192,11 +1272,25 @@ class _SceneBuilder:
         objects = [ObjectGroup(name=g.name, phrase=g.phrase, class_name=g.class_name, count=g.count,
                                color=g.color, size=g.size, attributes=g.attributes, span=g.span)
                    for g in self.groups.values()]
-        return Scene(objects=objects, statements=self.statements, forbidden=self.forbidden,
+        counts = {g.name: g.count for g in self.groups.values()}
+        kept = []
+        for statement in self.statements:  # a last check, so that a reading never raises
+            if all(ref.group in counts and (ref.index is None or ref.index < _top(counts[ref.group]))
+                   for ref in [statement.subject, *statement.objects]):
+                kept.append(statement)
+            else:
+                r.warnings.append(SceneWarning(message=f"relation '{statement.predicate}' refers to an "
+                                               "instance that does not exist; dropped",
+                                               span=statement.span))
+        return Scene(objects=objects, statements=kept, forbidden=self.forbidden,
                      requirements=self.requirements,
                      prompt=r.text, warnings=r.warnings,
                      background=", ".join(r.background) or None,
                      style=", ".join(r.style) or None)
+
+
+def _top(count: int | CountRange) -> int:
+    return count.max if isinstance(count, CountRange) else count
 
 
 def _distinct(refs: list[Ref]) -> bool:
