@@ -18,6 +18,8 @@ Rows:
   a global color drift up to 15 levels a channel);
 * GenEval's rule: ``RELATIONS[...]`` predicates against ``geneval_relations`` on 200,000 random
   box pairs;
+* self-pass: ``random_scene`` scenes laid out by the solver, rendered exactly and verified
+  against themselves (the ceiling of the world's pass rate before any model is involved);
 * throughput: ``compose.verify.verify`` (detect, colors, bind, every check) on the separated
   renders against their own scenes, images/s, median over repeats (the detector alone too).
 """
@@ -101,6 +103,34 @@ def geneval_agreement(pairs: int = 200_000) -> tuple[int, int]:
     return agree, total
 
 
+def self_pass(scenes: int) -> tuple[int, int, dict]:
+    """Random world scenes laid out by the solver, rendered exactly, verified against themselves."""
+    from collections import Counter
+
+    from compose.api import layout
+    from compose.errors import ComposeError
+    from compose.verify import verify
+    from compose.verify.detectors.world import WorldDetector
+    from compose.world.dataset import random_scene
+    from compose.world.render import render_layout
+
+    detector = WorldDetector()
+    passed = total = 0
+    failing: Counter = Counter()
+    for seed in range(scenes):
+        scene = random_scene(seed, objects=(1, 6))
+        try:
+            lay = layout(scene, seed=seed, time_limit=5)
+        except ComposeError:
+            continue
+        report = verify(scene, render_layout(lay).image, layout=lay, detector=detector)
+        total += 1
+        passed += report.passed
+        for check in report.failed:
+            failing[check.predicate or check.kind] += 1
+    return passed, total, dict(failing.most_common())
+
+
 def scene_of(layout):
     """The scene a layout of the world draws: one group per instance, with shape and color."""
     from compose.scene import ObjectGroup, Scene
@@ -147,6 +177,9 @@ def main() -> None:
               f"{f['shape_accuracy']:>8.2%} {f['color_accuracy']:>8.2%} {f['mean_iou']:>8.3f}")
     agree, total = geneval_agreement()
     print(f"\nposition predicates vs GenEval's rule: {agree}/{total} agree ({agree / total:.4%})")
+    passed, total, failing = self_pass(min(args.renders, 200))
+    print(f"solver layouts rendered exactly, verified against their own scenes: {passed}/{total} pass "
+          f"({passed / max(total, 1):.1%}); failing checks by kind: {failing}")
     import os
 
     full, alone, per_cpu = throughput(args.renders, args.repeat)
