@@ -311,9 +311,9 @@ def run_checks(scene: Scene, detections: Sequence[Detection], layout: Layout | N
         expected_total = (group.count if isinstance(group.count, int) else None)
         if sharing and expected_total is not None and all(isinstance(g.count, int) for g in sharing):
             expected_total += sum(g.count for g in sharing)  # type: ignore[misc]
-            described_full = f"{described} (with {', '.join(g.name for g in sharing)})"
+            together = f" (counted with {', '.join(g.name for g in sharing)})"
         else:
-            described_full = described
+            together = ""
         if isinstance(group.count, CountRange):
             lo, hi = group.count.min, group.count.max
             passed = lo <= n <= hi
@@ -327,13 +327,13 @@ def run_checks(scene: Scene, detections: Sequence[Detection], layout: Layout | N
             passed = n >= want
             score = 1.0 if passed else n / max(want, 1)
             checks.append(Check("presence", passed, score,
-                                f"found {n} {plural(described_full, n)}, expected at least {want}",
+                                f"found {n} {plural(described, n)}{together}, expected at least {want}",
                                 subjects=[group.name], detections=found))
         else:
             passed = n == want
             score = 1.0 if passed else min(n, want) / max(n, want)
             checks.append(Check("count", passed, score,
-                                f"found {n} {plural(described_full, n)}, expected {want}",
+                                f"found {n} {plural(described, n)}{together}, expected {want}",
                                 subjects=[group.name], detections=found))
 
     # forbidden and require ---------------------------------------------------------------------
