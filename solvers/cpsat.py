@@ -52,6 +52,8 @@ class CpSatBackend:
         started = time.perf_counter()
         if problem.hint:
             start, complete = problem.hint, False
+        elif overfull(problem):  # proved at once below; no start worth looking for
+            start, complete = {}, False
         else:
             start, complete = relaxed_layout(problem, seconds=time_limit / 2)
             complete = complete and not problem.violations(start)
@@ -139,6 +141,32 @@ def _effort(problem: Problem) -> float:
     # deterministic seconds: enough for small scenes to be solved to optimality, bounded for large
     n = len(problem.boxes)
     return min(0.05 + 0.004 * n, 2.0)
+
+
+def overfull(problem: Problem) -> bool:
+    """Whether some boxes that must not overlap need more area, at their smallest, than the grid.
+
+    >>> p = Problem(10, 10)
+    >>> for name in "ab":
+    ...     _ = p.add_box(name, min_size=(8, 8))
+    >>> p.no_overlap(["a", "b"])
+    >>> overfull(p)
+    True
+    """
+    canvas = problem.width * problem.height
+    for sep in problem.separations:
+        for clique in clique_cover(sep.names, sep.allowed):
+            total = 0
+            for name in clique:
+                spec = problem.boxes[name]
+                if spec.fixed is not None:
+                    x0, y0, x1, y1 = spec.fixed
+                    total += (x1 - x0) * (y1 - y0)
+                else:
+                    total += spec.min_w * spec.min_h
+            if total > canvas:
+                return True
+    return False
 
 
 def clique_cover(names: list[str], allowed: set[frozenset[str]]) -> list[list[str]]:
