@@ -218,17 +218,20 @@ def main() -> None:
     spec = spec_file(root, args.items, args.seed, args.max_rounds)
     results, folders = [], []
     try:
-        for engine in args.engines:
-            for workers in args.workers:
-                runs = []
-                for k in range(args.repeats):
-                    out = root / f"{engine}-{workers}-{k}"
-                    runs.append(run_config(engine, workers, spec, out, args))
-                    folders.append(out)
-                    print(json.dumps(runs[-1]), flush=True)
-                median = {key: (statistics.median(r[key] for r in runs) if isinstance(runs[0][key], float) else runs[0][key])
-                          for key in runs[0]}
-                results.append(median)
+        configs = [(engine, workers) for engine in args.engines for workers in args.workers]
+        runs: dict[tuple[str, int], list[dict[str, Any]]] = {config: [] for config in configs}
+        # repeats interleaved (all configurations, then again) so that a change in the machine's
+        # load spreads over every configuration instead of landing on one
+        for k in range(args.repeats):
+            for engine, workers in configs:
+                out = root / f"{engine}-{workers}-{k}"
+                runs[engine, workers].append(run_config(engine, workers, spec, out, args))
+                folders.append(out)
+                print(json.dumps(runs[engine, workers][-1]), flush=True)
+        for config in configs:
+            done = runs[config]
+            results.append({key: (statistics.median(r[key] for r in done) if isinstance(done[0][key], float)
+                                  else done[0][key]) for key in done[0]})
         identical = same_outputs(folders)
         title = (f"bench_batch: {args.items} compositional-suite prompts, backbone {args.backbone}"
                  f"{' (' + Path(args.weights).name + ')' if args.weights else ''}, max_rounds {args.max_rounds}, "

@@ -3,7 +3,7 @@
 A spec is JSONL, one item a line::
 
     {"id": "cube-1", "prompt": "a red square left of a blue circle", "seed": 3}
-    {"program": "object a \\"a star\\"\\n", "max_rounds": 0}
+    {"program": "object star \\"a star\\" count 3\\n", "max_rounds": 0}
     {"scene": "scenes/kitchen.scene", "backbone": "procedural"}
 
 Exactly one of ``prompt`` (text), ``program`` (scene program text) or ``scene`` (a ``.scene``
