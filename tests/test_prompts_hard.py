@@ -16,12 +16,13 @@ from compose.api import parse_prompts
 
 DATA = Path(__file__).parent / "data" / "prompts_hard.jsonl"
 
-#: Prompts read exactly right out of 240; the test fails when the figure changes. The two misses
-#: are prepositional attachments the dependency parse decides otherwise than the expected reading
+#: Prompts read exactly right out of 260; the test fails when the figure changes. The three misses:
+#: two prepositional attachments the dependency parse decides otherwise than the expected reading
 #: (both readings are defensible): "a brown dog is lying on a blue rug in front of a fireplace"
 #: (read: the rug is in front of the fireplace) and "an owl sitting on a branch above a sleeping
-#: fox" (read: the owl is above the fox).
-EXPECTED_CORRECT = 238
+#: fox" (read: the owl is above the fox); and "a golden retriever" (read: class "retriever",
+#: material "golden").
+EXPECTED_CORRECT = 257
 
 
 def observed(scene) -> dict:

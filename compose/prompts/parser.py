@@ -384,6 +384,12 @@ class _Reader:
                         out.append(PredicateAdjective(k, w, color_name(w.text), SIZE_WORDS.get(w.text)))
                 i = np_.end
                 continue
+            if np_ is not None and not np_.head and not np_.one and np_.adjectives and \
+                    self.w[np_.end - 1] == np_.adjectives[-1] and not self.shared_head_follows(np_.end):
+                last = self.w[np_.end - 1]  # "a golden retriever": a noun the tagger took for an adjective
+                np_.adjectives.pop()
+                np_.head, np_.written_head = lx.singular(last), last
+                np_.plural = lx.singular(last) != last and self.words[np_.end - 1].tag == "NNS"
             if np_ is not None:
                 if negation is not None:
                     np_.negated, np_.neg_start = True, negation
@@ -405,6 +411,13 @@ class _Reader:
                 out.append(Dropped(i, i + 1, "not understood"))
             i += 1
         return out
+
+    def shared_head_follows(self, i: int) -> bool:
+        """Whether "and a blue cube" follows: "a red and a blue cube" share their noun."""
+        if i + 1 >= len(self.w) or self.w[i] not in ("and", ",", "or"):
+            return False
+        return self.w[i + 1] in ("a", "an", "the", "one") or count_word(self.w[i + 1]) is not None \
+            or self.is_modifier(i + 1)
 
     def nounish_ahead(self, i: int) -> bool:
         while i < len(self.w) and (self.w[i] in ("a", "an", "any") or color_name(self.w[i])):
