@@ -88,3 +88,13 @@ def test_differences_notice_a_wrong_scene(cases):
     k = next(i for i, r in enumerate(records) if r["relations"] and r["forbid"] == [])
     assert differences(records[k], scenes[k]) == []
     assert differences(records[k], scenes[k].model_copy(update={"statements": []}))
+
+
+def test_every_hard_scene_formats_to_a_program_that_parses_back(cases):
+    from compose.api import format_scene, parse_program
+
+    _, scenes = cases
+    for scene in scenes:
+        if scene.objects or scene.forbidden or scene.background or scene.style:
+            plain = scene.model_copy(update={"prompt": None, "warnings": []})
+            assert parse_program(format_scene(scene)) == plain, scene.prompt
