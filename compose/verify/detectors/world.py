@@ -394,7 +394,9 @@ class WorldDetector(Detector):
         clear = scores[ranked[0]] - scores[ranked[1]] > 0.15 and not hid.any()
         if best_score < self.refit_below and not clear:
             # the runner-up is refitted too only when it is close
-            contenders = [s for s in ranked[:2] if scores[s] >= best_score - 0.15]
+            # partly hidden shapes are judged on too little at first: give more of them a refit
+            contenders = ([s for s in ranked[:4] if scores[s] >= best_score - 0.3] if hid.any()
+                          else [s for s in ranked[:2] if scores[s] >= best_score - 0.15])
             for shape in contenders:
                 box, score = self._refit(a, hid, shape, start, scores[shape], sigma)
                 if score > best_score:
