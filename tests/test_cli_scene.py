@@ -90,3 +90,14 @@ def test_check_many_files_reports_each(tmp_path):
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.scene")))
 def test_every_example_checks(name):
     assert main(["check", str(EXAMPLES / name)]) == 0
+
+
+def test_prompt_file_with_a_bad_line_keeps_going(tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red cat\n\n" + "a dog " * 500 + "\ntwo dogs left of a tree\n")
+    out = compose("parse", "--prompts", str(prompts), "--jsonl")
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert out.returncode == 3 and len(rows) == 3
+    assert rows[0]["objects"][0]["class"] == "cat"
+    assert rows[1] == {"line": 3, "error": {"code": "E202", "message": rows[1]["error"]["message"]}}
+    assert [o["id"] for o in rows[2]["objects"]] == ["dog#0", "dog#1", "tree#0"]

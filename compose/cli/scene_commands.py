@@ -43,13 +43,7 @@ def run_parse(args) -> int:
         raise UsageError("E006", argument="FILE/--prompt/--prompts", value=None,
                          expected="exactly one of a scene file, --prompt TEXT or --prompts FILE")
     if args.prompts is not None:
-        from compose.api import parse_prompts
-
-        prompts = [line.strip() for line in read_text(args.prompts, "prompts").splitlines()]
-        prompts = [p for p in prompts if p]
-        for scene in parse_prompts(prompts):
-            print(scene.to_json(indent=None) if args.jsonl or args.json else format_scene(scene))
-        return 0
+        return _parse_prompt_lines(args)
     if args.prompt is not None:
         from compose.api import parse_prompt
 
@@ -61,6 +55,38 @@ def run_parse(args) -> int:
     else:
         _print_summary(scene)
     return 0
+
+
+def _parse_prompt_lines(args) -> int:
+    """One scene per non-blank line, in order. A line that cannot be read (empty after framing,
+    too long) gives a row ``{"line": N, "error": {"code", "message"}}`` in its place, the rest go
+    on, and the command exits 3 at the end."""
+    from compose.api import format_scene, parse_prompt, parse_prompts
+    from compose.errors import PromptError
+
+    numbered = [(n, line.strip()) for n, line in enumerate(read_text(args.prompts, "prompts").splitlines(), 1)]
+    numbered = [(n, text) for n, text in numbered if text]
+    try:
+        results: list = parse_prompts([text for _, text in numbered])
+    except PromptError:  # find the bad lines one by one; the batch path stays fast for clean files
+        results = []
+        for _, text in numbered:
+            try:
+                results.append(parse_prompt(text))
+            except PromptError as err:
+                results.append(err)
+    failed = 0
+    for (n, _), result in zip(numbered, results):
+        if isinstance(result, PromptError):
+            failed += 1
+            row = {"line": n, "error": {"code": result.code, "message": result.message}}
+            if args.jsonl or args.json:
+                print(json.dumps(row))
+            else:
+                err_console.print(f"[red]error[{result.code}][/] line {n}: {result.message}")
+            continue
+        print(result.to_json(indent=None) if args.jsonl or args.json else format_scene(result))
+    return 3 if failed else 0
 
 
 def _print_summary(scene) -> None:
