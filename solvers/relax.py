@@ -28,8 +28,6 @@ from .model import GridBox, Linear, Problem
 #: a chunk whose choices clash is redone one disjunction at a time.
 DISJUNCTION_CHUNK = 8
 
-#: New separations added together when a round's cheapest sides clash.
-SEPARATION_CHUNK = 32
 
 #: attribute -> (offset of the base variable among x0, y0, w, h; coefficient)
 _BASE = {"x0": ((0, 1),), "y0": ((1, 1),), "w": ((2, 1),), "h": ((3, 1),),
@@ -167,8 +165,18 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40,
             allowed[pos[a], pos[b]] = allowed[pos[b], pos[a]] = True
         groups.append((ids, allowed))
 
+    # A box that no other requirement mentions moves at no cost: violations that such a box can
+    # mend weigh little when choosing a branch (a "between"'s subject, say, versus the pair).
+    mentions: dict[str, int] = {}
+    for req in problem.requirements:
+        c = req.constraint
+        boxes = c.expr.boxes() if isinstance(c, Linear) else {n for b in c.branches for lin in b for n in lin.expr.boxes()}
+        for name in boxes:
+            mentions[name] = mentions.get(name, 0) + 1
+    free = {n for n, k in mentions.items() if k == 1 and problem.boxes[n].fixed is None}
+
     def branch_cost(branch, point) -> float:
-        return sum(violation(lin, point) for lin in branch)
+        return sum(violation(lin, point) * (0.1 if lin.expr.boxes() & free else 1.0) for lin in branch)
 
     separated: set[tuple[int, int]] = set()
     # Round 0: the conjunctions alone.
@@ -222,8 +230,40 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40,
         f, s = 4 * first, 4 * second
         return row({f + axis: 1, f + axis + 2: 1, s + axis: -1}, -inf, -2.0)  # first ends 2 before second
 
+    def settle(pairs, box):
+        """Separate ``pairs`` on their cheapest sides; where those clash, halve the batch, and a
+        single pair that clashes tries its other sides. Returns (point, pairs left unseparated),
+        or (None, 0) when time runs out."""
+        added = [separate(*sides(i, j, box)[0]) for i, j in pairs]
+        trial = solve()
+        if trial is not None:
+            latest[0] = trial
+            return trial, 0
+        drop(added)
+        if out_of_time():
+            return None, 0
+        if len(pairs) > 1:
+            first, missed_first = settle(pairs[:len(pairs) // 2], box)
+            if first is None:
+                return None, 0
+            second, missed_second = settle(pairs[len(pairs) // 2:], box)
+            if second is None:
+                return None, 0
+            return second, missed_first + missed_second
+        for side in sides(*pairs[0], box)[1:]:
+            ct = separate(*side)
+            trial = solve()
+            if trial is not None:
+                latest[0] = trial
+                return trial, 0
+            drop([ct])
+        if out_of_time():
+            return None, 0
+        return latest[0], 1  # no side fits the earlier choices: leave it to CP-SAT
+
     for _ in range(rounds):
         box = point.reshape(-1, 4)
+        latest = [point]  # the last feasible point while settling
         new = []
         for ids, allowed in groups:
             b = box[ids]
@@ -239,33 +279,10 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40,
                 new.append((i, j))
         if not new:
             return _grid(problem, names, point), skipped == 0
-        added = [separate(*sides(i, j, box)[0]) for i, j in new]
-        solved = solve()
+        solved, missed = settle(new, box)
         if solved is None:
-            # the cheapest sides clash (often: too many boxes in one row): a chunk at a time,
-            # and in a chunk that clashes, one pair at a time, its sides in order of movement
-            drop(added)
-            solved = point
-            for k in range(0, len(new), SEPARATION_CHUNK):
-                chunk = new[k:k + SEPARATION_CHUNK]
-                added = [separate(*sides(i, j, box)[0]) for i, j in chunk]
-                trial = solve()
-                if trial is not None:
-                    solved = trial
-                    continue
-                drop(added)
-                for i, j in chunk:
-                    for side in sides(i, j, box):
-                        ct = separate(*side)
-                        trial = solve()
-                        if trial is not None:
-                            solved = trial
-                            break
-                        drop([ct])
-                    else:
-                        if out_of_time():
-                            return _grid(problem, names, point), False
-                        skipped += 1
+            return _grid(problem, names, point), False
+        skipped += missed
         point = solved
     return _grid(problem, names, point), False
 
