@@ -45,7 +45,7 @@ WEIGHTS = Path(__file__).resolve().parent.parent / "world" / "weights" / "embedd
 CHECKSUM = WEIGHTS.with_suffix(".sha256")
 
 DEFAULT_STEPS = 12
-DEFAULT_GUIDANCE = 2.0
+DEFAULT_GUIDANCE = 3.0
 
 
 def verified_weights(path: str | Path = WEIGHTS, checksum: str | Path | None = None) -> Path:
@@ -82,6 +82,11 @@ class EmbeddedBackbone(Backbone):
         Classifier-free guidance scale over the layout (1 = none), :data:`DEFAULT_GUIDANCE`.
     progress : bool
         Show a progress bar while sampling.
+    threads : int, optional
+        CPU threads torch uses while this backbone samples (restored afterwards); default 1.
+        The model is small: a second thread gains little on an idle machine, and on a busy one
+        OpenMP's spinning threads cost many times over (measured in ``benchmarks/bench_world.py``).
+        ``None`` leaves torch's setting alone.
     """
 
     name = "embedded"
@@ -91,12 +96,13 @@ class EmbeddedBackbone(Backbone):
 
     def __init__(self, weights: str | Path | None = None, *, device: str | None = None,
                  steps: int | None = None, guidance: float | None = None, progress: bool = False,
-                 **_ignored: Any) -> None:
+                 threads: int | None = 1, **_ignored: Any) -> None:
         self.weights = Path(weights) if weights else WEIGHTS
         self.device = device or "cpu"
         self.steps = steps or DEFAULT_STEPS
         self.guidance = DEFAULT_GUIDANCE if guidance is None else float(guidance)
         self.progress = progress
+        self.threads = threads
         self._unet = None
         self.config: dict[str, Any] = {}
         self.metadata: dict[str, str] = {}
@@ -159,9 +165,15 @@ class EmbeddedBackbone(Backbone):
                            for s in seeds]).to(self.device)
         generator = torch.Generator().manual_seed(int(seeds[0]))
         predict = guided_predictor(unet, condition, guidance, self.config["patch"])
-        with torch.inference_mode():
-            return sample(predict, inference_scheduler(), noise, steps, known=known, mask=mask,
-                          generator=generator, progress=self.progress)
+        before = torch.get_num_threads()
+        if self.threads and self.device == "cpu":
+            torch.set_num_threads(self.threads)
+        try:
+            with torch.inference_mode():
+                return sample(predict, inference_scheduler(), noise, steps, known=known, mask=mask,
+                              generator=generator, progress=self.progress)
+        finally:
+            torch.set_num_threads(before)
 
     def repaint(self, images: list[Image.Image], masks: list[Image.Image], layouts: list[Layout], *,
                 seeds: list[int], steps: int | None = None, guidance: float | None = None,
