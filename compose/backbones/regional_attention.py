@@ -83,14 +83,21 @@ class RegionalCrossAttnProcessor:
         self.segment_length = segment_length
         self.base_ratio = float(base_ratio)
         self.capture = capture
-        self._weights: dict[int, tuple[tuple[int, int], torch.Tensor]] = {}
+        self._weights: dict[tuple, tuple[tuple[int, int], torch.Tensor, list]] = {}
 
-    def weights(self, tokens: int) -> tuple[tuple[int, int], torch.Tensor]:
-        if tokens not in self._weights:
+    def weights(self, tokens: int, device: Any = None, dtype: Any = None
+                ) -> tuple[tuple[int, int], torch.Tensor, list]:
+        """``(grid, weights (segments, tokens), pixels)`` for ``tokens`` image tokens, where
+        ``pixels[s]`` is ``None`` when segment ``s`` has weight everywhere, else the indices of the
+        pixels where it has any (each segment is attended only where it counts)."""
+        key = (tokens, str(device), str(dtype))
+        if key not in self._weights:
             grid = grid_for_tokens(tokens, *self.latent_size)
-            self._weights[tokens] = (grid, blend_weights(self.layout, self.instances, *grid,
-                                                         self.base_ratio))
-        return self._weights[tokens]
+            weights = blend_weights(self.layout, self.instances, *grid, self.base_ratio)
+            pixels = [None if bool((w > 0).all()) else (w > 0).nonzero().flatten().to(device)
+                      for w in weights]
+            self._weights[key] = (grid, weights.to(device=device, dtype=dtype), pixels)
+        return self._weights[key]
 
     def __call__(self, attn: Any, hidden_states: torch.Tensor,
                  encoder_hidden_states: torch.Tensor | None = None,
@@ -124,25 +131,29 @@ class RegionalCrossAttnProcessor:
         if attn.norm_k is not None:
             key = attn.norm_k(key)
 
-        grid, weights = self.weights(pixels)
-        weights = weights.to(device=query.device, dtype=query.dtype)
+        grid, weights, where = self.weights(pixels, query.device, query.dtype)
         segments = key.shape[2] // self.segment_length
         if segments != weights.shape[0]:
             raise ValueError(f"{key.shape[2]} text tokens are not {weights.shape[0]} segments of "
                              f"{self.segment_length}")
         L = self.segment_length
-        out = torch.zeros_like(query)
-        probs = [] if self.capture is not None else None
+        out = None
         for s in range(segments):
-            w = weights[s]
             k, v = key[:, :, s * L:(s + 1) * L], value[:, :, s * L:(s + 1) * L]
-            if probs is not None:
-                p = torch.softmax(query @ k.transpose(-1, -2) * attn.scale, dim=-1)
-                probs.append(p * w[None, None, :, None])
-            if not bool(w.any()):
+            if where[s] is None:  # everywhere: no gathering
+                part = F.scaled_dot_product_attention(query, k, v) * weights[s][None, None, :, None]
+                out = part if out is None else out + part
                 continue
-            out = out + w[None, None, :, None] * F.scaled_dot_product_attention(query, k, v)
-        if probs is not None:
+            if where[s].numel() == 0:
+                continue
+            q = query.index_select(2, where[s])
+            part = F.scaled_dot_product_attention(q, k, v) * weights[s][where[s]][None, None, :, None]
+            if out is None:
+                out = torch.zeros_like(query)
+            out = out.index_add(2, where[s], part)
+        if self.capture is not None:
+            probs = [torch.softmax(query @ key[:, :, s * L:(s + 1) * L].transpose(-1, -2) * attn.scale,
+                                   dim=-1) * weights[s][None, None, :, None] for s in range(segments)]
             self.capture.append((grid, torch.cat(probs, dim=-1).detach()))
 
         hidden_states = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
