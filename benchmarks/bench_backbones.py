@@ -230,10 +230,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--regions", type=int, default=3)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: steadier figures on a shared machine)")
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     args = parser.parse_args()
 
     import torch
+
+    torch.set_num_threads(args.threads)
 
     from compose.backbones import get_backbone
 
@@ -263,7 +267,7 @@ def main() -> None:
             if device.startswith("cuda"):
                 torch.cuda.empty_cache()
     print(f"regional overhead, {args.size} configs, {args.steps} steps, {args.regions} regions, "
-          f"median of {args.repeats} (target ratio <= 1.15)")
+          f"median of {args.repeats}, {args.threads} CPU thread(s) (target ratio <= 1.15)")
     print(f"{'backbone':<15}{'px':>6}{'plain s':>10}{'regional s':>12}{'ratio':>8}"
           f"{'plain cpu s':>13}{'regional cpu s':>16}{'ratio cpu':>11}")
     for row in rows:
