@@ -100,6 +100,14 @@ def vae(full: bool, channels: int, **extra):
                          norm_num_groups=32 if full else 8, **extra).eval()
 
 
+def on_cpu(scheduler_class, **config):
+    """Schedulers keep numpy-backed state: build them on the CPU whatever the default device."""
+    import torch
+
+    with torch.device("cpu"):
+        return scheduler_class(**config)
+
+
 def build(arch: str, full: bool, folder: Path) -> int:
     """Save an ``arch`` pipeline with random weights to ``folder``; return the image size."""
     import diffusers
@@ -115,7 +123,7 @@ def build(arch: str, full: bool, folder: Path) -> int:
                 up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"))))
         pipe = diffusers.StableDiffusionPipeline(
             vae=vae(full, 4), text_encoder=clip(n, 768 if full else 64, 12 if full else 2, 12 if full else 4),
-            tokenizer=tok, unet=unet, scheduler=diffusers.DDIMScheduler(), safety_checker=None,
+            tokenizer=tok, unet=unet, scheduler=on_cpu(diffusers.DDIMScheduler), safety_checker=None,
             feature_extractor=None, requires_safety_checker=False)
         size = 512 if full else 128
     elif arch == "sdxl":
@@ -132,7 +140,7 @@ def build(arch: str, full: bool, folder: Path) -> int:
             vae=vae(full, 4), text_encoder=clip(n, 768 if full else 64, 12 if full else 2, 12 if full else 4),
             text_encoder_2=clip(n, 1280 if full else 64, 32 if full else 2, 20 if full else 4,
                                 projection=1280 if full else 64),
-            tokenizer=tok, tokenizer_2=tok, unet=unet, scheduler=diffusers.EulerDiscreteScheduler())
+            tokenizer=tok, tokenizer_2=tok, unet=unet, scheduler=on_cpu(diffusers.EulerDiscreteScheduler))
         size = 1024 if full else 128
     elif arch == "sd3":
         transformer = diffusers.SD3Transformer2DModel(
@@ -145,7 +153,7 @@ def build(arch: str, full: bool, folder: Path) -> int:
                     pooled_projection_dim=128, out_channels=16, pos_embed_max_size=64)))
         t5tok = t5_tokenizer()
         pipe = diffusers.StableDiffusion3Pipeline(
-            transformer=transformer, scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0),
+            transformer=transformer, scheduler=on_cpu(diffusers.FlowMatchEulerDiscreteScheduler, shift=3.0),
             vae=vae(full, 16, shift_factor=0.0609, scaling_factor=1.5035),
             text_encoder=clip(n, 768 if full else 64, 12 if full else 2, 12 if full else 4, projection=768 if full else 64),
             text_encoder_2=clip(n, 1280 if full else 64, 32 if full else 2, 20 if full else 4,
@@ -163,7 +171,8 @@ def build(arch: str, full: bool, folder: Path) -> int:
         t5tok = t5_tokenizer()
         pipe = diffusers.FluxPipeline(
             transformer=transformer,
-            scheduler=diffusers.FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, shift=3.0),
+            scheduler=on_cpu(diffusers.FlowMatchEulerDiscreteScheduler, use_dynamic_shifting=True,
+                             shift=3.0),
             vae=vae(full, 16, shift_factor=0.1159, scaling_factor=0.3611),
             text_encoder=clip(n, 768 if full else 64, 12 if full else 2, 12 if full else 4),
             text_encoder_2=t5(len(t5tok), 4096 if full else 64, 24 if full else 2, 64 if full else 4,
@@ -249,8 +258,14 @@ def main() -> None:
     for arch in args.arch:
         with tempfile.TemporaryDirectory() as tmp:
             torch.manual_seed(0)
-            with torch.device(device if full else "cpu"):
-                size = build(arch, full, Path(tmp))
+            default_dtype = torch.get_default_dtype()
+            if full:  # full-size weights are built on the GPU in bf16 (FLUX + T5 are ~17 B params)
+                torch.set_default_dtype(torch.bfloat16)
+            try:
+                with torch.device(device if full else "cpu"):
+                    size = build(arch, full, Path(tmp))
+            finally:
+                torch.set_default_dtype(default_dtype)
             options = {"max_sequence_length": 256 if full else 32} if arch in ("sd3", "flux") else {}
             backbone = get_backbone(names[arch], model=tmp, device=device, dtype=dtype, **options)
             lay = layout(size, args.regions)
