@@ -179,6 +179,10 @@ def build_problem(scene: Scene, *, seed: int, counts: dict[str, int] | None = No
     for tag in declarations.values():
         problem.describe(tag, tag.describe())
     crowd = max(1, len(instances))
+    columns = math.ceil(math.sqrt(crowd))
+    rows = math.ceil(crowd / columns)
+    order = rng.sample(range(columns * rows), len(instances))
+    cells = {inst.id: cell for inst, cell in zip(instances, order)}
 
     for inst in instances:
         group = groups[inst.group]
@@ -218,7 +222,11 @@ def build_problem(scene: Scene, *, seed: int, counts: dict[str, int] | None = No
         w_t, h_t = max(min_w, round(w_p * jitter)), max(min_h, round(h_p * jitter))
         problem.target(ref.w, w_t, SIZE_WEIGHT)
         problem.target(ref.h, h_t, SIZE_WEIGHT)
-        cx, cy = rng.uniform(w_t / 2, max(w_t / 2, W - w_t / 2)), rng.uniform(h_t / 2, max(h_t / 2, H - h_t / 2))
+        # a random cell of a grid with a cell per instance, anywhere in it: spread like a uniform
+        # draw, without the piles a uniform draw makes on a crowded canvas
+        row, col = divmod(cells[inst.id], columns)
+        cx = min(max(w_t / 2, (col + rng.random()) * W / columns), max(w_t / 2, W - w_t / 2))
+        cy = min(max(h_t / 2, (row + rng.random()) * H / rows), max(h_t / 2, H - h_t / 2))
         problem.target(ref.cx2, round(2 * cx), POSITION_WEIGHT)
         problem.target(ref.cy2, round(2 * cy), POSITION_WEIGHT)
 
