@@ -11,7 +11,9 @@ regional backbone (a layout of ``--regions`` boxes), same size, steps, guidance 
 table gives the median seconds per image of each (wall clock, and process CPU time on CPU, which
 other jobs on a shared machine disturb less) and their ratio (target: at most 1.15).
 
-``--size small`` (default) uses small configs that run on a CPU in minutes. ``--size full`` uses
+``--size small`` (default) uses narrow, shallow configs that run on a CPU in minutes, at sizes
+where the token counts are the full-size ones (SD and SDXL: a 64 x 64 latent; SD3 and FLUX: 4096
+image tokens, 256 and 512 T5 tokens), so that the regional share of the work is comparable. ``--size full`` uses
 the full-size architectures (SD 1.5, SDXL base, SD 3.5 medium, FLUX.1-dev; fp16 on ``cuda``) and
 needs a large GPU; random weights make timings representative but the images meaningless.
 """
@@ -125,7 +127,7 @@ def build(arch: str, full: bool, folder: Path) -> int:
             vae=vae(full, 4), text_encoder=clip(n, 768 if full else 64, 12 if full else 2, 12 if full else 4),
             tokenizer=tok, unet=unet, scheduler=on_cpu(diffusers.DDIMScheduler), safety_checker=None,
             feature_extractor=None, requires_safety_checker=False)
-        size = 512 if full else 128
+        size = 512 if full else 256  # SD 1.5's latent grid (64 x 64) either way
     elif arch == "sdxl":
         unet = diffusers.UNet2DConditionModel(
             block_out_channels=(320, 640, 1280) if full else (32, 64, 64), layers_per_block=2 if full else 1,
@@ -141,7 +143,7 @@ def build(arch: str, full: bool, folder: Path) -> int:
             text_encoder_2=clip(n, 1280 if full else 64, 32 if full else 2, 20 if full else 4,
                                 projection=1280 if full else 64),
             tokenizer=tok, tokenizer_2=tok, unet=unet, scheduler=on_cpu(diffusers.EulerDiscreteScheduler))
-        size = 1024 if full else 128
+        size = 1024 if full else 256
     elif arch == "sd3":
         transformer = diffusers.SD3Transformer2DModel(
             **(dict(sample_size=128, patch_size=2, in_channels=16, num_layers=24, attention_head_dim=64,
@@ -161,7 +163,7 @@ def build(arch: str, full: bool, folder: Path) -> int:
             text_encoder_3=t5(len(t5tok), 4096 if full else 64, 24 if full else 2, 64 if full else 4,
                               10240 if full else 128),
             tokenizer=tok, tokenizer_2=tok, tokenizer_3=t5tok)
-        size = 1024 if full else 128
+        size = 1024 if full else 512  # 4096 image tokens either way, as at 1024 px
     elif arch == "flux":
         transformer = diffusers.FluxTransformer2DModel(
             **({"guidance_embeds": True} if full else dict(
@@ -178,7 +180,7 @@ def build(arch: str, full: bool, folder: Path) -> int:
             text_encoder_2=t5(len(t5tok), 4096 if full else 64, 24 if full else 2, 64 if full else 4,
                               10240 if full else 128),
             tokenizer=tok, tokenizer_2=t5tok)
-        size = 1024 if full else 128
+        size = 1024 if full else 512  # 4096 image tokens either way, as at 1024 px
     else:
         raise SystemExit(f"unknown architecture {arch!r}")
     pipe.save_pretrained(folder)
@@ -266,7 +268,9 @@ def main() -> None:
                     size = build(arch, full, Path(tmp))
             finally:
                 torch.set_default_dtype(default_dtype)
-            options = {"max_sequence_length": 256 if full else 32} if arch in ("sd3", "flux") else {}
+            # the real text lengths (SD3 256, FLUX 512 T5 tokens), so text and image tokens keep
+            # their full-size proportions in the joint attention at either size
+            options = {"max_sequence_length": {"sd3": 256, "flux": 512}[arch]} if arch in ("sd3", "flux") else {}
             backbone = get_backbone(names[arch], model=tmp, device=device, dtype=dtype, **options)
             lay = layout(size, args.regions)
             timings = time_pair(backbone, lay, size, options, args.steps, args.repeats, device)

@@ -188,26 +188,24 @@ def joint_attention_mask(layout: Layout, instances: list[str], grid: tuple[int, 
     text = sum(segment_lengths)
     neg = float("-inf")
     base_bias = math.log(base_ratio) if base_ratio > 0 else neg
-    # text rows/cols first in this working order, image after; permuted at the end if needed
-    mask = torch.full((text + pixels, text + pixels), neg)
-    mask[text:, text:] = 0.0
-    start = 0
+    t0 = 0 if text_first else pixels  # where the text and the image blocks start
+    i0 = text if text_first else 0
+    img = slice(i0, i0 + pixels)
+    mask = torch.full((text + pixels, text + pixels), neg, dtype=dtype or torch.float32, device=device)
+    mask[img, img] = 0.0
+    start = t0
     for s, length in enumerate(segment_lengths):
         seg = slice(start, start + length)
         mask[seg, seg] = 0.0
         if s == 0:
-            mask[seg, text:] = 0.0
-            col = torch.where(covered, torch.tensor(base_bias), torch.tensor(0.0))
-            mask[text:, seg] = col[:, None]
+            mask[seg, img] = 0.0
+            col = torch.where(covered, base_bias, 0.0)
         else:
-            allowed = masks[s - 1]
-            mask[seg, text:] = torch.where(allowed, 0.0, neg)[None, :]
-            mask[text:, seg] = torch.where(allowed, 0.0, neg)[:, None]
+            col = torch.where(masks[s - 1], 0.0, neg)
+            mask[seg, img] = col[None, :].to(mask)
+        mask[img, seg] = col[:, None].to(mask)
         start += length
-    if not text_first:
-        order = torch.cat([torch.arange(text, text + pixels), torch.arange(text)])
-        mask = mask[order][:, order]
-    return mask[None, None].to(device=device, dtype=dtype or torch.float32)
+    return mask[None, None]
 
 
 class SD3RegionalJointAttnProcessor:
