@@ -283,10 +283,13 @@ def _encode_under(problem, s, objects):
 
 
 def _encode_inside(problem, s, objects):
-    """Wholly within the object (100% >= 90%), inset by a twentieth of the object's size a side."""
+    """At most half the object's size on each axis and centred on it within a twentieth of its
+    size, so wholly within (an inset of at least 0.2 of the object a side; 100% >= 90%) and the
+    object stays visible around it, whatever its shape."""
     o = objects[0]
-    return [20 * (s.x0 - o.x0) >= o.w, 20 * (o.x1 - s.x1) >= o.w,
-            20 * (s.y0 - o.y0) >= o.h, 20 * (o.y1 - s.y1) >= o.h]
+    return [2 * s.w <= o.w, 2 * s.h <= o.h,
+            10 * (s.cx2 - o.cx2) <= o.w, 10 * (s.cx2 - o.cx2) >= -o.w,
+            10 * (s.cy2 - o.cy2) <= o.h, 10 * (s.cy2 - o.cy2) >= -o.h]
 
 
 def _encode_near(problem, s, objects):
@@ -313,12 +316,13 @@ def _encode_next_to(problem, s, objects):
 def _encode_layered(front: bool):
     """Overlapping by at least 0.3 of a box's size per axis (0.09 of its area > 5% of the
     smaller), baseline lower or level (in front) or higher or level (behind). The share is of the
-    subject in front and of the object behind: whichever is usually the smaller thing in front."""
+    subject in front and of the object behind: whichever is usually the smaller thing in front.
+    The thing behind shows its top 0.3 above the thing in front, so it is never hidden."""
     def encode(problem, s, objects):
         o = objects[0]
         if front:
-            return [s.y1 >= o.y1, *_overlapping(s, o, s)]
-        return [s.y1 <= o.y1, *_overlapping(s, o, o)]
+            return [s.y1 >= o.y1, 10 * (s.y0 - o.y0) >= 3 * o.h, *_overlapping(s, o, s)]
+        return [s.y1 <= o.y1, 10 * (o.y0 - s.y0) >= 3 * s.h, *_overlapping(s, o, o)]
     return encode
 
 
@@ -341,13 +345,14 @@ def _encode_between(problem, s, objects):
 
 
 def _encode_size_ratio(larger: bool):
-    """Each side at least 1.25 times the other's (area ratio >= 1.5625 > 1.5), or at most 0.8
-    times (area ratio <= 0.64 < 1 / 1.5)."""
+    """Each side at least 1.35 times the other's (area ratio >= 1.82 > 1.5), or at most 1 / 1.35
+    (area ratio <= 0.55 < 1 / 1.5): a margin that a pixel of drawing or detection error at 64
+    pixels does not eat."""
     def encode(problem, s, objects):
         o = objects[0]
         if larger:
-            return [4 * s.w >= 5 * o.w, 4 * s.h >= 5 * o.h]
-        return [5 * s.w <= 4 * o.w, 5 * s.h <= 4 * o.h]
+            return [20 * s.w >= 27 * o.w, 20 * s.h >= 27 * o.h]
+        return [27 * s.w <= 20 * o.w, 27 * s.h <= 20 * o.h]
     return encode
 
 

@@ -258,7 +258,7 @@ class _Model:
         for req in problem.requirements:
             self._require(req.constraint, self.literals.get(req.tag) if explain else None)
         for sep in problem.separations:
-            self._no_overlap(sep.names, sep.allowed)
+            self._no_overlap(sep.names, sep.allowed, sep.gap)
 
     def _expr(self, expr):
         from ortools.sat.python import cp_model
@@ -291,19 +291,22 @@ class _Model:
         if literal is not None:
             ct.OnlyEnforceIf(literal)
 
-    def _no_overlap(self, names: list[str], allowed: set[frozenset[str]]) -> None:
+    def _no_overlap(self, names: list[str], allowed: set[frozenset[str]], gap: int = 0) -> None:
         m = self.model
         x_iv, y_iv = {}, {}
         for name in names:
             v = self.vars[name]
             tag = self.problem.boxes[name].tag
+            # each interval reaches ``gap`` past its box, so neighbours keep that much apart
+            x_args = (v["x0"], v["w"] + gap, v["x1"] + gap)
+            y_args = (v["y0"], v["h"] + gap, v["y1"] + gap)
             if self.explain and tag is not None:
                 lit = self.literals[tag]
-                x_iv[name] = m.NewOptionalIntervalVar(v["x0"], v["w"], v["x1"], lit, f"{name}.xi")
-                y_iv[name] = m.NewOptionalIntervalVar(v["y0"], v["h"], v["y1"], lit, f"{name}.yi")
+                x_iv[name] = m.NewOptionalIntervalVar(*x_args, lit, f"{name}.xi")
+                y_iv[name] = m.NewOptionalIntervalVar(*y_args, lit, f"{name}.yi")
             else:
-                x_iv[name] = m.NewIntervalVar(v["x0"], v["w"], v["x1"], f"{name}.xi")
-                y_iv[name] = m.NewIntervalVar(v["y0"], v["h"], v["y1"], f"{name}.yi")
+                x_iv[name] = m.NewIntervalVar(*x_args, f"{name}.xi")
+                y_iv[name] = m.NewIntervalVar(*y_args, f"{name}.yi")
         canvas_area = self.problem.width * self.problem.height
         for clique in clique_cover(names, allowed):
             m.AddNoOverlap2D([x_iv[n] for n in clique], [y_iv[n] for n in clique])

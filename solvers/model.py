@@ -239,10 +239,13 @@ class Target:
 
 @dataclass
 class NoOverlap:
-    """Boxes of ``names`` pairwise do not overlap, except the pairs in ``allowed``."""
+    """Boxes of ``names`` pairwise do not overlap, except the pairs in ``allowed``; ``gap`` grid
+    units of free space are kept between them (so that like-colored neighbours stay apart in
+    pixels)."""
 
     names: list[str]
     allowed: set[frozenset[str]] = field(default_factory=set)
+    gap: int = 0
 
 
 @dataclass
@@ -312,12 +315,15 @@ class Problem:
         """A soft term: ``weight * |expr - value|`` is lost."""
         self.targets.append(Target(expr, int(value), int(weight)))
 
-    def no_overlap(self, names: Sequence[str], allowed: Iterable[tuple[str, str]] = ()) -> None:
-        """The boxes ``names`` pairwise do not overlap, except the ``allowed`` pairs."""
+    def no_overlap(self, names: Sequence[str], allowed: Iterable[tuple[str, str]] = (), *, gap: int = 0) -> None:
+        """The boxes ``names`` pairwise do not overlap, except the ``allowed`` pairs, and keep
+        ``gap`` grid units apart."""
         for name in names:
             if name not in self.boxes:
                 raise KeyError(name)
-        self.separations.append(NoOverlap(list(names), {frozenset(p) for p in allowed}))
+        if gap < 0:
+            raise ValueError(f"gap must be >= 0, got {gap}")
+        self.separations.append(NoOverlap(list(names), {frozenset(p) for p in allowed}, gap))
 
     def hint_order(self, axis: str, first: str, second: str) -> None:
         """Say that ``first`` comes before ``second`` along ``axis`` ("x" or "y"); the greedy
@@ -371,18 +377,20 @@ class Problem:
         for sep in self.separations:
             for i, a in enumerate(sep.names):
                 for b in sep.names[i + 1:]:
-                    if frozenset((a, b)) not in sep.allowed and overlap(boxes[a], boxes[b]):
-                        out.append(f"{a} overlaps {b}")
+                    if frozenset((a, b)) not in sep.allowed and overlap(boxes[a], boxes[b], sep.gap):
+                        out.append(f"{a} overlaps {b}" + (f" (or is within {sep.gap} of it)" if sep.gap else ""))
         return out
 
 
-def overlap(a: GridBox, b: GridBox) -> bool:
-    """Whether two grid boxes share interior area.
+def overlap(a: GridBox, b: GridBox, gap: int = 0) -> bool:
+    """Whether two grid boxes share interior area, or come closer than ``gap`` on both axes.
 
     >>> overlap((0, 0, 2, 2), (2, 0, 4, 2)), overlap((0, 0, 2, 2), (1, 1, 3, 3))
     (False, True)
+    >>> overlap((0, 0, 2, 2), (3, 0, 5, 2), gap=1), overlap((0, 0, 2, 2), (3, 0, 5, 2), gap=2)
+    (False, True)
     """
-    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+    return min(a[2], b[2]) + gap > max(a[0], b[0]) and min(a[3], b[3]) + gap > max(a[1], b[1])
 
 
 @dataclass

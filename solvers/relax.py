@@ -163,7 +163,7 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40,
         for pair in sep.allowed:
             a, b = tuple(pair)
             allowed[pos[a], pos[b]] = allowed[pos[b], pos[a]] = True
-        groups.append((ids, allowed))
+        groups.append((ids, allowed, sep.gap))
 
     # A box that no other requirement mentions moves at no cost: violations that such a box can
     # mend weigh little when choosing a branch (a "between"'s subject, say, versus the pair).
@@ -226,15 +226,16 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40,
         options = [(i, j, 0), (j, i, 0), (i, j, 1), (j, i, 1)]
         return [options[k] for k in np.argsort(moves, kind="stable")]
 
-    def separate(first: int, second: int, axis: int):
+    def separate(first: int, second: int, axis: int, gap: int):
         f, s = 4 * first, 4 * second
-        return row({f + axis: 1, f + axis + 2: 1, s + axis: -1}, -inf, -2.0)  # first ends 2 before second
+        # first ends gap + 2 before second (2: a margin for rounding to the grid)
+        return row({f + axis: 1, f + axis + 2: 1, s + axis: -1}, -inf, -2.0 - gap)
 
     def settle(pairs, box):
         """Separate ``pairs`` on their cheapest sides; where those clash, halve the batch, and a
         single pair that clashes tries its other sides. Returns (point, pairs left unseparated),
         or (None, 0) when time runs out."""
-        added = [separate(*sides(i, j, box)[0]) for i, j in pairs]
+        added = [separate(*sides(i, j, box)[0], gap) for i, j, gap in pairs]
         trial = solve()
         if trial is not None:
             latest[0] = trial
@@ -250,8 +251,9 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40,
             if second is None:
                 return None, 0
             return second, missed_first + missed_second
-        for side in sides(*pairs[0], box)[1:]:
-            ct = separate(*side)
+        i, j, gap = pairs[0]
+        for side in sides(i, j, box)[1:]:
+            ct = separate(*side, gap)
             trial = solve()
             if trial is not None:
                 latest[0] = trial
@@ -265,18 +267,18 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40,
         box = point.reshape(-1, 4)
         latest = [point]  # the last feasible point while settling
         new = []
-        for ids, allowed in groups:
+        for ids, allowed, gap in groups:
             b = box[ids]
             x0, y0, x1, y1 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
             ox = np.minimum(x1[:, None], x1[None, :]) - np.maximum(x0[:, None], x0[None, :])
             oy = np.minimum(y1[:, None], y1[None, :]) - np.maximum(y0[:, None], y0[None, :])
-            hit = np.triu((ox > -1.5) & (oy > -1.5) & ~allowed)
+            hit = np.triu((ox > -1.5 - gap) & (oy > -1.5 - gap) & ~allowed)
             for a, c in zip(*np.nonzero(hit)):
                 i, j = int(ids[a]), int(ids[c])
                 if (i, j) in separated:
                     continue
                 separated.add((i, j))
-                new.append((i, j))
+                new.append((i, j, gap))
         if not new:
             return _grid(problem, names, point), skipped == 0
         solved, missed = settle(new, box)
