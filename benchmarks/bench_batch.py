@@ -55,7 +55,7 @@ class RowClock:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
         self._count()
@@ -147,7 +147,13 @@ def spec_file(folder: Path, items: int, seed: int, max_rounds: int) -> Path:
 
 
 def run_config(engine: str, workers: int, spec: Path, out: Path, args) -> dict[str, Any]:
-    from compose.generate_batch import GenerateTask, error_item_row, generate_batch, read_spec, summarise
+    from compose.generate_batch import (
+        GenerateTask,
+        error_item_row,
+        generate_batch,
+        read_spec,
+        summarise,
+    )
 
     options = {"weights": args.weights} if args.weights else {}
     started = time.perf_counter()

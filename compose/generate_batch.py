@@ -38,7 +38,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from compose.batch import SAFE_ID, BatchItem, ItemOutput, error_row, latest_rows, read_rows, run_batch, write_text_atomic
+from compose.batch import (
+    SAFE_ID,
+    BatchItem,
+    ItemOutput,
+    error_row,
+    latest_rows,
+    read_rows,
+    run_batch,
+    write_text_atomic,
+)
 from compose.errors import UsageError
 
 #: Keys a spec line may have.

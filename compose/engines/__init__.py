@@ -30,7 +30,8 @@ compose.errors.UsageError: E602: unknown engine 'spark'; expected one of local, 
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from compose.batch import BatchItem, ItemError, run_item
 from compose.errors import UsageError
@@ -62,7 +63,7 @@ class Engine:
     def __enter__(self) -> Engine:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -214,8 +215,7 @@ class LocalEngine(Engine):
                         output, error = None, ItemError.from_exception(exc)
                     yield item, output, error
                 if broken:  # every other item in flight is lost with the pool: queue them again
-                    for item in in_flight.values():
-                        queue.append(item)
+                    queue.extend(in_flight.values())
                     in_flight.clear()
                     pool.shutdown(wait=False, cancel_futures=True)
                     pool = new_pool()
