@@ -283,11 +283,12 @@ def _encode_under(problem, s, objects):
 
 
 def _encode_inside(problem, s, objects):
-    """At most half the object's size on each axis and centred on it within a twentieth of its
-    size, so wholly within (an inset of at least 0.2 of the object a side; 100% >= 90%) and the
-    object stays visible around it, whatever its shape."""
+    """At most 0.4 of the object's size on each axis and centred on it within a twentieth of its
+    size, so wholly within (an inset of at least 0.25 of the object a side; 100% >= 90%), and
+    within the outline of pointed shapes too (a triangle, a star, a cross), which stay visible
+    around it."""
     o = objects[0]
-    return [2 * s.w <= o.w, 2 * s.h <= o.h,
+    return [5 * s.w <= 2 * o.w, 5 * s.h <= 2 * o.h,
             10 * (s.cx2 - o.cx2) <= o.w, 10 * (s.cx2 - o.cx2) >= -o.w,
             10 * (s.cy2 - o.cy2) <= o.h, 10 * (s.cy2 - o.cy2) >= -o.h]
 
