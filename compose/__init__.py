@@ -3,7 +3,8 @@
 parse (program or prompt) -> Scene -> layout -> render -> verify -> repaint.
 
 The public functions are imported lazily so that ``import compose`` stays quick; torch,
-diffusers and spaCy load only when a stage that needs them runs.
+diffusers and spaCy load only when a stage that needs them runs. Verification is
+``compose.api.verify`` (``compose.verify`` is the package of detectors and checks).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ _LAZY = {
     "parse_prompts": "compose.api",
     "layout": "compose.api",
     "render": "compose.api",
-    "verify": "compose.api",
     "generate": "compose.api",
 }
 

@@ -18,7 +18,7 @@ from compose.api import parse_program
 from compose.backbones import register_backbone
 from compose.backbones.procedural import ProceduralBackbone
 from compose.cli.main import main
-from compose.generate import best_of_n, generate
+from compose.generation import best_of_n, generate
 from compose.layouts import Layout
 from compose.repaint import plan_repaint, region_mask
 
@@ -156,3 +156,13 @@ def test_cli_out_of_vocabulary_is_exit_5(tmp_path):
     out = subprocess.run([sys.executable, "-m", "compose", "generate", str(EXAMPLES / "kitchen.scene"), "-o",
                           str(tmp_path / "k"), "--backbone", "procedural"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 5 and "E402" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_public_api_names_stay_functions():
+    import compose
+
+    scene = parse_program('object circle "a red circle" color red\n')
+    for _ in range(2):  # importing the modules behind them must not shadow the functions
+        assert compose.generate(scene, backbone="procedural", max_rounds=0).passed
+        assert compose.layout(scene, seed=0).boxes
+    assert callable(compose.generate) and callable(compose.layout)

@@ -90,6 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print_error(err)
         return err.exit_code
+    except BrokenPipeError:  # the reader went away (`compose schema | head`): stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         if debug:
             raise
