@@ -36,7 +36,7 @@ def register(subparsers) -> None:
 
 
 def run_parse(args) -> int:
-    from compose.api import format_scene, load_scene
+    from compose.api import load_scene
 
     sources = [args.file is not None, args.prompt is not None, args.prompts is not None]
     if sum(sources) != 1:
