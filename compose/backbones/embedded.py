@@ -9,7 +9,9 @@ checksum that is checked before they are read.
 Pipeline of :meth:`EmbeddedBackbone.render`:
 
 1. check the inputs and that every class is a shape of the world (E406 / E402);
-2. rasterise the layouts into condition channels (:func:`compose.world.model.layout_condition`);
+2. draw a color from the seed for every object the layout leaves uncolored
+   (:func:`compose.world.render.with_open_colors_drawn`), then rasterise the layouts into
+   condition channels (:func:`compose.world.model.layout_condition`);
 3. draw each image's starting noise from its own seed (batching does not change an image);
 4. denoise with DPM-Solver++ through :func:`compose.diffusion.sample`, with classifier-free
    guidance over the layout;
@@ -158,8 +160,11 @@ class EmbeddedBackbone(Backbone):
         from compose.diffusion import sample
         from compose.world.model import condition_batch, guided_predictor, inference_scheduler
 
+        from compose.world.render import with_open_colors_drawn
+
         unet = self.load()
         size = self.config["sample_size"]
+        layouts = [with_open_colors_drawn(lay, seed) for lay, seed in zip(layouts, seeds)]
         condition = condition_batch(layouts, size).to(self.device)
         noise = torch.cat([torch.randn((1, 3, size, size), generator=torch.Generator().manual_seed(int(s)))
                            for s in seeds]).to(self.device)

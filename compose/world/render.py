@@ -123,6 +123,32 @@ def _draw_shape(draw, shape: str, box: tuple[float, float, float, float], fill) 
         draw.polygon(outline, fill=fill)
 
 
+def with_open_colors_drawn(layout: Layout, seed: int) -> Layout:
+    """``layout`` with a color, drawn from ``seed``, for every instance whose color is open.
+
+    A scene that names no color leaves the choice to the renderer; the procedural renderer draws
+    one (:func:`resolve_object`), and the embedded model is asked for one explicitly, since a
+    model conditioned on "any color" draws a washed-out average that no color check can read.
+
+    >>> from compose.layouts import Layout, Region
+    >>> lay = Layout(canvas=(64, 64), boxes={"c#0": (0.1, 0.1, 0.5, 0.5)},
+    ...              objects={"c#0": Region(phrase="a circle", **{"class": "circle"})})
+    >>> with_open_colors_drawn(lay, 3).objects["c#0"].attributes["color"] in COLORS
+    True
+    >>> with_open_colors_drawn(lay, 3) == with_open_colors_drawn(lay, 3)
+    True
+    """
+    rng = random.Random(f"open-colors:{seed}")
+    objects = dict(layout.objects)
+    for instance in sorted(objects):
+        region = objects[instance]
+        if region.attributes.get("color") in COLORS or phrase_to_object(region.phrase)[1] is not None:
+            continue
+        objects[instance] = region.model_copy(
+            update={"attributes": {**region.attributes, "color": rng.choice(COLOR_NAMES)}})
+    return layout.model_copy(update={"objects": objects})
+
+
 def resolve_object(instance: str, layout: Layout, rng: random.Random) -> tuple[str, str]:
     """``(shape, color)`` of an instance: the class names the shape; ``attributes.color``
     (or a color word in the phrase) names the color, else one is drawn from ``rng``."""
