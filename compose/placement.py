@@ -71,6 +71,10 @@ DEFAULT_PRIOR = (1.0, 1.0)
 #: Side of an object without a ``size`` option, as a fraction of the canvas' shorter side.
 DEFAULT_SIZE = SIZES["medium"]
 
+#: Side of an unsized object that has something inside it: its content is at most 0.4 of it
+#: (the ``inside`` encoding), and should stay large enough to draw and to detect.
+CONTAINER_SIZE = SIZES["large"]
+
 #: Smallest side of any object, as a fraction of the canvas' shorter side: still visible.
 MIN_VISIBLE = 0.02
 
@@ -188,6 +192,7 @@ def build_problem(scene: Scene, *, seed: int, counts: dict[str, int] | None = No
     order = rng.sample(range(columns * rows), len(instances))
     cells = {inst.id: cell for inst, cell in zip(instances, order)}
 
+    containers = {o for rel in scene.relations(counts) if rel.predicate == "inside" for o in rel.object_ids}
     for inst in instances:
         group = groups[inst.group]
         aspect, scale = class_prior(inst.class_name)
@@ -198,6 +203,8 @@ def build_problem(scene: Scene, *, seed: int, counts: dict[str, int] | None = No
         else:
             # many unsized objects start small rather than fight over the canvas
             frac = min(DEFAULT_SIZE * scale, 0.75 / math.sqrt(crowd))
+            if inst.id in containers:  # room for its content at a visible size
+                frac = max(frac, CONTAINER_SIZE)
             share = MIN_SHARE_DEFAULT
         w_p, h_p = frac * side * math.sqrt(aspect), frac * side / math.sqrt(aspect)
         shrink = min(1.0, W / w_p, H / h_p)
