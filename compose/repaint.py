@@ -77,11 +77,8 @@ def plan_repaint(scene: Scene, layout: Layout, report, *, seed: int) -> RepaintP
     seed : int
         Seeds the re-placement of instances in failed relations.
     """
-    from compose.verify.checks import bind_instances
-
     detections = list(report.detections)
-    binding = getattr(report, "binding", None) or bind_instances(
-        scene, detections, dict(layout.counts) or scene.resolve_counts(layout.seed), layout)
+    binding = report.binding  # the verifier's instance -> detection assignment, reused as is
     bound = {k for k in binding.values() if k is not None}
     regions: list[RepaintRegion] = []
     planned_instances: set[str] = set()
