@@ -34,11 +34,10 @@ def read_text(path: str | Path, what: str = "input") -> str:
         raise UsageError("E004", path=str(p), reason=f"byte {exc.start} is not UTF-8") from exc
 
 
-def add_scene_source(parser, *, required: bool = True) -> None:
+def add_scene_source(parser) -> None:
     """``FILE`` or ``--prompt TEXT``: the two ways every command takes a scene."""
     parser.add_argument("file", nargs="?", help="scene program (.scene) or scene JSON (.json)")
     parser.add_argument("--prompt", help="a plain-English prompt instead of a file")
-    parser.set_defaults(_scene_source_required=required)
 
 
 def load_scene_from_args(args):

@@ -12,7 +12,7 @@ def register(subparsers) -> None:
                                           "layout as `compose layout`) and render it with a backbone "
                                           "(default: the embedded model, which runs on a CPU). "
                                           "--layout renders a layout JSON as it is.")
-    add_scene_source(p, required=False)
+    add_scene_source(p)
     p.add_argument("--layout", metavar="LAYOUT", help="render this layout JSON instead of laying a scene out")
     p.add_argument("-o", "--out", required=True, metavar="PNG", help="output image")
     p.add_argument("--backbone", default="embedded", help="backbone name (default: embedded; also procedural)")
