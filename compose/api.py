@@ -139,9 +139,9 @@ def _layout_scene(scene: Scene, seed: int):
 def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = None, max_rounds: int = 3,
              **options):
     """The main job: parse -> layout -> render -> verify -> repaint until every hard check passes
-    or ``max_rounds`` repaints are spent; returns a :class:`~compose.generation.Result` (``passed``,
-    ``image``, ``layout``, ``report``, every round). See :func:`compose.generation.generate` for the
+    or ``max_rounds`` repaints are spent; returns a :class:`~compose.loop.Result` (``passed``,
+    ``image``, ``layout``, ``report``, every round). See :func:`compose.loop.generate` for the
     options (steps, guidance, detector, backbone_options, out_dir, progress)."""
-    from compose.generation import generate as _generate
+    from compose.loop import generate as _generate
 
     return _generate(scene_or_prompt, backbone=backbone, seed=seed, max_rounds=max_rounds, **options)

@@ -146,7 +146,7 @@ class GenerateTask:
         return self._models[name]
 
     def __call__(self, item: BatchItem) -> ItemOutput:
-        from compose.generation import generate, write_outputs
+        from compose.loop import generate, write_outputs
 
         started = time.perf_counter()
         spec = item.payload

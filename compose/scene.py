@@ -490,8 +490,11 @@ class Scene(Node):
                     {"index": k, "predicate": st.predicate, "hard": st.hard, "weight": st.weight, **refs})
             for rel in relations:
                 for role, obj in enumerate(rel.object_ids):
-                    graph.add_edge(rel.subject, obj, key=st.predicate if len(rel.object_ids) == 1
-                                   else f"{st.predicate}:{rel.object_ids[1 - role]}:{role}",
+                    key = (st.predicate if len(rel.object_ids) == 1
+                           else f"{st.predicate}:{rel.object_ids[1 - role]}:{role}")
+                    if graph.has_edge(rel.subject, obj, key):  # the same fact said twice keeps both edges
+                        key = f"{key}@{k}"
+                    graph.add_edge(rel.subject, obj, key=key,
                                    predicate=st.predicate, hard=st.hard, weight=st.weight,
                                    statement=k, role=role, **refs)
         return graph

@@ -18,7 +18,7 @@ from compose.api import parse_program
 from compose.backbones import register_backbone
 from compose.backbones.procedural import ProceduralBackbone
 from compose.cli.main import main
-from compose.generation import best_of_n, generate
+from compose.loop import best_of_n, generate
 from compose.layouts import Layout
 from compose.repaint import plan_repaint, region_mask
 

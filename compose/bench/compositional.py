@@ -94,7 +94,7 @@ def run_item(item: dict[str, Any], *, backbone: str, max_rounds: int = 3, best_o
              steps: int | None = None) -> dict[str, Any]:
     """All three strategies for one suite item; returns one result row."""
     from compose.api import parse_prompt
-    from compose.generation import generate, report_score
+    from compose.loop import generate, report_score
 
     start = time.perf_counter()
     scene = parse_prompt(item["prompt"])

@@ -27,7 +27,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from compose.generation import generate
+    from compose.loop import generate
 
     scene = load_scene_from_args(args)
     options = {k: getattr(args, k) for k in ("model", "device", "dtype") if getattr(args, k) is not None}
