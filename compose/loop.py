@@ -125,6 +125,10 @@ def as_scene(scene_or_prompt) -> Scene:
     return parse_prompt(str(scene_or_prompt))
 
 
+#: Crop windows a zoomed-repaint round repaints at most (each costs one render); regions left
+#: over wait for the next round.
+MAX_WINDOWS = 3
+
 #: A layout whose smallest box is under this many pixels at the backbone's native size is worked
 #: on at twice that size: round 0 is upscaled and zoomed repaints add the detail.
 SMALL_OBJECT_PX = 16
@@ -291,7 +295,8 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
             boxes = [r.box for r in plan.regions]
             mask = region_mask(boxes, work)
             (img, info), t_r = timed("repaint", zoomed_repaint, model, current.image, mask, plan.layout, boxes,
-                                     native=native, seed=round_seed, steps=r_steps or steps, guidance=r_guidance)
+                                     native=native, seed=round_seed, steps=r_steps or steps, guidance=r_guidance,
+                                     limit=MAX_WINDOWS)
             c = render_cost(model, info["images"], steps=r_steps or steps, guidance=r_guidance, seconds=t_r)
             new_report, t_v = timed("verify", verify, scene, img, layout=plan.layout, detector=detector)
             rounds.append(Round(k, img, plan.layout, new_report, round_seed,
@@ -368,8 +373,9 @@ def write_outputs(result: Result, out_dir: Path) -> None:
     write_atomic(out_dir / "layout.json", result.layout.to_json() + "\n")
     write_atomic(out_dir / "report.json", json.dumps(result.report.to_dict(), indent=2) + "\n")
     write_atomic(out_dir / "run.json", json.dumps(result.record(), indent=2) + "\n")
-    write_atomic(out_dir / "report.html",
-                 result.report.to_html(result.image, title=f"compose generate: {result.scene.prompt or 'scene'}"))
+    from compose.run_report import run_report_html
+
+    write_atomic(out_dir / "report.html", run_report_html(result))
 
 
 def _save_png(image, path: Path) -> None:

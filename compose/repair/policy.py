@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 BOOST_GUIDANCE = 1.5
 BOOST_STEPS = 1.5
 #: Rounds without a better score before the loop starts over with a fresh layout.
-PATIENCE = 2
+PATIENCE = 3
 
 
 @dataclass

@@ -29,11 +29,11 @@ Box = tuple[float, float, float, float]
 CONTEXT = 0.6
 
 
-def _window(box: Box, side: float) -> Box:
+def _window(box: Box, side: float, grow: bool = True) -> Box:
     """A ``side`` x ``side`` window (normalized) centred on ``box``, inside the unit square,
-    grown to hold ``box`` with its context when the box is too large for ``side``."""
+    grown to hold ``box`` with its context when the box is too large for ``side`` (and ``grow``)."""
     x0, y0, x1, y1 = box
-    need = max((x1 - x0), (y1 - y0)) * (1 + 2 * CONTEXT)
+    need = max((x1 - x0), (y1 - y0)) * (1 + 2 * CONTEXT) if grow else 0.0
     s = min(1.0, max(side, need))
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     wx0 = min(max(0.0, cx - s / 2), 1.0 - s)
@@ -59,7 +59,7 @@ def crop_windows(boxes: list[Box], *, side: float = 0.5, limit: int | None = Non
         held = [b for b in left if _inside(b, window)]
         # shift toward the boxes near the seed so the window holds as many as it can
         union = (min(b[0] for b in held), min(b[1] for b in held), max(b[2] for b in held), max(b[3] for b in held))
-        shifted = _window(union, side)
+        shifted = _window(union, window[2] - window[0], grow=False)
         if _inside(seed, shifted) and all(_inside(b, shifted) for b in held):
             window = shifted
         held = [b for b in left if _inside(b, window)] or [seed]
