@@ -165,6 +165,7 @@ class GenerateTask:
                "seed": result.seed, "backbone": backbone, "max_rounds": max_rounds,
                "rounds": len(result.rounds) - 1, "best_round": result.best,
                "hard_passed": sum(bool(c.passed) for c in hard), "hard_total": len(hard),
+               "cost": result.cost.to_dict(),  # NFE, renders' worth and seconds of every round
                "dir": folder, "image": f"{folder}/image.png",
                "paths": {name: f"{folder}/{name}" for name in files},
                "timings": {**{k: round(v, 4) for k, v in result.timings.items()},

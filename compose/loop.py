@@ -192,8 +192,7 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
     from compose.errors import UsageError
     from compose.repaint import plan_repaint, region_mask
     from compose.repair import choose_step, render_cost, replace_instances, zoomed_repaint
-    from compose.repair.compute import Cost
-    from compose.repair.policy import plan_instances
+    from compose.repair.policy import plan_keys
 
     if max_rounds < 0:
         raise UsageError("E006", argument="max_rounds", value=max_rounds, expected="0 or more")
@@ -279,10 +278,10 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
             new_report, t_v = timed("verify", verify, scene, img, layout=lay, detector=detector)
             rounds.append(Round(k, img, lay, new_report, fresh_seed, {"layout": t_l, "render": t_r, "verify": t_v},
                                 strategy=step.to_dict(), cost=c))
-            attempts = {}
+            previous_attempts, attempts = attempts, {}
         else:
-            for instance in plan_instances(plan):
-                attempts[instance] = attempts.get(instance, 0) + 1
+            for key in plan_keys(plan):
+                attempts[key] = attempts.get(key, 0) + 1
             r_steps = None
             base_steps = steps or getattr(model, "steps", None) or getattr(model, "default_steps", None)
             if step.steps_factor != 1.0 and base_steps:
@@ -307,6 +306,8 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
             best, stagnant = k, 0
         else:
             stagnant += 1
+            if step.name == "fresh":  # the old image stays the one to repair, with its history
+                attempts = previous_attempts
     chosen = rounds[best]
     result = Result(scene=scene, image=chosen.image, layout=chosen.layout, report=chosen.report,
                     rounds=rounds, best=best, seed=seed, backbone=backbone, timings=timings, source=source)

@@ -51,13 +51,25 @@ def plan_instances(plan) -> list[str]:
     return sorted({r.instance for r in plan.regions if r.instance is not None}) if plan is not None else []
 
 
+def plan_keys(plan) -> list[str]:
+    """What a plan repairs, as attempt keys: its instances, and each region it clears to
+    background (by its rounded box, so an extra object that comes back in the same place counts
+    as the same failure)."""
+    if plan is None:
+        return []
+    keys = set(plan_instances(plan))
+    keys.update("clear:" + ",".join(f"{v:.1f}" for v in r.box) for r in plan.regions
+                if r.instance is None and not r.reason.startswith(("relation", "re-placed")))
+    return sorted(keys)
+
+
 def choose_step(plan, attempts: dict[str, int], stagnant: int) -> Step:
     """The next round's :class:`Step` for ``plan`` (from :func:`compose.repaint.plan_repaint`),
     given ``attempts`` per instance so far and ``stagnant`` rounds without improvement."""
     if plan is None or stagnant >= PATIENCE:
         return Step("fresh")
     instances = plan_instances(plan)
-    tried = max((attempts.get(i, 0) for i in instances), default=0)
+    tried = max((attempts.get(i, 0) for i in plan_keys(plan)), default=0)
     if tried == 0:
         return Step("zoom")
     if tried == 1:
