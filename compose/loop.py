@@ -127,7 +127,7 @@ def as_scene(scene_or_prompt) -> Scene:
 
 #: Crop windows a zoomed-repaint round repaints at most (each costs one render); regions left
 #: over wait for the next round.
-MAX_WINDOWS = 3
+MAX_WINDOWS = 2
 
 #: A layout whose smallest box is under this many pixels at the backbone's native size is worked
 #: on at twice that size: round 0 is upscaled and zoomed repaints add the detail.

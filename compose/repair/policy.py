@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 #: Guidance and step multipliers of a boosted round.
-BOOST_GUIDANCE = 1.5
-BOOST_STEPS = 1.5
+BOOST_GUIDANCE = 1.6
+BOOST_STEPS = 1.25
 #: Rounds without a better score before the loop starts over with a fresh layout.
 PATIENCE = 3
 
