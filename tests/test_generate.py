@@ -354,3 +354,38 @@ def test_zoomed_repaint_runs_on_a_tiny_diffusers_backbone(tiny_sd):
     assert info["images"] == 1 and out.size == (64, 64)
     assert unchanged_outside(image, out, mask)
     assert not np.array_equal(np.asarray(image), np.asarray(out))
+
+
+# ---- the hard suite --------------------------------------------------------------------------
+def test_the_hard_suite_in_the_repository_is_the_seeded_one(tmp_path):
+    from compose.bench.hard import KINDS, build_hard_suite, load_suite, split, write_suite
+
+    shipped = load_suite()
+    assert len(shipped) >= 40 and {s["kind"] for s in shipped} == set(KINDS)
+    write_suite(tmp_path)
+    assert [s["program"] for s in load_suite(tmp_path)] == [s["program"] for s in shipped]
+    assert len(split(shipped, "tune")) + len(split(shipped, "report")) == len(shipped)
+    assert not {s["id"] for s in split(shipped, "tune")} & {s["id"] for s in split(shipped, "report")}
+    counting = [parse_program(s["program"]) for s in build_hard_suite() if s["kind"] == "counting"]
+    assert all(10 <= sum(g.count for g in scene.objects) <= 20 for scene in counting)
+
+
+def test_hard_scenes_pass_when_drawn_exactly_at_twice_the_native_size():
+    from compose.bench.hard import load_suite
+
+    model = ProceduralBackbone(size=128)
+    for item in load_suite()[::7]:
+        assert generate(parse_program(item["program"]), backbone=model, max_rounds=0).passed, item["id"]
+
+
+def test_accuracy_at_matched_compute():
+    from compose.bench.hard import format_hard_table, passed_within, summarise_hard, svg_curves
+
+    rows = [{"id": "counting-01", "kind": "counting",
+             "loop": {"passed": True, "trace": [[1.0, 24, False], [2.0, 48, True]]},
+             "best_of_n": {"passed": True, "trace": [[1.0, 24, False], [2.0, 48, False], [3.0, 72, True]]}}]
+    assert passed_within(rows[0]["loop"]["trace"], 2) and not passed_within(rows[0]["best_of_n"]["trace"], 2)
+    summary = summarise_hard(rows)
+    assert summary["kinds"]["counting"]["loop"][:3] == [0.0, 1.0, 1.0]
+    assert summary["kinds"]["all"]["best_of_n"][:3] == [0.0, 0.0, 1.0] and summary["nfe_per_render"] == 24
+    assert "loop" in format_hard_table(summary, "t") and svg_curves(summary, "t").startswith("<svg")
