@@ -149,6 +149,7 @@ def load_image(image: Any) -> Image.Image:
 register_detector("world", "compose.verify.detectors.world:WorldDetector")
 register_detector("owlv2", "compose.verify.detectors.owlv2:Owlv2Detector")
 register_detector("grounding-dino", "compose.verify.detectors.grounding_dino:GroundingDinoDetector")
+register_detector("mask2former", "compose.verify.detectors.mask2former:Mask2FormerDetector")
 
 
 def non_max_suppression(boxes: Any, scores: Any, iou: float = 0.5) -> list[int]:
