@@ -1,6 +1,7 @@
 """The Python API, one function per stage: parse, layout, render, verify, generate.
 
-Each stage takes the previous stage's value and returns a new one; nothing reaches back.
+Each stage takes the previous stage's value and returns a new one. This module is the facade:
+only ``compose/__init__.py`` and the command line import it; the stages call each other directly.
 """
 
 from __future__ import annotations
@@ -51,12 +52,9 @@ def parse_prompts(texts) -> list[Scene]:
 
 def load_scene(path: str | Path) -> Scene:
     """Read a scene from a ``.json`` scene file or a scene program (any other extension)."""
-    from compose.cli.console import read_text
+    from compose.sources import load_scene as _load
 
-    text = read_text(path, "scene")
-    if str(path).endswith(".json"):
-        return Scene.from_json(text)
-    return parse_program(text, file=str(path))
+    return _load(path)
 
 
 def layout(scene: Scene, seed: int | None = None, *, fixed: dict | None = None,
@@ -114,7 +112,7 @@ def render(scene_or_layout, backbone="embedded", *, seed: int | None = None, ste
         own = item.seed if isinstance(item, (Scene, Layout)) else None
         item_seed = (seed + i) if seed is not None else (own if own is not None else i)
         if isinstance(item, Scene):
-            item = _layout_scene(item, item_seed)
+            item = layout(item, seed=item_seed)
         elif not isinstance(item, Layout):
             from compose.errors import UsageError
 
@@ -124,16 +122,6 @@ def render(scene_or_layout, backbone="embedded", *, seed: int | None = None, ste
         seeds.append(int(item_seed))
     engine = backbone if isinstance(backbone, Backbone) else get_backbone(backbone, **options)
     return engine.render(layouts, seeds=seeds, steps=steps, guidance=guidance)
-
-
-def _layout_scene(scene: Scene, seed: int):
-    solve = globals().get("layout")
-    if solve is None:
-        from compose.errors import UsageError
-
-        raise UsageError("E006", argument="scene", value="a Scene",
-                         expected="a Layout: the layout solver (compose.api.layout) is not installed")
-    return solve(scene, seed=seed)
 
 
 def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = None, max_rounds: int = 3,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from compose.cli.console import add_scene_source, console, read_text
+from compose.cli.console import add_scene_source, console
+from compose.io import read_text
 from compose.errors import UsageError
 
 
@@ -40,9 +41,9 @@ def run(args) -> int:
     else:
         scene = load_scene_from_args(args)
         seed = args.seed if args.seed is not None else (scene.seed if scene.seed is not None else 0)
-        from compose.api import _layout_scene
+        from compose.api import layout as solve_layout
 
-        layout = _layout_scene(scene, seed)
+        layout = solve_layout(scene, seed=seed)
     seed = args.seed if args.seed is not None else (layout.seed if layout.seed is not None else 0)
     if args.layout_out:
         Path(args.layout_out).write_text(layout.to_json() + "\n", encoding="utf-8")

@@ -27,9 +27,9 @@ from compose.cli.console import (
     console,
     err_console,
     load_scene_from_args,
-    read_text,
 )
 from compose.errors import ComposeError, UsageError, VerificationError
+from compose.io import read_text
 
 
 def _detector_options(p) -> None:
@@ -99,7 +99,7 @@ def _print_report(report) -> None:
 
 
 def run_verify(args) -> int:
-    from compose.cli.main import print_error
+    from compose.cli.console import print_error
     from compose.layouts import Layout
     from compose.verify import load_image, verify
 
@@ -114,7 +114,7 @@ def run_verify(args) -> int:
     else:
         _print_report(report)
     if args.html:
-        from compose.batch import write_text_atomic
+        from compose.io import write_text_atomic
 
         out = Path(args.html)
         stem = Path(args.image).stem
@@ -201,7 +201,8 @@ def _items_from_jsonl(path: Path):
 
 
 def run_verify_batch(args) -> int:
-    from compose.batch import BatchItem, read_rows, run_batch, write_text_atomic
+    from compose.batch import BatchItem, read_rows, run_batch
+    from compose.io import write_text_atomic
     from compose.layouts import Layout
     from compose.verify import load_image, verify
     from compose.verify.geneval import (

@@ -111,7 +111,7 @@ def results_row(report: Report | None, filename: str, metadata: dict[str, Any], 
 
 def read_metadata_lines(path: str | Path) -> list[dict[str, Any]]:
     """The rows of a GenEval metadata JSONL; raises ``UsageError`` E601 on a bad line."""
-    from compose.cli.console import read_text
+    from compose.io import read_text
 
     rows = []
     for k, line in enumerate(read_text(path, "GenEval metadata").splitlines(), start=1):

@@ -38,17 +38,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from compose.batch import (
-    SAFE_ID,
-    BatchItem,
-    ItemOutput,
-    error_row,
-    latest_rows,
-    read_rows,
-    run_batch,
-    write_text_atomic,
-)
+from compose.batch.items import SAFE_ID, BatchItem, ItemOutput, error_row
+from compose.batch.runner import latest_rows, run_batch
 from compose.errors import UsageError
+from compose.io import read_rows, read_text, write_text_atomic
+from compose.sources import scene_from_spec
 
 #: Keys a spec line may have.
 SPEC_KEYS = ("id", "prompt", "program", "scene", "seed", "backbone", "max_rounds")
@@ -61,8 +55,6 @@ def read_spec(path: str | Path) -> list[BatchItem]:
     Each item's payload is the line's object with ``line`` (its number) and, for ``scene``, the
     path resolved against the spec file's folder.
     """
-    from compose.cli.console import read_text
-
     path = Path(path)
     items: list[BatchItem] = []
     first_line: dict[str, int] = {}
@@ -150,7 +142,7 @@ class GenerateTask:
 
         started = time.perf_counter()
         spec = item.payload
-        scene = spec_scene(spec)
+        scene = scene_from_spec(spec)
         backbone = spec.get("backbone", self.backbone)
         max_rounds = spec.get("max_rounds", self.max_rounds)
         result = generate(scene, backbone=self.model(backbone), seed=spec.get("seed"), max_rounds=max_rounds,
@@ -170,21 +162,6 @@ class GenerateTask:
                "timings": {**{k: round(v, 4) for k, v in result.timings.items()},
                            "total": round(time.perf_counter() - started, 4)}}
         return ItemOutput(row, files)
-
-
-def spec_scene(spec: dict[str, Any]):
-    """The scene of a spec item (parsed in the worker: a bad program is that item's error)."""
-    if "prompt" in spec:
-        from compose.api import parse_prompt
-
-        return parse_prompt(spec["prompt"])
-    if "program" in spec:
-        from compose.api import parse_program
-
-        return parse_program(spec["program"], file=f"<spec line {spec['line']}>")
-    from compose.api import load_scene
-
-    return load_scene(spec["scene"])
 
 
 def error_item_row(item: BatchItem, exc: BaseException, backbone: str | None = None) -> dict[str, Any]:
@@ -212,7 +189,7 @@ def generate_batch(spec: str | Path, out: str | Path, *, engine: str = "local", 
     ``engine`` is ``"local"`` (``workers`` processes, default 1 = this process) or ``"ray"``
     (``workers`` actors, default one per GPU, else per CPU; ``address`` joins a cluster).
     """
-    from compose.engines import get_engine
+    from compose.batch.engines import get_engine
 
     items = read_spec(spec)
     if max_rounds < 0:

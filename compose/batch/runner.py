@@ -15,7 +15,7 @@ An item that fails with an error becomes an error row (``{"id": ..., "error": {"
 and the batch goes on. Rows are appended, never rewritten: an item done again (``retry``) gets a
 new row, and the last row of an id is its result (:func:`latest_rows`).
 
-The work can run elsewhere: an :class:`~compose.engines.Engine` (``local`` with worker processes,
+The work can run elsewhere: an :class:`~compose.batch.engines.Engine` (``local`` with worker processes,
 ``ray`` with one actor per GPU or CPU worker) runs a picklable task on the items and hands each
 outcome back; only this process writes, so rows stay whole and files land atomically. A task
 that makes files returns an :class:`ItemOutput`; its files are written into ``files_dir/<id>/``
@@ -36,65 +36,15 @@ Examples
 
 from __future__ import annotations
 
-import json
 import os
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
-Row = dict[str, Any]
-
-#: Item ids usable as folder names (``files_dir/<id>``).
-SAFE_ID = r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}"
-
-
-@dataclass
-class BatchItem:
-    """One unit of work: a stable ``id`` (unique in the batch) and whatever the worker needs."""
-
-    id: str
-    payload: Any = None
-
-
-@dataclass
-class ItemOutput:
-    """What a task returns for an item that makes files: its row and ``{relative path: bytes}``."""
-
-    row: Row
-    files: dict[str, bytes] = field(default_factory=dict)
-
-
-class ItemError(Exception):
-    """An item's error as it crosses from a worker: its code, message and exception type.
-
-    Exceptions are carried back as this (always picklable) rather than as themselves, so an error
-    raised in a worker process or a Ray actor reads the same as one raised here.
-    """
-
-    def __init__(self, code: str, message: str, kind: str = "") -> None:
-        super().__init__(code, message, kind)
-        self.code, self.message, self.kind = code, message, kind
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
-
-    @classmethod
-    def from_exception(cls, exc: BaseException) -> ItemError:
-        if isinstance(exc, ItemError):
-            return exc
-        code = getattr(exc, "code", None) or type(exc).__name__
-        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        return cls(str(code), str(message), type(exc).__name__)
-
-
-def run_item(task: Callable[[BatchItem], Any], item: BatchItem) -> tuple[Any, ItemError | None]:
-    """``(task(item), None)``, or ``(None, error)`` when the task raised; what every engine's
-    worker runs, so no exception ever has to be pickled."""
-    try:
-        return task(item), None
-    except Exception as exc:  # noqa: BLE001 - one bad item must not stop the batch
-        return None, ItemError.from_exception(exc)
+from compose.batch.items import BatchItem, ItemOutput, Row, error_row
+from compose.io import RowWriter, read_rows, remove_partial_folders, write_rows_atomic, write_tree_atomic
 
 
 @dataclass
@@ -111,35 +61,6 @@ class BatchStats:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def read_rows(path: str | os.PathLike, *, repair: bool = False) -> list[Row]:
-    """The rows of a JSONL file; a torn last line (no newline, or not JSON) is ignored, and
-    cut off the file when ``repair`` is true. A damaged line elsewhere is skipped."""
-    p = Path(path)
-    if not p.exists():
-        return []
-    data = p.read_bytes()
-    rows: list[Row] = []
-    good_end = 0
-    offset = 0
-    for line in data.splitlines(keepends=True):
-        offset += len(line)
-        if not line.endswith(b"\n"):
-            break  # torn by a kill mid-write
-        text = line.strip()
-        if text:
-            try:
-                rows.append(json.loads(text))
-            except json.JSONDecodeError:
-                continue
-        good_end = offset
-    if repair and good_end < len(data):
-        with open(p, "r+b") as fh:
-            fh.truncate(good_end)
-            fh.flush()
-            os.fsync(fh.fileno())
-    return rows
-
-
 def latest_rows(rows: Iterable[Row]) -> dict[str, Row]:
     """The last row of each id, in the order ids first appear: an item done again (a retry)
     appends a new row, and the newest one is its result.
@@ -151,106 +72,6 @@ def latest_rows(rows: Iterable[Row]) -> dict[str, Row]:
     for row in rows:
         out[str(row.get("id"))] = row
     return out
-
-
-def write_files_atomic(folder: str | os.PathLike, files: dict[str, bytes]) -> None:
-    """Write ``files`` (relative path -> bytes) as the whole content of ``folder``: into a
-    temporary folder beside it (each file fsynced), then renamed into place, replacing an older
-    folder of the same name. A reader sees the old folder, or the new one complete."""
-    import shutil
-
-    target = Path(folder)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".tmp-{target.name}-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    for name, data in files.items():
-        path = tmp / name
-        if path.resolve().parent != (tmp / Path(name).parent).resolve() or ".." in Path(name).parts:
-            raise ValueError(f"file name {name!r} leaves its item folder")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    tmp.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        old = target.with_name(f".old-{target.name}-{os.getpid()}")
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, target)
-
-
-def remove_partial_folders(files_dir: str | os.PathLike) -> int:
-    """Delete what a killed run left half written in ``files_dir`` (``.tmp-*``/``.old-*``
-    folders); returns how many. Only one run may use a results folder at a time."""
-    import shutil
-
-    root = Path(files_dir)
-    if not root.is_dir():
-        return 0
-    leftovers = [p for p in root.iterdir() if p.is_dir() and p.name.startswith((".tmp-", ".old-"))]
-    for path in leftovers:
-        shutil.rmtree(path, ignore_errors=True)
-    return len(leftovers)
-
-
-def write_rows_atomic(path: str | os.PathLike, rows: Iterable[Row]) -> None:
-    """Write a whole JSONL file: to a temporary file beside it, fsync, then rename over it."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, p)
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write a text file by temporary file and rename, so readers never see half of it."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, p)
-
-
-class RowWriter:
-    """Appends JSON rows to a file, each flushed and fsynced before the next one starts."""
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a", encoding="utf-8")
-
-    def write(self, row: Row) -> None:
-        # one write call per row: a kill leaves at most one torn line, at the end
-        self._fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-
-    def close(self) -> None:
-        self._fh.close()
-
-    def __enter__(self) -> RowWriter:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-
-def error_row(item_id: str, exc: BaseException) -> Row:
-    """The row for an item that failed: its id and the error's code and message."""
-    code = getattr(exc, "code", None) or type(exc).__name__
-    message = getattr(exc, "message", None) or str(exc)
-    return {"id": item_id, "error": {"code": code, "message": message}}
 
 
 def run_batch(items: Sequence[BatchItem], work: Callable[[BatchItem], Any], *, results: str | os.PathLike,
@@ -281,7 +102,7 @@ def run_batch(items: Sequence[BatchItem], work: Callable[[BatchItem], Any], *, r
     limit : int, optional
         Stop after this many new rows (the rest stay queued for the next run).
     engine : Engine, optional
-        Where the work runs (:func:`compose.engines.get_engine`); default: this process.
+        Where the work runs (:func:`compose.batch.engines.get_engine`); default: this process.
         Rows are appended in the order items finish.
     retry : callable, optional
         ``retry(row) -> bool``: items whose latest row it accepts are done again (a new row is
@@ -292,7 +113,7 @@ def run_batch(items: Sequence[BatchItem], work: Callable[[BatchItem], Any], *, r
     """
     from tqdm import tqdm
 
-    from compose.engines import LocalEngine
+    from compose.batch.engines.local import LocalEngine
 
     started = time.perf_counter()
     ids = [item.id for item in items]
@@ -361,6 +182,6 @@ def _store(item: BatchItem, output: Any, files_dir: str | os.PathLike | None) ->
         if output.files:
             if files_dir is None:
                 raise ValueError("the task returned files but the batch has no files_dir")
-            write_files_atomic(Path(files_dir) / item.id, output.files)
+            write_tree_atomic(Path(files_dir) / item.id, output.files)
         return dict(output.row)
     return dict(output)

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from compose.batch import ItemError, run_item
-from compose.engines import Engine, configure_threads, default_threads, setup_task, worker_died
+from compose.batch.engines import Engine, configure_threads, default_threads, setup_task, worker_died
+from compose.batch.items import ItemError, run_item
 from compose.errors import UsageError
 
 #: What to install for this engine.
