@@ -20,7 +20,7 @@ Rows:
   box pairs;
 * self-pass: ``random_scene`` scenes laid out by the solver, rendered exactly and verified
   against themselves (the ceiling of the world's pass rate before any model is involved);
-* throughput: ``compose.verify.verify`` (detect, colors, bind, every check) on the separated
+* throughput: ``compose.verification.verify`` (detect, colors, bind, every check) on the separated
   renders against their own scenes, images/s, median over repeats (the detector alone too).
 """
 
@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT))
 def accuracy_rows(renders: int) -> list[tuple[str, dict]]:
     from PIL import Image
 
-    from compose.verify.detectors.world import WorldDetector
-    from compose.verify.evaluation import (
+    from compose.verification.detectors.world import WorldDetector
+    from compose.verification.evaluation import (
         evaluate_world_detector,
         score_detections,
         separated_layouts,
@@ -109,8 +109,8 @@ def self_pass(scenes: int) -> tuple[int, int, dict]:
 
     from compose.api import layout
     from compose.errors import ComposeError
-    from compose.verify import verify
-    from compose.verify.detectors.world import WorldDetector
+    from compose.verification import verify
+    from compose.verification.detectors.world import WorldDetector
     from compose.world.dataset import random_scene
     from compose.world.render import render_layout
 
@@ -141,9 +141,9 @@ def scene_of(layout):
 
 
 def throughput(renders: int, repeat: int) -> tuple[float, float, float]:
-    from compose.verify import verify
-    from compose.verify.detectors.world import WorldDetector
-    from compose.verify.evaluation import separated_layouts
+    from compose.verification import verify
+    from compose.verification.detectors.world import WorldDetector
+    from compose.verification.evaluation import separated_layouts
     from compose.world.render import render_layout
 
     layouts = separated_layouts(min(renders, 200), seed=99)

@@ -71,7 +71,7 @@ def plan_repaint(scene: Scene, layout: Layout, report, *, seed: int) -> RepaintP
     scene : Scene
     layout : Layout
         The layout the image was rendered from.
-    report : compose.verify.report.Report
+    report : compose.verification.report.Report
         The verify stage's report: its ``checks`` (kind, passed, hard, subjects, detections,
         predicate), ``detections`` and the instance -> detection ``binding``.
     seed : int

@@ -33,7 +33,7 @@ from compose.io import read_text
 
 
 def _detector_options(p) -> None:
-    from compose.verify.detection import available_detectors
+    from compose.verification.detection import available_detectors
 
     p.add_argument("--detector", help=f"detector: {', '.join(available_detectors())} (default: world for "
                                       "scenes of shapes, owlv2 otherwise)")
@@ -71,7 +71,7 @@ def register(subparsers) -> None:
 
 
 def _make_detector(args):
-    from compose.verify.detection import get_detector
+    from compose.verification.detection import get_detector
 
     if args.detector is None:
         return None
@@ -101,7 +101,7 @@ def _print_report(report) -> None:
 def run_verify(args) -> int:
     from compose.cli.console import print_error
     from compose.layouts import Layout
-    from compose.verify import load_image, verify
+    from compose.verification import load_image, verify
 
     scene = load_scene_from_args(args)
     layout = Layout.from_json(read_text(args.layout, "layout")) if args.layout else None
@@ -154,7 +154,7 @@ class _ItemSource:
         return found
 
     def _build(self, spec: dict[str, Any]):
-        from compose.verify.geneval import GENEVAL_COUNT_RULE, scene_from_metadata
+        from compose.verification.geneval import GENEVAL_COUNT_RULE, scene_from_metadata
 
         if "metadata" in spec:
             return scene_from_metadata(spec["metadata"]), GENEVAL_COUNT_RULE
@@ -204,14 +204,15 @@ def run_verify_batch(args) -> int:
     from compose.batch import BatchItem, read_rows, run_batch
     from compose.io import write_text_atomic
     from compose.layouts import Layout
-    from compose.verify import load_image, verify
-    from compose.verify.geneval import (
+    from compose.verification import load_image, verify
+    from compose.verification.geneval import (
         GENEVAL_COUNT_RULE,
         image_folder_items,
         results_row,
         scene_from_metadata,
     )
-    from compose.verify.report import batch_html, summary_table, tag_accuracy
+    from compose.verification.geneval import summary_table, tag_accuracy
+    from compose.verification.report import batch_html
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -228,8 +229,8 @@ def run_verify_batch(args) -> int:
 
     def detector_for(scene):
         """The batch's detector, or the scene's default one, loaded once per name."""
-        from compose.verify import default_detector_name
-        from compose.verify.detection import get_detector
+        from compose.verification import default_detector_name
+        from compose.verification.detection import get_detector
 
         if detector is not None:
             return detector

@@ -115,7 +115,7 @@ class DetectionsFile:
     """A COCO results file, indexed by image. :meth:`for_image` gives an image's detections."""
 
     def __init__(self, path: str | os.PathLike) -> None:
-        from compose.verify.detection import Detection  # noqa: F401 - fail early if verification is broken
+        from compose.verification.detection import Detection  # noqa: F401 - fail early if verification is broken
 
         self.path = Path(path)
         try:
@@ -166,7 +166,7 @@ class DetectionsFile:
     def for_image(self, image: str, size: tuple[int, int], item_id: str | None = None) -> list:
         """The detections of ``image`` (``(w, h)`` pixels), best first; none when the file has
         no entry for it (the detector found nothing)."""
-        from compose.verify.detection import Detection
+        from compose.verification.detection import Detection
 
         entries = next((self.by_image[k] for k in self.keys_for(image, item_id) if k in self.by_image), [])
         w, h = size

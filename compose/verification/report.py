@@ -10,7 +10,7 @@ scripts), so a report folder can be copied anywhere and opened.
 
 Examples
 --------
->>> from compose.verify.checks import Check
+>>> from compose.verification.checks import Check
 >>> from compose.scene import Scene
 >>> r = Report(scene=Scene(), checks=[Check("count", False, 0.5, "found 1 mug, expected 2")],
 ...            detections=[], image_size=(64, 64), detector="world")
@@ -24,7 +24,7 @@ import base64
 import html
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from compose.layouts import Layout
     from compose.scene import Scene
-    from compose.verify.checks import Check
-    from compose.verify.detection import Detection
+    from compose.verification.checks import Check
+    from compose.verification.detection import Detection
 
 
 @dataclass
@@ -169,47 +169,6 @@ table{border-collapse:collapse;margin-top:1em}td,th{border:1px solid #ccc;paddin
 tr.pass td:first-child,.pass{color:#2e7d32}tr.fail td:first-child,.fail{color:#c62828;font-weight:bold}
 tr.soft td:first-child{color:#ef6c00}.verdict{font-size:1.2em}svg{border:1px solid #999;display:block;margin-top:1em}
 .bar{fill:#42a5f5}pre{white-space:pre-wrap}"""
-
-
-def tag_accuracy(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """GenEval's summary: accuracy per tag (in first-seen order), the overall score as the
-    unweighted mean of the tags, and the image and prompt totals. Error rows count as wrong.
-
-    >>> s = tag_accuracy([{"tag": "a", "correct": True, "metadata": "1"}, {"tag": "a", "correct": False,
-    ...                    "metadata": "1"}, {"tag": "b", "correct": True, "metadata": "2"}])
-    >>> s["tags"]["a"], s["overall"]
-    ({'correct': 1, 'total': 2, 'accuracy': 0.5}, 0.75)
-    """
-    tags: dict[str, dict[str, Any]] = {}
-    prompts: dict[str, bool] = {}
-    images = correct = 0
-    for row in rows:
-        tag = row.get("tag") or "untagged"
-        entry = tags.setdefault(tag, {"correct": 0, "total": 0})
-        ok = bool(row.get("correct"))
-        entry["correct"] += ok
-        entry["total"] += 1
-        images += 1
-        correct += ok
-        key = str(row.get("metadata") or row.get("prompt") or row.get("id"))
-        prompts[key] = prompts.get(key, False) or ok
-    for entry in tags.values():
-        entry["accuracy"] = entry["correct"] / entry["total"] if entry["total"] else 0.0
-    overall = sum(e["accuracy"] for e in tags.values()) / len(tags) if tags else 0.0
-    return {"images": images, "correct_images": correct / images if images else 0.0,
-            "prompts": len(prompts), "correct_prompts": sum(prompts.values()) / len(prompts) if prompts else 0.0,
-            "tags": tags, "overall": overall}
-
-
-def summary_table(summary: dict[str, Any]) -> str:
-    """GenEval's ``summary_scores.py`` printout, from :func:`tag_accuracy`'s result."""
-    lines = ["Summary", "=======", f"Total images: {summary['images']}", f"Total prompts: {summary['prompts']}",
-             f"% correct images: {summary['correct_images']:.2%}", f"% correct prompts: {summary['correct_prompts']:.2%}",
-             "", "Task breakdown", "=============="]
-    for tag, e in summary["tags"].items():
-        lines.append(f"{tag:<16} = {e['accuracy']:.2%} ({e['correct']} / {e['total']})")
-    lines += ["", f"Overall score (avg. over tasks): {summary['overall']:.5f}"]
-    return "\n".join(lines)
 
 
 def batch_html(summary: dict[str, Any], rows: Sequence[dict[str, Any]], *, title: str = "batch verification",

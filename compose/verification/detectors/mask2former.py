@@ -3,7 +3,7 @@
 GenEval runs Mask2Former (Swin-S, COCO instances) through mmdet 2.x. This detector runs the same
 architecture through ``transformers``' ``Mask2FormerForUniversalSegmentation`` and turns its
 queries into instances the way mmdet's ``MaskFormerFusionHead.instance_postprocess`` does, so
-GenEval's protocol (:class:`compose.verify.geneval.GenevalProtocol`) sees what it saw there:
+GenEval's protocol (:class:`compose.verification.geneval.GenevalProtocol`) sees what it saw there:
 
 1. class scores: softmax over the classes and "no object", the last dropped;
 2. the ``max_per_image`` (100) best (query, class) pairs over all queries and classes;
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from compose.errors import BackboneError
-from compose.verify.detection import Detection, Detector, load_image
-from compose.verify.detectors.hub import require_transformers, resolve_model
+from compose.verification.detection import Detection, Detector, load_image
+from compose.verification.detectors.hub import require_transformers, resolve_model
 
 
 def _geneval_classes() -> tuple[str, ...]:

@@ -7,7 +7,7 @@ import pytest
 
 from compose.api import layout, parse_program
 from compose.relations import RELATIONS
-from compose.verify import verify
+from compose.verification import verify
 from compose.world.render import render_layout
 
 PROGRAMS = {

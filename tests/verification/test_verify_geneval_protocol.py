@@ -1,4 +1,4 @@
-"""GenEval's protocol (compose.verify.geneval) on synthetic detections and masks, no weights:
+"""GenEval's protocol (compose.verification.geneval) on synthetic detections and masks, no weights:
 per-image verdicts on all six tags against cases whose answer is worked out from GenEval's
 rules by construction (not by running the rule), 6,000 seeded random cases."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compose.verify.detection import Detection
-from compose.verify.geneval import (
+from compose.verification.detection import Detection
+from compose.verification.geneval import (
     GENEVAL_TAGS,
     GenevalObject,
     GenevalProtocol,
@@ -191,7 +191,7 @@ def test_selection_threshold_cap_and_order():
     kept = select_objects(objs, "colors")["cat"]
     assert len(kept) == 16 and [o.score for o in kept] == sorted((o.score for o in kept), reverse=True)
     assert select_objects({"cat": [GenevalObject((0, 0, 1, 1), 0.3)]}, "single_object") == {}
-    from compose.verify.geneval import GenevalOptions
+    from compose.verification.geneval import GenevalOptions
 
     overlapping = {"cat": [GenevalObject((0, 0, 9, 9), 0.9), GenevalObject((0, 0, 9, 8), 0.8)]}
     assert len(select_objects(overlapping, "single_object")["cat"]) == 2  # NMS is off at 1.0

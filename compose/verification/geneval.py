@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +41,7 @@ from compose.vocabulary import GENEVAL_COLORS
 
 if TYPE_CHECKING:  # pragma: no cover
     from compose.scene import Scene
-    from compose.verify.report import Report
+    from compose.verification.report import Report
 
 #: The count rule GenEval's ``include`` means: at least ``count``.
 GENEVAL_COUNT_RULE = "at_least"
@@ -165,6 +165,47 @@ def image_folder_items(root: str | Path, metadata_path: str | Path | None = None
             if re.fullmatch(r"\d+\.png", image.name):
                 items.append((f"{folder.name}/{image.name}", str(image), metadata))
     return items
+
+
+def tag_accuracy(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """GenEval's summary: accuracy per tag (in first-seen order), the overall score as the
+    unweighted mean of the tags, and the image and prompt totals. Error rows count as wrong.
+
+    >>> s = tag_accuracy([{"tag": "a", "correct": True, "metadata": "1"}, {"tag": "a", "correct": False,
+    ...                    "metadata": "1"}, {"tag": "b", "correct": True, "metadata": "2"}])
+    >>> s["tags"]["a"], s["overall"]
+    ({'correct': 1, 'total': 2, 'accuracy': 0.5}, 0.75)
+    """
+    tags: dict[str, dict[str, Any]] = {}
+    prompts: dict[str, bool] = {}
+    images = correct = 0
+    for row in rows:
+        tag = row.get("tag") or "untagged"
+        entry = tags.setdefault(tag, {"correct": 0, "total": 0})
+        ok = bool(row.get("correct"))
+        entry["correct"] += ok
+        entry["total"] += 1
+        images += 1
+        correct += ok
+        key = str(row.get("metadata") or row.get("prompt") or row.get("id"))
+        prompts[key] = prompts.get(key, False) or ok
+    for entry in tags.values():
+        entry["accuracy"] = entry["correct"] / entry["total"] if entry["total"] else 0.0
+    overall = sum(e["accuracy"] for e in tags.values()) / len(tags) if tags else 0.0
+    return {"images": images, "correct_images": correct / images if images else 0.0,
+            "prompts": len(prompts), "correct_prompts": sum(prompts.values()) / len(prompts) if prompts else 0.0,
+            "tags": tags, "overall": overall}
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """GenEval's ``summary_scores.py`` printout, from :func:`tag_accuracy`'s result."""
+    lines = ["Summary", "=======", f"Total images: {summary['images']}", f"Total prompts: {summary['prompts']}",
+             f"% correct images: {summary['correct_images']:.2%}", f"% correct prompts: {summary['correct_prompts']:.2%}",
+             "", "Task breakdown", "=============="]
+    for tag, e in summary["tags"].items():
+        lines.append(f"{tag:<16} = {e['accuracy']:.2%} ({e['correct']} / {e['total']})")
+    lines += ["", f"Overall score (avg. over tasks): {summary['overall']:.5f}"]
+    return "\n".join(lines)
 
 
 # --- GenEval's own protocol ------------------------------------------------------------------
@@ -364,7 +405,7 @@ def geneval_results_row(filename: str, metadata: dict[str, Any], correct: bool, 
 
 
 def group_detections(detections: Sequence[Any], size: tuple[int, int]) -> dict[str, list[GenevalObject]]:
-    """Detections (normalised boxes, :class:`~compose.verify.detection.Detection`) as GenEval's
+    """Detections (normalised boxes, :class:`~compose.verification.detection.Detection`) as GenEval's
     per-class pixel objects, in the order given."""
     w, h = size
     out: dict[str, list[GenevalObject]] = {}
@@ -387,7 +428,7 @@ class GenevalProtocol:
         GenEval's thresholds (the ``mask2former`` detector with ``threshold=0``).
     color_classifier : optional
         An object with ``classify_many(image, boxes_px, masks, class_name) -> [color]``, such as
-        :class:`~compose.verify.color.ClipColorClassifier` (GenEval's, on CLIP ViT-L/14).
+        :class:`~compose.verification.color.ClipColorClassifier` (GenEval's, on CLIP ViT-L/14).
     options : GenevalOptions
     """
 
@@ -400,7 +441,7 @@ class GenevalProtocol:
     def evaluate(self, image: Any, metadata: dict[str, Any], *, filename: str | None = None,
                  detections: Sequence[Any] | None = None) -> dict[str, Any]:
         """GenEval's results row for ``image`` (a PIL image or a path)."""
-        from compose.verify.detection import load_image
+        from compose.verification.detection import load_image
 
         picture = load_image(image)
         if detections is None:
@@ -416,7 +457,7 @@ class GenevalProtocol:
                 raise UsageError("E006", argument="color classifier", value=None,
                                  expected="CLIP (GenEval classifies colors with CLIP ViT-L/14)")
             # PIL rounds a crop box to whole pixels, as GenEval's Image.crop(box) does
-            boxes = [tuple(int(round(v)) for v in o.box) for o in found]
+            boxes = [tuple(round(v) for v in o.box) for o in found]
             return self.color_classifier.classify_many(picture, boxes, [o.mask for o in found], name)
 
         correct, reason = evaluate_metadata(objects, metadata, colors_of, self.options)

@@ -8,7 +8,7 @@ and their boxes. :func:`evaluate_world_detector` runs it over many seeded render
 Examples
 --------
 >>> from compose.world.dataset import heldout_layouts
->>> from compose.verify.detectors.world import WorldDetector
+>>> from compose.verification.detectors.world import WorldDetector
 >>> figures = evaluate_world_detector(WorldDetector(), heldout_layouts(3))
 >>> figures["renders"], figures["objects"] > 0
 (3, True)

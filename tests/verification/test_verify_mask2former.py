@@ -12,17 +12,19 @@ import torch
 from PIL import Image
 
 from compose.errors import BackboneError, UsageError
-from compose.verify.coco import DetectionsFile, decode_rle, encode_rle
-from compose.verify.detection import get_detector
-from compose.verify.geneval import GENEVAL_TAGS, GenevalProtocol
+from compose.verification.coco import DetectionsFile, decode_rle, encode_rle
+from compose.verification.detection import get_detector
+from compose.verification.geneval import GENEVAL_TAGS, GenevalProtocol
 
 pytest.importorskip("transformers")
 
-from tests.test_verify_open_vocab import clip_folder  # noqa: E402,F401 - the tiny CLIP fixture
-
 
 def build_mask2former(folder):
-    from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation, Mask2FormerImageProcessor
+    from transformers import (
+        Mask2FormerConfig,
+        Mask2FormerForUniversalSegmentation,
+        Mask2FormerImageProcessor,
+    )
 
     torch.manual_seed(0)
     config = Mask2FormerConfig(
@@ -67,8 +69,8 @@ def test_mask2former_instances_as_mmdet_makes_them(m2f_folder):
     assert {d.class_name for d in some} == {found[0].class_name}
 
 
-def test_whole_geneval_protocol_on_tiny_models(m2f_folder, clip_folder):  # noqa: F811
-    from compose.verify.color import ClipColorClassifier
+def test_whole_geneval_protocol_on_tiny_models(m2f_folder, clip_folder):
+    from compose.verification.color import ClipColorClassifier
 
     protocol = GenevalProtocol(get_detector("mask2former", model=str(m2f_folder), threshold=0.0),
                                ClipColorClassifier(str(clip_folder)))
