@@ -326,6 +326,8 @@ def verify_batch(items: list[BatchItem], out: str | Path, task: VerifyTask, *, e
     from compose.verification.geneval import summary_table
     from compose.verification.report import batch_html
 
+    if task.detections is not None:
+        task.detections_file()  # a file that cannot be read stops the batch here (E506), not item by item
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if engine == "ray":
