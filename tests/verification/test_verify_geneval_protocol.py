@@ -204,3 +204,56 @@ def test_exclude_and_reasons():
     assert evaluate_metadata(cats, meta, None) == (False, "expected cat<3, found 3")
     with pytest.raises(Exception, match="E006"):
         evaluate_metadata(cats, {"include": [{"class": "cat", "count": 1, "color": "red"}]}, None)
+
+
+def _metadata_rows():
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "data" / "geneval" / "evaluation_metadata.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_every_geneval_prompt_passes_with_what_it_asks_for_and_fails_without():
+    """GenEval's 553 prompts: detections made to match each prompt pass; one object fewer fails."""
+    from PIL import Image
+
+    image = Image.new("RGB", (W, H))
+    rows = _metadata_rows()
+    assert len(rows) == 553 and {r["tag"] for r in rows} == set(GENEVAL_TAGS)
+    offsets = {"left of": (-70, 0), "right of": (70, 0), "above": (0, -55), "below": (0, 55)}
+    for k, meta in enumerate(rows):
+        rng = np.random.default_rng(k)
+        case = Case(rng)
+        anchor = None
+        for j, req in enumerate(meta["include"]):
+            for n in range(req["count"]):
+                if "position" in req:
+                    dx, dy = offsets[req["position"][0]]
+                    box = _box(rng, cx=anchor[0] + dx, cy=anchor[1] + dy, w=12, h=12)
+                elif any("position" in r for r in meta["include"]):
+                    anchor = (W / 2, H / 2)
+                    box = _box(rng, cx=W / 2, cy=H / 2, w=12, h=12)
+                else:
+                    box = (n * 12 + j * 60, 0, n * 12 + j * 60 + 10, 10)
+                case.add(req["class"], 0.95 - 0.001 * n, box=box, color=req.get("color"))
+        protocol = GenevalProtocol(color_classifier=case.colors)
+        row = protocol.evaluate(image, meta, detections=case.detections)
+        assert row["correct"], (meta, row["reason"])
+        fewer = [d for d in case.detections if d.class_name != meta["include"][-1]["class"]]
+        fewer += [d for d in case.detections if d.class_name == meta["include"][-1]["class"]][1:]
+        assert not protocol.evaluate(image, meta, detections=fewer)["correct"], meta
+        if meta["tag"] == "counting":  # one more than asked for is excluded
+            extra = [*case.detections, Detection((0.9, 0.9, 0.95, 0.95), meta["include"][0]["class"], 0.99)]
+            assert not protocol.evaluate(image, meta, detections=extra)["correct"], meta
+
+
+def test_class_list_is_genevals():
+    from pathlib import Path
+
+    from compose.prompts.lexicon import GENEVAL_CLASSES
+    from compose.verification.coco import COCO_CATEGORY_IDS, coco_categories
+
+    names = (Path(__file__).parent.parent / "data" / "geneval" / "object_names.txt").read_text().split()
+    assert " ".join(GENEVAL_CLASSES).split() == names
+    assert len(set(COCO_CATEGORY_IDS)) == 80 and coco_categories()[1] == "person" and coco_categories()[90] == "toothbrush"
