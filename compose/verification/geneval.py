@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compose.errors import UsageError
-from compose.relations import GENEVAL_POSITIONS
+from compose.relations import GENEVAL_POSITION_THRESHOLD, GENEVAL_POSITIONS
 from compose.vocabulary import GENEVAL_COLORS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -221,7 +221,6 @@ GENEVAL_THRESHOLD = 0.3
 GENEVAL_COUNTING_THRESHOLD = 0.9
 GENEVAL_MAX_OBJECTS = 16
 GENEVAL_NMS_THRESHOLD = 1.0
-GENEVAL_POSITION_THRESHOLD = 0.1
 
 #: The six tags of GenEval's prompts.
 GENEVAL_TAGS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
@@ -302,6 +301,8 @@ def relative_position(a: Any, b: Any, position_threshold: float = GENEVAL_POSITI
     of the two boxes' sides on that axis (the margin; not below zero); divided by the length of
     the full offset, a component below -0.5 or above 0.5 names ``left of`` / ``right of`` /
     ``above`` / ``below``. Boxes whose shrunk offset is under 1e-3 on both axes have no relation.
+    This is :func:`compose.relations.geneval_relations` on pixel boxes (the 1e-3 is in pixels, as
+    in GenEval), with the margin as an option.
 
     >>> sorted(relative_position((0, 0, 10, 10), (20, 0, 30, 10)))
     ['left of']

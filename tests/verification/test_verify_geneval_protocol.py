@@ -257,3 +257,12 @@ def test_class_list_is_genevals():
     names = (Path(__file__).parent.parent / "data" / "geneval" / "object_names.txt").read_text().split()
     assert " ".join(GENEVAL_CLASSES).split() == names
     assert len(set(COCO_CATEGORY_IDS)) == 80 and coco_categories()[1] == "person" and coco_categories()[90] == "toothbrush"
+
+
+def test_relative_position_agrees_with_the_relations_table():
+    from compose.relations import geneval_relations
+
+    rng = np.random.default_rng(5)
+    for _ in range(20_000):
+        a, b = (tuple(float(v) for v in _box(rng)) for _ in range(2))
+        assert relative_position(a, b) == geneval_relations(a, b)
