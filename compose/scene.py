@@ -492,6 +492,17 @@ def _short_validation_message(exc: Exception) -> str:
     return "; ".join(parts)
 
 
+def _short_validation_message(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    parts = []
+    for err in errors()[:3]:
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"{where or 'scene'}: {err.get('msg', '')}")
+    return "; ".join(parts)
+
+
 def validate_scene(scene: Scene) -> Scene:
     """Re-validate a scene built or edited in code; raises ``SceneSemanticError`` E114."""
     try:
