@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from compose.scene import Scene
+from compose.seeds import check_seed, resolve_seed
 
 
 def parse_program(text: str, file: str | None = None) -> Scene:
@@ -110,7 +111,7 @@ def render(scene_or_layout, backbone="embedded", *, seed: int | None = None, ste
     layouts, seeds = [], []
     for i, item in enumerate(items):
         own = item.seed if isinstance(item, (Scene, Layout)) else None
-        item_seed = (seed + i) if seed is not None else (own if own is not None else i)
+        item_seed = resolve_seed(None if seed is None else check_seed(seed) + i, own, default=i)
         if isinstance(item, Scene):
             item = layout(item, seed=item_seed)
         elif not isinstance(item, Layout):

@@ -51,7 +51,7 @@ def _plural(shape: str) -> str:
 def build_suite(seed: int = 0, per_category: int = 25) -> list[dict[str, Any]]:
     """``per_category`` prompts for each of :data:`CATEGORIES`, drawn from ``seed``."""
     from compose.vocabulary import GENEVAL_COLORS
-    from compose.world.vocabulary import SHAPES
+    from compose.vocabulary import SHAPES
 
     rng = random.Random(f"compositional:{seed}")
     colors = list(GENEVAL_COLORS)

@@ -96,7 +96,7 @@ def separated_layouts(n: int, *, seed: int = 0, objects: tuple[int, int] = (1, 6
     """
     from compose.layouts import Layout, Region
     from compose.vocabulary import COLORS
-    from compose.world.vocabulary import BACKGROUNDS, SHAPES
+    from compose.vocabulary import BACKGROUNDS, SHAPES
 
     out = []
     for i in range(n):

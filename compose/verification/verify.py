@@ -39,7 +39,7 @@ def world_scene(scene: Scene) -> Scene | None:
 
     The world's renderer takes a group's shape from its class, else from a shape word in its
     phrase, and its color from ``color``, else from a color word in the phrase
-    (:func:`compose.world.vocabulary.phrase_to_object`); the checks must read the scene the same
+    (:func:`compose.vocabulary.phrase_to_object`); the checks must read the scene the same
     way, so ``object s "a red square"`` is checked as a red square.
 
     >>> from compose.scene import Scene, ObjectGroup
@@ -49,7 +49,7 @@ def world_scene(scene: Scene) -> Scene | None:
     >>> world_scene(Scene(objects=[ObjectGroup(name="dog", phrase="a dog")])) is None
     True
     """
-    from compose.world.vocabulary import phrase_to_object, shape_name
+    from compose.vocabulary import phrase_to_object, shape_name
 
     groups = []
     for group in scene.objects:

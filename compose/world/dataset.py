@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from compose.layouts import Layout, Region
-from compose.world.vocabulary import BACKGROUNDS, COLOR_NAMES, SHAPES
+from compose.vocabulary import BACKGROUNDS, COLOR_NAMES, SHAPES
 
 #: Seeds of held-out layouts live in their own stream, apart from every training stream.
 HELDOUT_STREAM = 982_451_653

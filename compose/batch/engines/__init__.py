@@ -35,14 +35,14 @@ from typing import Any
 
 from compose.batch.items import BatchItem, ItemError
 from compose.errors import UsageError
+from compose.registry import Registry
 
 Outcome = tuple[BatchItem, Any, "ItemError | None"]
 
 #: Engine name -> "module:Class"; modules are imported only when asked for.
-ENGINES: dict[str, str] = {
-    "local": "compose.batch.engines.local:LocalEngine",
-    "ray": "compose.batch.engines.ray:RayEngine",
-}
+ENGINES = Registry("engine", UsageError, "E602")
+ENGINES.register("local", "compose.batch.engines.local:LocalEngine")
+ENGINES.register("ray", "compose.batch.engines.ray:RayEngine")
 
 
 class Engine:
@@ -69,12 +69,7 @@ class Engine:
 
 def get_engine(name: str = "local", **options: Any) -> Engine:
     """The engine registered as ``name`` with its options; E602 for an unknown name."""
-    import importlib
-
-    if name not in ENGINES:
-        raise UsageError("E602", name=name, expected=", ".join(ENGINES))
-    module, _, attr = ENGINES[name].partition(":")
-    return getattr(importlib.import_module(module), attr)(**options)
+    return ENGINES.get(name)(**options)
 
 
 def default_threads(workers: int, cpus: int | None = None) -> int:

@@ -1,6 +1,6 @@
 """The embedded world's detector: classical vision over a known palette and known shapes.
 
-The embedded world draws shapes (:data:`~compose.world.vocabulary.SHAPES`) in the vocabulary's
+The embedded world draws shapes (:data:`~compose.vocabulary.SHAPES`) in the vocabulary's
 colors (:data:`compose.vocabulary.COLORS`) over background tones chosen far from every color, so
 objects are found without learning anything:
 
@@ -45,7 +45,7 @@ import numpy as np
 from compose.verification.color import palette_color
 from compose.verification.detection import Detection, Detector, load_image
 from compose.vocabulary import COLORS
-from compose.world.vocabulary import BACKGROUNDS, SHAPES
+from compose.vocabulary import BACKGROUNDS, SHAPES
 
 _COLOR_NAMES = tuple(COLORS)
 _OBJECT_TONES = np.asarray([COLORS[c] for c in _COLOR_NAMES], dtype=np.float32)
