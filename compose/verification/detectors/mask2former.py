@@ -24,14 +24,9 @@ from typing import Any
 import numpy as np
 
 from compose.errors import BackboneError
+from compose.prompts.lexicon import GENEVAL_CLASSES
 from compose.verification.detection import Detection, Detector, load_image
-from compose.verification.detectors.hub import require_transformers, resolve_model
-
-
-def _geneval_classes() -> tuple[str, ...]:
-    from compose.prompts.lexicon import GENEVAL_CLASSES
-
-    return GENEVAL_CLASSES
+from compose.verification.hub import require_transformers, resolve_model
 
 
 class Mask2FormerDetector(Detector):
@@ -52,6 +47,7 @@ class Mask2FormerDetector(Detector):
     """
 
     name = "mask2former"
+    vocabulary = frozenset(GENEVAL_CLASSES)
     default_model = "facebook/mask2former-swin-small-coco-instance"
 
     def __init__(self, model: str | None = None, *, threshold: float = 0.3, max_per_image: int = 100,
@@ -65,7 +61,7 @@ class Mask2FormerDetector(Detector):
         self.model = Mask2FormerForUniversalSegmentation.from_pretrained(path, local_files_only=True,
                                                                          **extra).to(device).eval()
         labels = self.model.config.id2label
-        classes = _geneval_classes()
+        classes = GENEVAL_CLASSES
         if len(labels) != len(classes):
             raise BackboneError("E504", name=self.name,
                                 looked=f"{path}: a COCO instance model with {len(classes)} classes "
@@ -74,10 +70,6 @@ class Mask2FormerDetector(Detector):
         self.threshold = float(threshold)
         self.max_per_image = int(max_per_image)
         self.device = device
-
-    @property
-    def vocabulary(self) -> frozenset[str]:  # type: ignore[override]
-        return frozenset(self.classes)
 
     def instances(self, outputs, pixel_mask, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                                               np.ndarray]:

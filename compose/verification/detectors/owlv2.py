@@ -19,7 +19,7 @@ import numpy as np
 
 from compose.errors import UsageError
 from compose.verification.detection import Detection, Detector, load_image, non_max_suppression
-from compose.verification.detectors.hub import require_transformers, resolve_model
+from compose.verification.hub import require_transformers, resolve_model
 
 
 class Owlv2Detector(Detector):
