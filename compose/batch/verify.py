@@ -203,6 +203,24 @@ class VerifyTask:
                 cache[key] = (parse_prompt(source["prompt"]), "exact")
         return cache[key]
 
+    def check(self, items: list[BatchItem]) -> None:
+        """Fail before any image, not on each: an unknown detector (E503), a model that is not on
+        this machine (E504), a detections file that cannot be read (E506)."""
+        from compose.verification.detection import detector_class
+        from compose.verification.hub import resolve_model
+
+        if self.detections is not None:
+            self.detections_file()
+        elif self.protocol == "geneval" or self.detector is not None:
+            cls = detector_class(self.detector or "mask2former")
+            default = getattr(cls, "default_model", None)
+            if default is not None:
+                resolve_model(cls.name, self.detector_options.get("model") or default)
+        wants_color = any("color" in req for item in items
+                          for req in (_metadata(item.payload).get("include") or []))
+        if (self.protocol == "geneval" and wants_color) or self.clip_model is not None:
+            resolve_model("clip-color", self.clip_model or "openai/clip-vit-large-patch14")
+
     # --- one item ----------------------------------------------------------------------------
 
     def __call__(self, item: BatchItem) -> dict[str, Any] | ItemOutput:
@@ -326,8 +344,7 @@ def verify_batch(items: list[BatchItem], out: str | Path, task: VerifyTask, *, e
     from compose.verification.geneval import summary_table
     from compose.verification.report import batch_html
 
-    if task.detections is not None:
-        task.detections_file()  # a file that cannot be read stops the batch here (E506), not item by item
+    task.check(items)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if engine == "ray":
