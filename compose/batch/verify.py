@@ -127,6 +127,9 @@ class VerifyTask:
         For compose's checks (default: ``exact`` for scenes, ``at_least`` for GenEval metadata).
     html : bool
         Also make a report page per image (written by the runner into ``pages/<id>/``).
+    device : str, optional
+        Torch device for CLIP (give the detector's in ``detector_options``); on Ray with GPUs,
+        ``cuda`` is the actor's own GPU.
     """
 
     protocol: str = "compose"
@@ -136,6 +139,7 @@ class VerifyTask:
     detections: str | None = None
     count_rule: str | None = None
     html: bool = False
+    device: str | None = None
     _state: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -179,7 +183,8 @@ class VerifyTask:
         if "clip" not in self._state:
             from compose.verification.color import ClipColorClassifier
 
-            self._state["clip"] = ClipColorClassifier(self.clip_model or "openai/clip-vit-large-patch14")
+            self._state["clip"] = ClipColorClassifier(self.clip_model or "openai/clip-vit-large-patch14",
+                                                     device=self.device or "cpu")
         return self._state["clip"]
 
     def scene(self, payload: dict[str, Any]):
