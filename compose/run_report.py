@@ -47,7 +47,7 @@ def failure_groups(report) -> list[dict[str, Any]]:
 
 
 def _round_svg(r, width: int = 280) -> tuple[str, list[str]]:
-    from compose.verify.report import image_data_url
+    from compose.verification.report import image_data_url
 
     w, h = r.image.size
     s = width / w

@@ -62,7 +62,7 @@ def build_hard_suite(seed: int = 0, per_kind: int = 10) -> list[dict[str, Any]]:
     """``per_kind`` scene programs of each of :data:`KINDS`: dicts with ``id``, ``kind``,
     ``program`` (scene-language text) and ``seed``."""
     from compose.vocabulary import GENEVAL_COLORS
-    from compose.world.vocabulary import SHAPES
+    from compose.vocabulary import SHAPES
 
     rng = random.Random(f"hard:{seed}")
     colors = [c for c in GENEVAL_COLORS]
@@ -174,7 +174,7 @@ def run_scene(item: dict[str, Any], model, *, max_rounds: int = 6, best_of: int 
     """The loop and best-of-``best_of`` on one scene; one result row with both cost traces."""
     import time
 
-    from compose.api import parse_program
+    from compose.sources import parse_program
     from compose.loop import generate
 
     scene = parse_program(item["program"])

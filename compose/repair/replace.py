@@ -1,7 +1,7 @@
 """Re-placement: move failing instances with the solver, every other box held.
 
 When an object keeps failing where it is (drawn over by a neighbour, too small to draw, or in a
-failed relation), a new box from :func:`compose.api.layout` with ``fixed=`` (all other boxes)
+failed relation), a new box from :func:`compose.placement.place` with ``fixed=`` (all other boxes)
 gives the backbone another chance on a clean patch of background. The old place is repainted as
 background (with the detection that was found there, if any), the new one with the instance.
 """
@@ -20,7 +20,7 @@ def replace_instances(scene: Scene, layout: Layout, instances: list[str], *, see
                       reason: str = "re-placed") -> RepaintPlan | None:
     """A repaint plan that moves ``instances`` (solver, others fixed); ``None`` when the solver
     finds no other place for them (or none of them is in the layout)."""
-    from compose.api import layout as solve_layout
+    from compose.placement import place as solve_layout
     from compose.errors import LayoutError
     from compose.repaint import RepaintPlan, RepaintRegion
 
