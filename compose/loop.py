@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -174,13 +175,13 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
     """
     from PIL import Image as PILImage
 
-    from compose.placement import place as solve_layout
-    from compose.verification import verify
     from compose.backbones import get_backbone
     from compose.errors import UsageError
+    from compose.placement import place as solve_layout
     from compose.repaint import plan_repaint, region_mask
     from compose.repair import choose_step, render_cost, replace_instances, zoomed_repaint
     from compose.repair.policy import plan_keys
+    from compose.verification import verify
 
     if max_rounds < 0:
         raise UsageError("E006", argument="max_rounds", value=max_rounds, expected="0 or more")

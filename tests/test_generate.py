@@ -12,16 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_diffusers import tiny_sd  # noqa: F401  (fixture)
 
 from compose.api import layout as solve_layout
 from compose.api import parse_program
 from compose.backbones import register_backbone
 from compose.backbones.procedural import ProceduralBackbone
 from compose.cli.main import main
-from compose.loop import best_of_n, generate
 from compose.layouts import Layout
+from compose.loop import best_of_n, generate
 from compose.repaint import plan_repaint, region_mask
-from tiny_diffusers import tiny_sd  # noqa: F401  (fixture)
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
@@ -170,8 +170,8 @@ def test_public_api_names_stay_functions():
 
 
 # ---- repair strategies, each on a planted fault of its kind ---------------------------------
-from compose.repair import crop_windows, sub_layout, zoomed_repaint  # noqa: E402
-from compose.repair.compute import render_cost  # noqa: E402
+from compose.repair import crop_windows, sub_layout, zoomed_repaint
+from compose.repair.compute import render_cost
 
 SMALL = parse_program("""\
 seed 2
@@ -309,7 +309,7 @@ def test_compute_accounting_counts_guidance_passes():
 
 def test_run_record_and_report_carry_strategies_costs_and_causes(tmp_path, fault):
     fault("drop", "circle#1")
-    result = generate(SCENE, backbone="faulty-procedural", max_rounds=2, out_dir=tmp_path, source="my.scene")
+    generate(SCENE, backbone="faulty-procedural", max_rounds=2, out_dir=tmp_path, source="my.scene")
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["rounds"][1]["strategy"]["strategy"] == "zoom" and run["cost"]["renders"] == 2.0
     assert all("cost" in r for r in run["rounds"])
@@ -339,11 +339,11 @@ def test_cli_best_of_n(tmp_path, fault, capsys):
     assert "renders' worth" in capsys.readouterr().out
 
 
-def test_zoomed_repaint_runs_on_a_tiny_diffusers_backbone(tiny_sd):
+def test_zoomed_repaint_runs_on_a_tiny_diffusers_backbone(tiny_sd):  # noqa: F811 (the fixture)
     from PIL import Image
+    from tiny_diffusers import two_region_layout
 
     from compose.backbones import get_backbone
-    from tiny_diffusers import two_region_layout
 
     model = get_backbone("sd-regional", model=str(tiny_sd), device="cpu", dtype="fp32", steps=2)  # the backbone's options, not the loop's
     lay = two_region_layout(64)

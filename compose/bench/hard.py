@@ -61,8 +61,7 @@ def _names(shapes_colors):
 def build_hard_suite(seed: int = 0, per_kind: int = 10) -> list[dict[str, Any]]:
     """``per_kind`` scene programs of each of :data:`KINDS`: dicts with ``id``, ``kind``,
     ``program`` (scene-language text) and ``seed``."""
-    from compose.vocabulary import GENEVAL_COLORS
-    from compose.vocabulary import SHAPES
+    from compose.vocabulary import GENEVAL_COLORS, SHAPES
 
     rng = random.Random(f"hard:{seed}")
     colors = [c for c in GENEVAL_COLORS]
@@ -174,8 +173,8 @@ def run_scene(item: dict[str, Any], model, *, max_rounds: int = 6, best_of: int 
     """The loop and best-of-``best_of`` on one scene; one result row with both cost traces."""
     import time
 
-    from compose.sources import parse_program
     from compose.loop import generate
+    from compose.sources import parse_program
 
     scene = parse_program(item["program"])
     start = time.perf_counter()
@@ -223,8 +222,8 @@ def summarise_hard(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def format_hard_table(summary: dict[str, Any], title: str) -> str:
     budgets = summary["budgets"]
     head = " ".join(f"{'<=' + str(b):>6}" for b in budgets)
-    lines = [title, f"accuracy (share of scenes fully right) within a compute budget, in renders' worth "
-                    f"({summary['nfe_per_render']} NFE each)",
+    lines = [title, (f"accuracy (share of scenes fully right) within a compute budget, in renders' worth "
+                     f"({summary['nfe_per_render']} NFE each)"),
              f"{'kind':<10} {'n':>3} {'strategy':<10} {head}"]
     for kind, row in summary["kinds"].items():
         for strategy in ("loop", "best_of_n"):
@@ -242,8 +241,8 @@ def svg_curves(summary: dict[str, Any], title: str) -> str:
     budgets = summary["budgets"]
     pw, ph, pad = 170, 130, 40
     width = pad + len(kinds) * (pw + 20)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{ph + 110}" font-family="sans-serif" '
-             f'font-size="10">', f'<text x="10" y="16" font-size="13">{title}</text>']
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{ph + 110}" '
+              f'font-family="sans-serif" font-size="10">'), f'<text x="10" y="16" font-size="13">{title}</text>']
     for i, kind in enumerate(kinds):
         x0, y0 = pad + i * (pw + 20), 40
         parts.append(f'<rect x="{x0}" y="{y0}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>')

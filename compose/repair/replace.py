@@ -20,8 +20,8 @@ def replace_instances(scene: Scene, layout: Layout, instances: list[str], *, see
                       reason: str = "re-placed") -> RepaintPlan | None:
     """A repaint plan that moves ``instances`` (solver, others fixed); ``None`` when the solver
     finds no other place for them (or none of them is in the layout)."""
-    from compose.placement import place as solve_layout
     from compose.errors import LayoutError
+    from compose.placement import place as solve_layout
     from compose.repaint import RepaintPlan, RepaintRegion
 
     instances = [i for i in instances if i in layout.boxes]
