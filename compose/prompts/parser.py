@@ -93,6 +93,9 @@ def _relation_phrases() -> dict[tuple[str, ...], str]:
         for words in spec.all_words:
             for variant in lx.relation_variants(words):
                 phrases.setdefault(tuple(variant.split()), spec.name)
+    for words, name in lx.EXTRA_RELATION_PHRASES.items():
+        if name in RELATIONS:
+            phrases.setdefault(tuple(words.split()), name)
     return phrases
 
 
@@ -159,6 +162,7 @@ class NounPhrase:
     extra_colors: list[str] = field(default_factory=list)
     size: str | None = None
     material: str | None = None
+    tone: str | None = None  # a color outside the palette ("beige")
     shape: str | None = None
     adjectives: list[str] = field(default_factory=list)
     kind: str | None = None  # compound modifiers of a known class ("police" car)
@@ -291,6 +295,40 @@ class _Reader:
         if color_name(word.text) or word.text in SIZE_WORDS:
             return False
         return word.tag in _NOUN_TAGS or word.pos in ("NOUN", "PROPN")
+
+    def ends_phrase(self, i: int) -> bool:
+        """Whether a noun phrase ends before word ``i``: the end, a separator, a relation."""
+        if i >= len(self.w):
+            return True
+        word = self.w[i]
+        return word in lx.SEPARATORS or word in ("without", "no", "near", "by") \
+            or bool(self.relation_at(i)) or self.match(i, lx.ABSOLUTE_POSITIONS, _MAX_ABS) is not None \
+            or word in lx.NEUTRAL_VERBS or word in ("has", "have", "holding", "wearing")
+
+    def forced_head(self, i: int, start: int) -> bool:
+        """Whether word ``i`` is the noun of a phrase begun at ``start`` whatever its tag.
+
+        A word after a determiner or modifier that ends the phrase is its noun: "a red rose"
+        (tagged a verb), "an orange acorn" (tagged an adjective), "a yellow violet" (a color).
+        """
+        if i >= len(self.w) or i <= start:
+            return False
+        word = self.w[i]
+        if not re.fullmatch(r"[a-z][a-z'\-]*", word) or word in _NOT_NOUNS or word in SIZE_WORDS \
+                or word in lx.PRONOUNS or word in lx.NEUTRAL_VERBS or word in lx.MATERIALS \
+                or word in lx.RELATION_ADVERBS or self.relation_at(i) \
+                or self.match(i, lx.ABSOLUTE_POSITIONS, _MAX_ABS) is not None:
+            return False
+        if (color_name(word) or word in lx.EXTRA_COLORS) and word not in lx.COLOR_NOUNS:
+            return False
+        if word.endswith("ing") and self.words[i].tag == "VBG":
+            return False
+        previous = self.w[i - 1]
+        if not (previous in ("a", "an", "the", "another", "this", "that") or count_word(previous) is not None
+                or color_name(previous) or previous in lx.EXTRA_COLORS or previous in SIZE_WORDS
+                or previous in lx.MATERIALS or self.words[i - 1].tag in ("JJ", "JJR", "JJS")):
+            return False
+        return self.ends_phrase(i + 1)
 
     # -- step 2 ---------------------------------------------------------------------------------
 
@@ -492,6 +530,12 @@ class _Reader:
         # modifiers
         while j < n:
             word = self.w[j]
+            if word in lx.COLOR_NOUNS and j > i and self.forced_head(j, i) and not self.class_at(j):
+                break  # "a yellow violet": the flower
+            if word in lx.EXTRA_COLORS and not self.forced_head(j, i):
+                np_.tone = np_.tone or word
+                j += 1
+                continue
             if self.class_at(j) and not ((color_name(word) or word in lx.SHAPE_ADJECTIVES)
                                          and self.modifier_then_noun(j + 1)):
                 break
@@ -530,7 +574,7 @@ class _Reader:
             break
         # the noun (compound nouns and known compound classes)
         units: list[tuple[int, int, str, bool]] = []  # start, end, class-or-word, known
-        while j < n and self.nounish(j):
+        while j < n and (self.nounish(j) or (not units and self.forced_head(j, i))):
             known = self.class_at(j)
             if units and known is None and np_.indefinite and np_.count is None and \
                     self.words[j].tag == "NNS" and lx.singular(self.w[j]) != self.w[j]:
@@ -578,7 +622,7 @@ class _Reader:
             else:
                 np_.count, np_.plural = 2 * number, True
         if not (np_.head or np_.one or np_.color or np_.size or np_.material or np_.adjectives
-                or np_.count is not None):
+                or np_.tone or np_.count is not None):
             return None
         np_.end = j
         if j == i:
@@ -598,7 +642,7 @@ class _Reader:
                 i += 1  # "orange" is a class, but "orange and white" are colors
             else:
                 break
-        return self.nounish(i)
+        return self.nounish(i) or self.forced_head(i, i - 1)
 
     def nounish_ahead_color(self, i: int) -> bool:
         return i + 1 < len(self.w) and self.w[i] in ("and", ",", "-", "&") and bool(color_name(self.w[i + 1]))
@@ -799,6 +843,10 @@ class _SceneBuilder:
         out: dict = {}
         if np_.material:
             out["material"] = np_.material
+        if np_.tone and np_.color is None:
+            out["color"] = np_.tone
+            self.r.warn(f"color '{np_.tone}' of '{self.r.chars(np_.start, np_.end)}' is not one the "
+                        "verifier can see; kept as the color attribute", np_.start, np_.end)
         if np_.adjectives:
             out["adjectives"] = " ".join(np_.adjectives)
         if np_.kind:
