@@ -143,6 +143,7 @@ QUANTIFIERS: dict[tuple[str, ...], int | tuple[int, int]] = {
     ("a", "flock", "of"): (3, 8), ("a", "pack", "of"): (3, 6), ("a", "crowd", "of"): (5, 10),
     ("a", "collection", "of"): (3, 6), ("a", "variety", "of"): (3, 6), ("both",): 2,
     ("a", "single"): 1, ("single",): 1, ("only", "one"): 1, ("just", "one"): 1,
+    ("a", "piece", "of"): 1, ("a", "slice", "of"): 1, ("a", "chunk", "of"): 1,
     ("exactly", "one"): 1, ("one", "single"): 1, ("a", "lone"): 1, ("a", "solitary"): 1,
 }
 

@@ -477,6 +477,10 @@ class _Reader:
         for k in range(j, min(j + 6, len(self.w))):
             word = self.w[k]
             if word in lx.FRAMING_NOUNS or (word.endswith("s") and word[:-1] in lx.FRAMING_NOUNS):
+                if self.match(k + 1, {key: True for key in lx.NEGATIONS}, _MAX_NEG) is not None:
+                    if not (k == j and word in lx.PLAIN_FRAMING_NOUNS):  # "a scene without dogs"
+                        self.style.append(self.chars(j, k + 1))
+                    return k + 1 - i
                 for link in lx.FRAMING_LINKS:
                     if tuple(self.w[k + 1:k + 1 + len(link)]) == link:
                         if not (k == j and word in lx.PLAIN_FRAMING_NOUNS):
@@ -635,6 +639,8 @@ class _Reader:
         Colors may be joined ("an orange and white cat").
         """
         while i < len(self.w):
+            if i > 0 and color_name(self.w[i - 1]) and self.forced_head(i, i - 1):
+                return True  # "an orange acorn": the tagger's adjective ends the phrase
             if (self.is_modifier(i) or color_name(self.w[i]) or self.w[i] in SIZE_WORDS) \
                     and not self.nounish(i) or self.w[i] in ("and", ",", "-", "&") and i + 1 < len(self.w) and color_name(self.w[i + 1]):
                 i += 1
@@ -642,7 +648,7 @@ class _Reader:
                 i += 1  # "orange" is a class, but "orange and white" are colors
             else:
                 break
-        return self.nounish(i) or self.forced_head(i, i - 1)
+        return self.nounish(i) or (i > 0 and bool(color_name(self.w[i - 1])) and self.forced_head(i, i - 1))
 
     def nounish_ahead_color(self, i: int) -> bool:
         return i + 1 < len(self.w) and self.w[i] in ("and", ",", "-", "&") and bool(color_name(self.w[i + 1]))
@@ -1001,6 +1007,9 @@ class _SceneBuilder:
         waiting: list[Position] = []
         elaboration: list[NounPhrase] = []  # headless phrases that split the last group
         related: tuple[list[NounPhrase], NounPhrase] | None = None  # last relation: subjects, object
+        also: list[RelationPhrase] = []  # "above and to the right of": relations sharing an object
+        joined: list[NounPhrase] = []  # phrases joined by "and" since the last relation
+        last_separator: str | None = None
         after_separator = True
         k = 0
         while k < len(items):
@@ -1054,10 +1063,12 @@ class _SceneBuilder:
                                 self.relate(subs, rel, [self.ref(b) for b in between], between)
                                 pending, last, between = None, item, []
                     else:
-                        self.relate(subs, rel, [self.ref(item)], [item])
+                        for each in [*also, rel]:
+                            self.relate(subs, each, [self.ref(item)], [item])
                         pending, last = None, item
                     if pending is None:
                         related = (subs, item)
+                        also, joined = [], []
                     sentence_nps.append(item)
                     links = []
                     after_separator = False
@@ -1082,13 +1093,23 @@ class _SceneBuilder:
                     subjects.append(item)
                 else:
                     subjects = [item]
+                if after_separator and joined and not links and last_separator in ("and", ",", "&"):
+                    joined.append(item)
+                else:
+                    joined = [item]
                 sentence_nps.append(item)
                 last = item
                 links = []
                 after_separator = False
                 continue
             if isinstance(item, RelationPhrase):
+                if pending is not None and not between and k >= 3 and items[k - 3] is pending[0] \
+                        and isinstance(items[k - 2], Separator) and items[k - 2].word in ("and", ",", "&"):
+                    also.append(pending[0])  # "above and to the right of a dog"
+                    pending = (item, pending[1])
+                    continue
                 if pending is not None and not between:
+                    also = []
                     r.warn(f"relation '{r.chars(pending[0].start, pending[0].end)}' has no object; dropped",
                            pending[0].start, pending[0].end)
                     pending = None
@@ -1117,6 +1138,8 @@ class _SceneBuilder:
                         if finite and subjects:
                             plural = finite[0].word.text in _PLURAL_VERBS or finite[0].word.tag == "VBP"
                             subs = list(subjects) if plural and len(subjects) > 1 else [subjects[-1]]
+                if not subs and not links and len(joined) > 1 and joined[-1] is last:
+                    subs = list(joined)  # "a car and a dog under a horse": both are under it
                 if not subs:
                     subs = [last]
                 pending = (item, subs)
@@ -1124,7 +1147,9 @@ class _SceneBuilder:
                 links = []
                 continue
             if isinstance(item, Separator):
+                last_separator = item.word
                 if item.word in lx.SENTENCE_ENDS:
+                    joined = []
                     sentence_nps, subjects, last, links = [], [], None, []
                     if pending is not None and not between:
                         r.warn(f"relation '{r.chars(pending[0].start, pending[0].end)}' has no object; "
