@@ -92,6 +92,13 @@ SETTING_NOUNS: frozenset[str] = frozenset({
     "mars", "outer space", "underwater", "grass field", "snowfield", "cave", "island", "valley",
 })
 
+#: Settings that are never a thing drawn in a box, whatever relation they follow.
+SETTING_ONLY: frozenset[str] = frozenset({
+    "background", "night", "sunset", "sunrise", "day", "morning", "evening", "afternoon",
+    "winter", "summer", "autumn", "spring", "fall", "space", "outer space", "underwater", "sky",
+    "landscape", "countryside", "snow",
+})
+
 #: What people wear: "a man in a red shirt" describes the man (``wearing=``), it adds no object.
 CLOTHING: frozenset[str] = frozenset({
     "shirt", "t-shirt", "dress", "hat", "cap", "jacket", "coat", "suit", "sweater", "skirt",

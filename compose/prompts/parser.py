@@ -65,6 +65,11 @@ MAX_PROMPT_CHARS = 2000
 #: Count of a plural noun without a number ("apples on a table").
 BARE_PLURAL_COUNT = (2, 4)
 
+#: Relations whose object is a thing with a place in the picture: "a kite above a field" draws
+#: the field; "a cat in a kitchen" only sets the scene.
+_THING_RELATIONS = frozenset({"above", "below", "left_of", "right_of", "next_to", "near", "behind",
+                              "in_front_of"})
+
 #: Names the scene language reserves; a group named so gets a suffix.
 _RESERVED_NAMES = {"canvas", "background", "style", "negative", "seed", "object", "count", "color",
                    "size", "at", "aspect", "class", "with", "prefer", "weight", "between", "and",
@@ -730,6 +735,7 @@ class _SceneBuilder:
         self.requirements: list[Requirement] = []
         self.hints: dict[str, list[tuple[str, Span]]] = {}
         self.last_class: NounPhrase | None = None
+        self.relation_object: str | None = None  # the relation whose object is being placed
 
     # -- groups ---------------------------------------------------------------------------------
 
@@ -795,7 +801,9 @@ class _SceneBuilder:
         if np_.head in lx.FRAMING_NOUNS and np_.definite and not np_.known:
             np_.role = "framing"  # "in this picture"
             return None
-        if np_.head in lx.SETTING_NOUNS:
+        if np_.head in lx.SETTING_NOUNS and not (  # "above a green field": a described thing
+                self.relation_object in _THING_RELATIONS and np_.head not in lx.SETTING_ONLY
+                and np_.indefinite and (np_.color or np_.tone or np_.size or np_.adjectives)):
             phrase = r.chars(np_.start, np_.end)
             if phrase not in r.background:
                 r.background.append(phrase)
@@ -1043,7 +1051,9 @@ class _SceneBuilder:
                     pending, links = None, []
                     continue
                 exclude = [s.resolved for s in (pending[1] if pending else []) if s.resolved]
+                self.relation_object = pending[0].name if pending else None
                 self.place(item, exclude=exclude)
+                self.relation_object = None
                 if item.resolved is not None:
                     for position in waiting:
                         self.hints.setdefault(item.resolved, []).append(
@@ -1333,13 +1343,16 @@ class _SceneBuilder:
                 continue
             for where, span in hints:
                 by_where.setdefault(where, []).append((key, span))
+        # the thing named first is the subject: "a cup on the right and a laptop on the left"
+        # reads cup right_of laptop, as it was written
         pairs = [("left", "right", "left_of"), ("top", "bottom", "above"),
-                 ("foreground", "background", "in_front_of")]
+                 ("foreground", "background", "in_front_of"), ("right", "left", "right_of"),
+                 ("bottom", "top", "below"), ("background", "foreground", "behind")]
         used = set()
         for first, second, predicate in pairs:
             for a, span_a in by_where.get(first, []):
                 for b, span_b in by_where.get(second, []):
-                    if a != b:
+                    if a != b and span_a.start < span_b.start:
                         span = Span(text=None, start=min(span_a.start, span_b.start),  # type: ignore[type-var]
                                     end=max(span_a.end, span_b.end))  # type: ignore[type-var]
                         span = Span(text=self.r.text[span.start:span.end], start=span.start, end=span.end)
