@@ -54,6 +54,7 @@ CLASS_SYNONYMS: dict[str, str] = {
 IRREGULAR_PLURALS: dict[str, str] = {
     "people": "person", "persons": "person", "men": "man", "women": "woman", "children": "child",
     "mice": "mouse", "geese": "goose", "teeth": "tooth", "feet": "foot", "oxen": "ox",
+    "cacti": "cactus", "fungi": "fungus", "octopi": "octopus",
     "knives": "knife", "wives": "wife", "lives": "life", "leaves": "leaf", "loaves": "loaf",
     "wolves": "wolf", "shelves": "shelf", "halves": "half", "calves": "calf", "scarves": "scarf",
     "sheep": "sheep", "sheeps": "sheep", "deer": "deer", "fish": "fish", "moose": "moose",
@@ -377,6 +378,8 @@ def singular(noun: str) -> str:
         last = IRREGULAR_PLURALS[last]
     elif last.endswith("ies") and len(last) > 4:
         last = last[:-3] + "y"
+    elif last.endswith("uses") and not last.endswith(("ouses", "auses")) and len(last) > 5:
+        last = last[:-2]  # "octopuses", "walruses"; "houses" and "causes" keep their e
     elif last.endswith(("ches", "shes", "xes", "zes", "sses")):
         last = last[:-2]
     elif last.endswith("s") and not last.endswith(("ss", "us", "is")) and len(last) > 3:

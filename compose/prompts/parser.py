@@ -573,6 +573,8 @@ class _Reader:
                     self.is_modifier(j + 1) and not self.starts_noun_phrase(j + 1):
                 j += 1
                 continue
+            if j > i and not self.class_at(j) and self.forced_head(j, i):
+                break  # "six geese and eight lemons": tagged an adjective, it ends the phrase
             if self.is_modifier(j) and not (self.nounish(j) and not self.modifier_then_noun(j + 1)):
                 if word in lx.MATERIALS:
                     np_.material = np_.material or word
@@ -644,7 +646,8 @@ class _Reader:
         Colors may be joined ("an orange and white cat").
         """
         while i < len(self.w):
-            if i > 0 and color_name(self.w[i - 1]) and self.forced_head(i, i - 1):
+            if i > 0 and (color_name(self.w[i - 1]) or count_word(self.w[i - 1]) is not None) \
+                    and self.forced_head(i, i - 1):
                 return True  # "an orange acorn": the tagger's adjective ends the phrase
             if (self.is_modifier(i) or color_name(self.w[i]) or self.w[i] in SIZE_WORDS) \
                     and not self.nounish(i) or self.w[i] in ("and", ",", "-", "&") and i + 1 < len(self.w) and color_name(self.w[i + 1]):
