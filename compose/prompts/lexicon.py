@@ -54,7 +54,6 @@ CLASS_SYNONYMS: dict[str, str] = {
 IRREGULAR_PLURALS: dict[str, str] = {
     "people": "person", "persons": "person", "men": "man", "women": "woman", "children": "child",
     "mice": "mouse", "geese": "goose", "teeth": "tooth", "feet": "foot", "oxen": "ox",
-    "cacti": "cactus", "fungi": "fungus", "octopi": "octopus",
     "knives": "knife", "wives": "wife", "lives": "life", "leaves": "leaf", "loaves": "loaf",
     "wolves": "wolf", "shelves": "shelf", "halves": "half", "calves": "calf", "scarves": "scarf",
     "sheep": "sheep", "sheeps": "sheep", "deer": "deer", "fish": "fish", "moose": "moose",

@@ -34,7 +34,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from compose.errors import PromptError
+from compose.errors import PromptError, warning_text
 from compose.prompts import lexicon as lx
 from compose.prompts.pipeline import coarse_tag
 from compose.relations import RELATIONS, word_vocabulary
@@ -69,6 +69,12 @@ BARE_PLURAL_COUNT = (2, 4)
 #: the field; "a cat in a kitchen" only sets the scene.
 _THING_RELATIONS = frozenset({"above", "below", "left_of", "right_of", "next_to", "near", "behind",
                               "in_front_of"})
+
+#: Words that carry no content of their own: a prompt may leave them unread.
+_FUNCTION_WORDS = (lx.DEFINITE | lx.INDEFINITE | lx.SEPARATORS | lx.NEUTRAL_VERBS | lx.RELATION_ADVERBS
+                   | {"of", "with", "there", "here", "is", "are", "some", "any", "each", "every", "all",
+                      "in", "on", "at", "to", "by", "its", "their", "his", "her", "very", "please",
+                      "also", "too", "just", "only", "both", "together"})
 
 #: Names the scene language reserves; a group named so gets a suffix.
 _RESERVED_NAMES = {"canvas", "background", "style", "negative", "seed", "object", "count", "color",
@@ -240,6 +246,7 @@ class _Reader:
         self._relations: dict[int, tuple[int, str] | None] = {}
         self._classes: dict[int, tuple[int, str] | None] = {}
         self.warnings: list[SceneWarning] = []
+        self.consumed: set[int] = set()  # word positions read into no span (framing, settings)
         self.style: list[str] = []
         self.background: list[str] = []
 
@@ -252,9 +259,15 @@ class _Reader:
     def chars(self, start: int, end: int) -> str:
         return self.text[self.words[start].start:self.words[end - 1].end]
 
-    def warn(self, message: str, start: int | None = None, end: int | None = None) -> None:
+    def warn(self, code: str, start: int | None = None, end: int | None = None, **fields) -> None:
+        """Keep warning ``code`` (:class:`compose.errors.Warnings`) on words ``start:end``.
+
+        ``words`` defaults to the words warned about.
+        """
         span = self.span(start, end) if start is not None and end is not None and end > start else None
-        self.warnings.append(SceneWarning(message=message, span=span))
+        if span is not None:
+            fields.setdefault("words", span.text)
+        self.warnings.append(SceneWarning(message=warning_text(code, **fields), span=span))
 
     def match(self, i: int, table, longest: int) -> tuple[int, object] | None:
         """Longest phrase of ``table`` (word tuples) starting at word ``i``: (length, value)."""
@@ -347,6 +360,7 @@ class _Reader:
             if at_clause_start:
                 skip = self.opening(i) or self.framing(i)
                 if skip:
+                    self.consumed.update(range(i, i + skip))
                     i += skip
                     continue
             nobody = self.match(i, lx.NEGATED_PRONOUNS, 2)
@@ -761,8 +775,7 @@ class _SceneBuilder:
         if isinstance(count, tuple):
             return CountRange(min=count[0], max=count[1])
         if count > MAX_COUNT:
-            self.r.warn(f"count {count} of '{self.r.chars(np_.start, np_.end)}' is over the limit "
-                        f"of {MAX_COUNT}; using {MAX_COUNT}", np_.start, np_.end)
+            self.r.warn("W207", np_.start, np_.end, count=count, limit=MAX_COUNT)
             return MAX_COUNT
         return count
 
@@ -774,17 +787,16 @@ class _SceneBuilder:
                 if name not in exclude:
                     np_.resolved = name
                     return name
-            r.warn(f"'{r.chars(np_.start, np_.end)}' refers to nothing mentioned before; dropped",
-                   np_.start, np_.end)
+            r.warn("W208", np_.start, np_.end)
             return None
         if np_.one:
             if self.last_class is None:
-                r.warn(f"'{r.chars(np_.start, np_.end)}' names no thing; dropped", np_.start, np_.end)
+                r.warn("W203", np_.start, np_.end)
                 return None
             np_.head, np_.known = self.last_class.head, self.last_class.known
             np_.written_head = self.last_class.written_head
         if not np_.head:
-            r.warn(f"'{r.chars(np_.start, np_.end)}' names no thing; dropped", np_.start, np_.end)
+            r.warn("W203", np_.start, np_.end)
             return None
         if np_.count == 0:
             np_.negated = True
@@ -803,6 +815,7 @@ class _SceneBuilder:
             return None
         if np_.head in lx.FRAMING_NOUNS and np_.definite and not np_.known:
             np_.role = "framing"  # "in this picture"
+            r.consumed.update(range(np_.start, np_.end))
             return None
         if np_.head in lx.SETTING_NOUNS and not (  # "above a green field": a described thing
                 self.relation_object in _THING_RELATIONS and np_.head not in lx.SETTING_ONLY
@@ -811,6 +824,7 @@ class _SceneBuilder:
             if phrase not in r.background:
                 r.background.append(phrase)
             np_.role = "background"
+            r.consumed.update(range(np_.start, np_.end))
             return None
         self.last_class = np_
         if (np_.definite or (np_.count is None and not np_.indefinite and not np_.possessive)) \
@@ -862,8 +876,7 @@ class _SceneBuilder:
             out["material"] = np_.material
         if np_.tone and np_.color is None:
             out["color"] = np_.tone
-            self.r.warn(f"color '{np_.tone}' of '{self.r.chars(np_.start, np_.end)}' is not one the "
-                        "verifier can see; kept as the color attribute", np_.start, np_.end)
+            self.r.warn("W204", np_.start, np_.end, color=np_.tone)
         if np_.adjectives:
             out["adjectives"] = " ".join(np_.adjectives)
         if np_.kind:
@@ -872,9 +885,7 @@ class _SceneBuilder:
             out["shape"] = np_.shape
         if np_.extra_colors:
             out["other_colors"] = " ".join(np_.extra_colors)
-            self.r.warn(f"'{self.r.chars(np_.start, np_.end)}' has more than one color; "
-                        f"'{np_.color}' is checked, {', '.join(np_.extra_colors)} kept as an attribute",
-                        np_.start, np_.end)
+            self.r.warn("W205", np_.start, np_.end, color=np_.color, others=", ".join(np_.extra_colors))
         return out
 
     def declare(self, np_: NounPhrase) -> str:
@@ -891,25 +902,22 @@ class _SceneBuilder:
     def relate(self, subjects: list[NounPhrase], rel: RelationPhrase, objects: list[Ref | None],
                obj_nps: list[NounPhrase]) -> None:
         r = self.r
-        words = r.chars(rel.start, rel.end)
         if rel.negated:
-            r.warn(f"negated relation 'not {words}' cannot be expressed; dropped", rel.start, rel.end)
+            r.warn("W217", rel.start, rel.end)
             return
         if any(o is None for o in objects):
             roles = {o.role for o in obj_nps if o.resolved is None}
             if not roles & {"background", "framing", "forbidden"}:
-                r.warn(f"relation '{words}' has no object that is a thing; dropped", rel.start, rel.end)
+                r.warn("W213", rel.start, rel.end)
             return
         for subject in subjects:
             if subject.resolved is None:
                 if subject.role not in ("background", "framing", "forbidden"):
-                    r.warn(f"relation '{words}' has no subject that is a thing; dropped",
-                           rel.start, rel.end)
+                    r.warn("W214", rel.start, rel.end)
                 continue
             refs = [o for o in objects if o is not None]
             if len(refs) != RELATIONS[rel.name].arity:
-                r.warn(f"relation '{words}' needs {RELATIONS[rel.name].arity} object(s), found "
-                       f"{len(refs)}; dropped", rel.start, rel.end)
+                r.warn("W215", rel.start, rel.end, arity=RELATIONS[rel.name].arity, found=len(refs))
                 continue
             # a group split by "one black and one white" relates through every part
             object_sets = [refs] if len(refs) != 1 or refs[0].index is not None else \
@@ -917,8 +925,7 @@ class _SceneBuilder:
             for name in self.parts.get(subject.resolved, [subject.resolved]):
                 for object_refs in object_sets:
                     if not _distinct([Ref(group=name), *object_refs]):
-                        r.warn(f"relation '{words}' would relate '{name}' with itself; dropped",
-                               rel.start, rel.end)
+                        r.warn("W216", rel.start, rel.end, name=name)
                         continue
                     statement = RelationStatement(subject=Ref(group=name), predicate=rel.name,
                                                   objects=object_refs,
@@ -1049,6 +1056,7 @@ class _SceneBuilder:
                 if wearers:  # "a man in a red shirt", "a corgi wearing sunglasses"
                     for wearer in wearers:
                         group = self.groups[wearer.resolved]  # type: ignore[index]
+                        r.consumed.update(range(item.start, item.end))
                         group.attributes["wearing"] = ", ".join(filter(None, [
                             group.attributes.get("wearing"), r.chars(item.start, item.end)]))
                     pending, links = None, []
@@ -1099,9 +1107,8 @@ class _SceneBuilder:
                 actions = [x.word.text for x in links
                            if x.word.pos == "VERB" and x.word.text not in lx.NEUTRAL_VERBS]
                 if actions and last is not None and item.resolved is not None:
-                    r.warn(f"'{' '.join(actions)}' between '{r.chars(last.start, last.end)}' and "
-                           f"'{r.chars(item.start, item.end)}' is no spatial relation; dropped",
-                           links[0].start, item.end)
+                    r.warn("W218", links[0].start, item.end, words=" ".join(actions),
+                           subject=r.chars(last.start, last.end), object=r.chars(item.start, item.end))
                 if after_separator and subjects and not any(isinstance(x, Link) for x in links):
                     subjects.append(item)
                 else:
@@ -1123,8 +1130,7 @@ class _SceneBuilder:
                     continue
                 if pending is not None and not between:
                     also = []
-                    r.warn(f"relation '{r.chars(pending[0].start, pending[0].end)}' has no object; dropped",
-                           pending[0].start, pending[0].end)
+                    r.warn("W211", pending[0].start, pending[0].end)
                     pending = None
                 # "next to each other": the coordinated phrases relate among themselves
                 if item.reciprocal:
@@ -1165,8 +1171,7 @@ class _SceneBuilder:
                     joined = []
                     sentence_nps, subjects, last, links = [], [], None, []
                     if pending is not None and not between:
-                        r.warn(f"relation '{r.chars(pending[0].start, pending[0].end)}' has no object; "
-                               "dropped", pending[0].start, pending[0].end)
+                        r.warn("W211", pending[0].start, pending[0].end)
                         pending = None
                 after_separator = True
                 continue
@@ -1183,9 +1188,9 @@ class _SceneBuilder:
                     for target in targets:
                         if target.resolved:
                             self.adjective(target, item)
+                            r.consumed.add(item.start)
                 if pending is not None or not (target and target.resolved):
-                    r.warn(f"adjective '{item.word.text}' describes nothing; dropped",
-                           item.start, item.start + 1)
+                    r.warn("W206", item.start, item.start + 1)
                 continue
             if isinstance(item, Position):
                 target = last if last is not None and last.resolved else None
@@ -1195,25 +1200,20 @@ class _SceneBuilder:
                 self.hints.setdefault(target.resolved, []).append((item.where, r.span(item.start, item.end)))
                 continue
             if isinstance(item, Dropped):
-                r.warn(f"'{r.chars(item.start, item.end)}' was not understood; dropped",
-                       item.start, item.end)
+                r.warn("W201", item.start, item.end)
         if pending is not None:
-            r.warn(f"relation '{r.chars(pending[0].start, pending[0].end)}' has no object; dropped",
-                   pending[0].start, pending[0].end)
+            r.warn("W211", pending[0].start, pending[0].end)
         if inverted is not None:
-            r.warn(f"relation '{r.chars(inverted[0].start, inverted[0].end)}' has no subject; dropped",
-                   inverted[0].start, inverted[0].end)
+            r.warn("W212", inverted[0].start, inverted[0].end)
         for h in headless:
-            r.warn(f"'{r.chars(h.start, h.end)}' names no thing; dropped", h.start, h.end)
+            r.warn("W203", h.start, h.end)
         if elaboration:
             self.drop_elaboration(elaboration)
         for position in waiting:
-            r.warn(f"position '{r.chars(position.start, position.end)}' belongs to no thing; dropped",
-                   position.start, position.end)
+            r.warn("W231", position.start, position.end)
         self.resolve_hints()
         if not (self.groups or self.forbidden or r.background or r.style):
-            r.warn("nothing in the prompt names a thing to draw; the scene is empty",
-                   0, len(r.words))
+            r.warn("W240", 0, len(r.words))
         return self.scene()
 
     def elaborates(self, items: list[Item], k: int, last: NounPhrase | None,
@@ -1274,8 +1274,7 @@ class _SceneBuilder:
 
     def drop_elaboration(self, parts: list[NounPhrase]) -> None:
         for part in parts:
-            self.r.warn(f"'{self.r.chars(part.start, part.end)}' does not add up to the group it "
-                        "describes; dropped", part.start, part.end)
+            self.r.warn("W209", part.start, part.end)
 
     def wearers(self, item: NounPhrase, pending, links: list[Link],
                 last: NounPhrase | None) -> list[NounPhrase] | None:
@@ -1335,8 +1334,7 @@ class _SceneBuilder:
                         objects=[Ref(group=group.name, index=idx + 1)],
                         span=self.statement_span(placed[0], rel, [])))
                 return
-        self.r.warn(f"'{self.r.chars(rel.start, rel.end)} each other' needs two things; dropped",
-                    rel.start, rel.end)
+        self.r.warn("W219", rel.start, rel.end)
 
     def resolve_hints(self) -> None:
         """Absolute positions ("a cat on the left and a dog on the right") as relations."""
@@ -1366,8 +1364,27 @@ class _SceneBuilder:
             for name, span in entries:
                 if (where, name) not in used:
                     self.r.warnings.append(SceneWarning(
-                        message=f"absolute position '{span.text}' of '{name}' has no counterpart "
-                                "to relate to; dropped", span=span))
+                        message=warning_text("W232", words=span.text, name=name), span=span))
+
+    def unread(self, objects: list[ObjectGroup], statements: list[RelationStatement]) -> None:
+        """Warn (W202) about content words that no group, statement or other warning covers.
+
+        The last net under the reader: whatever it skipped without saying so is said here, so
+        that a scene without warnings is a prompt read in full.
+        """
+        r = self.r
+        spans = [x.span for x in [*objects, *statements, *self.forbidden, *self.requirements,
+                                  *r.warnings] if x.span is not None]
+        missed = []
+        for k, word in enumerate(r.words):
+            if k in r.consumed or word.text in _FUNCTION_WORDS or not re.search(r"[^\W\d_]", word.text):
+                continue
+            if any(sp.start <= word.start and word.end <= sp.end for sp in spans):
+                continue
+            missed.append(k)
+        if missed:
+            r.warn("W202", missed[0], missed[-1] + 1,
+                   words=", ".join(f"'{r.chars(k, k + 1)}'" for k in missed))
 
     def scene(self) -> Scene:
         r = self.r
@@ -1381,9 +1398,9 @@ class _SceneBuilder:
                    for ref in [statement.subject, *statement.objects]):
                 kept.append(statement)
             else:
-                r.warnings.append(SceneWarning(message=f"relation '{statement.predicate}' refers to an "
-                                               "instance that does not exist; dropped",
+                r.warnings.append(SceneWarning(message=warning_text("W220", words=statement.predicate),
                                                span=statement.span))
+        self.unread(objects, kept)
         return Scene(objects=objects, statements=kept, forbidden=self.forbidden,
                      requirements=self.requirements,
                      prompt=r.text, warnings=r.warnings,
