@@ -13,13 +13,17 @@ from compose.scene import Scene
 def parse_program(text: str, file: str | None = None) -> Scene:
     """Parse and check a scene program; raises ``SceneSyntaxError`` / ``SceneSemanticError``.
 
+    Object phrases are read by the prompt reader: what they say fills what the options leave
+    unset (``object c "a red circle"`` is a red circle), and a contradiction is a warning.
+
     >>> scene = parse_program('object cat "a cat"\\nobject dog "a dog"\\ncat left of dog\\n')
     >>> [r.predicate for r in scene.relations()]
     ['left_of']
     """
     from compose.language import parse_program as _parse
+    from compose.prompts.phrases import read_object_phrase
 
-    return _parse(text, file=file)
+    return _parse(text, file=file, read_phrase=read_object_phrase)
 
 
 def format_scene(scene: Scene) -> str:

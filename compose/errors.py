@@ -203,7 +203,7 @@ class Warnings:
 
     # scene programs: object phrases
     W101 = "{option} of '{name}' is {given}, but its phrase '{phrase}' says {read}; the option is kept"
-    W102 = "'{words}' in the phrase of '{name}' was not understood; ignored"
+    W103 = "the phrase '{phrase}' of '{name}' names several things ({things}); nothing is read from it"
     # prompts: words
     W201 = "'{words}' was not understood; dropped"
     W202 = "words not read: {words}"
