@@ -60,7 +60,7 @@ def rate(n: int, seconds: tuple[float, float]) -> tuple[str, str]:
 
 def load_seconds() -> tuple[float, float]:
     code = ("import time; t, c = time.perf_counter(), time.process_time(); "
-            "from compose.prompts.pipeline import load_pipeline; load_pipeline(); "
+            "from compose.prompts.nlp import load_pipeline; load_pipeline(); "
             "print(time.perf_counter() - t, time.process_time() - c)")
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True).stdout.split() for _ in range(3)]
@@ -72,7 +72,7 @@ def full_pipeline_rate(prompts: list[str], repeat: int) -> tuple[float, float]:
     import spacy
 
     from compose.prompts import parser as reader
-    from compose.prompts.pipeline import MODEL_NAMES
+    from compose.prompts.nlp import MODEL_NAMES
 
     for name in MODEL_NAMES:
         try:

@@ -196,8 +196,9 @@ class _Builder:
     def fill_from_phrase(self, fields: dict[str, Any], node) -> None:
         """Fill the fields the options leave unset from what the object's phrase says.
 
-        An option the phrase contradicts is kept, with a warning (W101) that names both. A
-        phrase naming several things ("a cat and a dog") fills nothing (W103).
+        Class, count, color and size are read; other words of the phrase stay in the phrase (the
+        backbone reads it). An option the phrase contradicts is kept, with a warning (W101) that
+        names both. A phrase naming several things ("a cat and a dog") fills nothing (W103).
         """
         name, phrase = fields["name"], fields["phrase"]
         reading = self.read_phrase(phrase)
@@ -218,17 +219,11 @@ class _Builder:
                 fields[key] = value
             elif fields[key] != value:
                 self.conflict(span, name, phrase, key.replace("class_name", "class"), fields[key], value)
-        attributes = dict(fields.get("attributes") or {})
-        for key, value in reading.attributes.items():
-            if key not in attributes:
-                attributes[key] = value
-            elif attributes[key] != value:
-                self.conflict(span, name, phrase, f"attribute '{key}'", attributes[key], value)
-        if attributes:
-            fields["attributes"] = attributes
 
     def conflict(self, span: Span, name: str, phrase: str, option: str, given, read) -> None:
-        show = lambda v: f"{v.min}..{v.max}" if isinstance(v, CountRange) else str(v)  # noqa: E731
+        def show(value) -> str:
+            return f"{value.min}..{value.max}" if isinstance(value, CountRange) else str(value)
+
         self.warnings.append(SceneWarning(message=warning_text(
             "W101", option=option, name=name, given=show(given), phrase=phrase, read=show(read)), span=span))
 
