@@ -27,7 +27,7 @@ from compose.backbones.diffusers_common import (
     check_strength,
     paste_outside,
 )
-from compose.world.vocabulary import SHAPES
+from compose.vocabulary import SHAPES
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
