@@ -62,6 +62,9 @@ def test_the_score_notices_a_wrong_reading(t2i_gold):
     ("A Red Kite Above A Green Field", ["kite", "field"], [("kite", "above", "field")]),
     ("a fox hidden by a tree", ["fox", "tree"], [("fox", "behind", "tree")]),
     ("a duck on side of a pond", ["duck", "pond"], [("duck", "next_to", "pond")]),
+    ("a cat to the upper left of a dog", ["cat", "dog"], [("cat", "above", "dog"), ("cat", "left_of", "dog")]),
+    ("a lamp in the top left corner and a chair in the bottom right corner", ["lamp", "chair"],
+     [("lamp", "above", "chair"), ("lamp", "left_of", "chair")]),
 ])
 def test_benchmark_phrasings(text, groups, relations):
     scene = parse_prompt(text)

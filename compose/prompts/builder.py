@@ -12,6 +12,7 @@ as a coded warning (:class:`compose.errors.Warnings`).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from collections.abc import Sequence
@@ -412,8 +413,9 @@ class _SceneBuilder:
                 self.relation_object = None
                 if item.resolved is not None:
                     for position in waiting:
-                        self.hints.setdefault(item.resolved, []).append(
-                            (position.where, r.span(position.start, position.end)))
+                        for where in position.where.split():
+                            self.hints.setdefault(item.resolved, []).append(
+                                (where, r.span(position.start, position.end)))
                     waiting = []
                 if item.pronoun and item.resolved is None:
                     continue
@@ -429,7 +431,7 @@ class _SceneBuilder:
                                 self.relate(subs, rel, [self.ref(b) for b in between], between)
                                 pending, last, between = None, item, []
                     else:
-                        for each in [*also, rel]:
+                        for each in [x for phrase in [*also, rel] for x in _each_relation(phrase)]:
                             self.relate(subs, each, [self.ref(item)], [item])
                         pending, last = None, item
                     if pending is None:
@@ -542,7 +544,8 @@ class _SceneBuilder:
                 if target is None or after_separator:
                     waiting.append(item)  # "on the left, a cat": the position comes first
                     continue
-                self.hints.setdefault(target.resolved, []).append((item.where, r.span(item.start, item.end)))
+                for where in item.where.split():  # "in the top left corner": top and left
+                    self.hints.setdefault(target.resolved, []).append((where, r.span(item.start, item.end)))
                 continue
             if isinstance(item, Dropped):
                 r.warn("W201", item.start, item.end)
@@ -751,6 +754,11 @@ class _SceneBuilder:
                      prompt=r.text, warnings=r.warnings,
                      background=", ".join(r.background) or None,
                      style=", ".join(r.style) or None)
+
+
+def _each_relation(phrase: RelationPhrase) -> list[RelationPhrase]:
+    """The relations a phrase says: one, or two for a diagonal ("to the upper left of")."""
+    return [phrase, *(dataclasses.replace(phrase, name=name, extra=()) for name in phrase.extra)]
 
 
 def _top(count: int | CountRange) -> int:

@@ -84,6 +84,7 @@ class RelationPhrase:
     name: str
     negated: bool = False
     reciprocal: bool = False  # "side by side": among the phrases before it
+    extra: tuple[str, ...] = ()  # "to the upper left of": left_of besides above
 
 
 @dataclass
@@ -289,7 +290,9 @@ class _Reader:
                         i += k
                         rel = later
                         break
-                out.append(RelationPhrase(i, i + rel[0], rel[1], negated=negation is not None))
+                first, *more = rel[1].split("+")
+                out.append(RelationPhrase(i, i + rel[0], first, negated=negation is not None,
+                                          extra=tuple(more)))
                 if negation is not None:
                     negation = None
                 i += rel[0]

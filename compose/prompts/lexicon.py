@@ -245,6 +245,25 @@ EXTRA_RELATION_PHRASES: dict[str, str] = {
     "to the left-hand side of": "left_of", "to the right-hand side of": "right_of",
 }
 
+def _diagonals() -> tuple[dict[str, str], dict[tuple[str, ...], str]]:
+    relations: dict[str, str] = {}
+    positions: dict[tuple[str, ...], str] = {}
+    for vertical, up in (("upper", "above"), ("top", "above"), ("lower", "below"), ("bottom", "below")):
+        for side in ("left", "right"):
+            for joint in (" ", " - "):
+                corner = f"{vertical}{joint}{side}"
+                for lead in ("to the ", "on the ", "at the ", ""):
+                    relations[f"{lead}{corner} of"] = f"{up}+{side}_of"
+                for lead in ("in the ", "on the ", "at the "):
+                    for tail in ("", " corner", " side"):
+                        positions[tuple(f"{lead}{corner}{tail}".split())] = f"{vertical.replace('upper', 'top').replace('lower', 'bottom')} {side}"
+    return relations, positions
+
+
+#: Diagonal phrasings: "to the upper left of" is two relations (above and left of, joined by
+#: "+"); "in the top left corner" two positions.
+DIAGONAL_RELATION_PHRASES, DIAGONAL_POSITIONS = _diagonals()
+
 #: Colors outside the palette the verifier sees (:data:`compose.vocabulary.COLORS`): read and
 #: kept as the group's ``color`` attribute with a warning (W204), never silently dropped. Gold,
 #: silver, bronze and copper are materials (:data:`MATERIALS`).
@@ -299,6 +318,7 @@ ABSOLUTE_POSITIONS: dict[tuple[str, ...], str] = {
     ("in", "front"): "foreground", ("in", "the", "front"): "foreground",
     ("in", "the", "back"): "background", ("at", "the", "back"): "background",
     ("at", "the", "front"): "foreground",
+    **DIAGONAL_POSITIONS,
 }
 
 #: Words that separate noun phrases.

@@ -34,8 +34,8 @@ def _relation_phrases() -> dict[tuple[str, ...], str]:
         for words in spec.all_words:
             for variant in lx.relation_variants(words):
                 phrases.setdefault(tuple(variant.split()), spec.name)
-    for words, name in lx.EXTRA_RELATION_PHRASES.items():
-        if name in RELATIONS:
+    for words, name in (*lx.EXTRA_RELATION_PHRASES.items(), *lx.DIAGONAL_RELATION_PHRASES.items()):
+        if all(part in RELATIONS for part in name.split("+")):
             phrases.setdefault(tuple(words.split()), name)
     return phrases
 
