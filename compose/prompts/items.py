@@ -482,6 +482,10 @@ class _Reader:
                 np_.size = np_.size or SIZE_WORDS[word]
                 j += 1
                 continue
+            if self.w[j:j + 3] == ["-", "and", "-"] and j + 3 < n and np_.color and \
+                    color_name(self.w[j + 3]) and self.modifier_then_noun(j + 3):
+                j += 3  # "a black-and-white cat"
+                continue
             if word in ("and", ",", "-", "&") and j > np_.start and j + 1 < n and np_.color and \
                     color_name(self.w[j + 1]) and self.modifier_then_noun(j + 1):
                 j += 1  # "an orange and white cat"
@@ -513,8 +517,9 @@ class _Reader:
                 units.append((j, j + known[0], known[1], True))
                 j += known[0]
             else:
-                units.append((j, j + 1, self.w[j], False))
-                j += 1
+                end = self.hyphenated(j)
+                units.append((j, end, self.chars(j, end).lower(), False))
+                j = end
         if units:
             first, last = units[0], units[-1]
             head_start, head_end, head, known = last
@@ -557,6 +562,15 @@ class _Reader:
         if j == i:
             return None
         return np_
+
+    def hyphenated(self, i: int) -> int:
+        """End of the word at ``i`` written with hyphens ("post-it", which spaCy splits in three)."""
+        end = i + 1
+        while end + 1 < len(self.w) and self.w[end] == "-" and re.fullmatch(r"[a-z]+", self.w[end + 1]) \
+                and self.words[end].start == self.words[end - 1].end \
+                and self.words[end + 1].start == self.words[end].end:
+            end += 2
+        return end
 
     def nounish_ahead_modified(self, i: int) -> bool:
         """Whether a noun follows after modifiers ("one red car"): "one" is then a count.
