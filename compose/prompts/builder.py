@@ -495,6 +495,8 @@ class _SceneBuilder:
                 if related is not None and related[1] is last and k >= 2 and \
                         isinstance(items[k - 2], Separator) and items[k - 2].word == "and":
                     subs = related[0]  # "left of the cat and right of the horse": the same subject
+                if not links and subs is None and self.r.tagged_as_verb(sentence_nps):
+                    subs = [last]  # the parse took a noun for a verb ("a blue acorn beside"): adjacency
                 subs = subs or self.governor_subjects(item, sentence_nps)
                 verb_links = [x for x in links if x.word.pos in ("VERB", "AUX")]
                 if verb_links and subs is None:
@@ -504,8 +506,10 @@ class _SceneBuilder:
                         if finite and subjects:
                             plural = finite[0].word.text in _PLURAL_VERBS or finite[0].word.tag == "VBP"
                             subs = list(subjects) if plural and len(subjects) > 1 else [subjects[-1]]
-                if not subs and not links and len(joined) > 1 and joined[-1] is last:
-                    subs = list(joined)  # "a car and a dog under a horse": both are under it
+                if len(joined) > 1 and joined[-1] is last and (not subs or (len(subs) == 1 and subs[0] in joined)) \
+                        and not any(x.word.tag in _FINITE_TAGS for x in links):
+                    # "a car and a dog under a horse", "a cat and a dog hidden by a tree": both
+                    subs = list(joined)
                 if not subs:
                     subs = [last]
                 pending = (item, subs)

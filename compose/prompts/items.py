@@ -215,6 +215,11 @@ class _Reader:
             return False
         return word.tag in _NOUN_TAGS or word.pos in ("NOUN", "PROPN")
 
+    def tagged_as_verb(self, phrases) -> bool:
+        """Whether the tagger called the noun of one of ``phrases`` a verb: its parse is unsafe."""
+        return any(p.end > p.start and self.words[p.end - 1].tag.startswith("VB") for p in phrases
+                   if p.head)
+
     def ends_phrase(self, i: int) -> bool:
         """Whether a noun phrase ends before word ``i``: the end, a separator, a relation."""
         if i >= len(self.w):
@@ -578,7 +583,9 @@ class _Reader:
         Colors may be joined ("an orange and white cat").
         """
         while i < len(self.w):
-            if i > 0 and (color_name(self.w[i - 1]) or _number(self.w[i - 1]) is not None) \
+            previous = self.w[i - 1] if i > 0 else ""
+            if (color_name(previous) or _number(previous) is not None or previous in lx.MATERIALS
+                    or previous in SIZE_WORDS or self.words[i - 1].tag in ("JJ", "VBN")) \
                     and self.forced_head(i, i - 1):
                 return True  # "an orange acorn": the tagger's adjective ends the phrase
             if (self.is_modifier(i) or color_name(self.w[i]) or self.w[i] in SIZE_WORDS) \
@@ -612,7 +619,7 @@ class _Reader:
         if word.pos == "ADJ" or word.tag in ("JJ", "JJR", "JJS"):
             return True
         # "a sleeping cat", "a parked car": a participle right before a noun
-        return word.tag in ("VBG", "VBN") and self.nounish(i + 1)
+        return word.tag in ("VBG", "VBN") and (self.nounish(i + 1) or self.forced_head(i + 1, i))
 
     def is_plural(self, start: int, end: int, written: str) -> bool:
         if written in ("skis", "scissors", "sheep", "glasses", "broccoli", "fish", "deer"):
