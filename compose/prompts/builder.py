@@ -371,6 +371,7 @@ class _SceneBuilder:
         waiting: list[Position] = []
         elaboration: list[NounPhrase] = []  # headless phrases that split the last group
         related: tuple[list[NounPhrase], NounPhrase] | None = None  # last relation: subjects, object
+        fresh: NounPhrase | None = None  # the subject of a new clause, named after a relation
         also: list[RelationPhrase] = []  # "above and to the right of": relations sharing an object
         joined: list[NounPhrase] = []  # phrases joined by "and" since the last relation
         last_separator: str | None = None
@@ -464,6 +465,8 @@ class _SceneBuilder:
                     joined.append(item)
                 else:
                     joined = [item]
+                # a new clause's subject after a finished relation: "..., and a candle to the right of"
+                fresh = item if after_separator and not links and related is not None else None
                 sentence_nps.append(item)
                 last = item
                 links = []
@@ -495,8 +498,8 @@ class _SceneBuilder:
                 if related is not None and related[1] is last and k >= 2 and \
                         isinstance(items[k - 2], Separator) and items[k - 2].word == "and":
                     subs = related[0]  # "left of the cat and right of the horse": the same subject
-                if not links and subs is None and self.r.tagged_as_verb(sentence_nps):
-                    subs = [last]  # the parse took a noun for a verb ("a blue acorn beside"): adjacency
+                if not links and subs is None and (fresh is last or self.r.tagged_as_verb(sentence_nps)):
+                    subs = [last]  # a new clause, or a parse that took a noun for a verb: adjacency
                 subs = subs or self.governor_subjects(item, sentence_nps)
                 verb_links = [x for x in links if x.word.pos in ("VERB", "AUX")]
                 if verb_links and subs is None:

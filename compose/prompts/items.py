@@ -251,7 +251,7 @@ class _Reader:
         previous = self.w[i - 1]
         if not (previous in ("a", "an", "the", "another", "this", "that") or _number(previous) is not None
                 or color_name(previous) or previous in lx.EXTRA_COLORS or previous in SIZE_WORDS
-                or previous in lx.MATERIALS or self.words[i - 1].tag in ("JJ", "JJR", "JJS")):
+                or previous in lx.MATERIALS or self.words[i - 1].tag in ("JJ", "JJR", "JJS", "VBN", "VBG")):
             return False
         return self.ends_phrase(i + 1)
 
