@@ -17,7 +17,7 @@ from tiny_diffusers import (  # noqa: F401  (fixtures)
 
 from compose.backbones import get_backbone
 from compose.backbones.diffusers_common import exclusive_box_masks, layout_prompts
-from compose.backbones.regional_attention import SD3RegionalJointAttnProcessor, joint_attention_mask
+from compose.backbones.regional_attention import SD3RegionalJointAttnProcessor
 
 BASE_RATIO = 0.3
 T5_TOKENS = 16
@@ -80,11 +80,12 @@ def test_sd3_regional_masks_joint_attention_and_restores(sd3_regional):
     assert len(captured) == 2 * 2 * 2  # images x steps x joint blocks
     for probs in captured:
         _check_joint_probs(probs, layout, (8, 8), [77 + T5_TOKENS, 77 + 8, 77 + 8], text_first=False)
-    with pytest.raises(RuntimeError):  # an error inside the block (a mask of the wrong size)
-        with sd3_regional.regional_processors():
+    cond = sd3_regional.encode_layout(layout, 4.5)
+    plan = sd3_regional.attention_plan(layout, cond, 32, 32)
+    with pytest.raises(ValueError, match="regional plan"):  # an error inside the block (text of the wrong length)
+        with sd3_regional.regional_processors(plan):
             transformer(hidden_states=torch.randn(1, 4, 16, 16), timestep=torch.tensor([500.0]),
-                        encoder_hidden_states=torch.randn(1, 10, 32), pooled_projections=torch.randn(1, 64),
-                        joint_attention_kwargs={"attention_mask": torch.zeros(1, 1, 3, 3)})
+                        encoder_hidden_states=torch.randn(1, 10, 32), pooled_projections=torch.randn(1, 64))
     assert all(transformer.attn_processors[n] is p for n, p in before.items())
     assert not any(isinstance(p, SD3RegionalJointAttnProcessor) for p in transformer.attn_processors.values())
 
@@ -112,57 +113,34 @@ def test_sd3_regional_full_canvas_region_equals_plain_pipeline(tiny_sd3):
 # ----------------------------------------------------------------------------- flux-regional
 
 
-class RecordingFluxProcessor:
-    """FLUX's own processor, recording the mask it receives and the attention probabilities it
-    implies from the block's real queries and keys."""
-
-    def __init__(self, records: list) -> None:
-        from diffusers.models.transformers.transformer_flux import FluxAttnProcessor
-
-        self.inner = FluxAttnProcessor()
-        self.records = records
-
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None,
-                 image_rotary_emb=None):
-        from diffusers.models.embeddings import apply_rotary_emb
-        from diffusers.models.transformers.transformer_flux import _get_qkv_projections
-
-        q, k, _, eq, ek, _ = _get_qkv_projections(attn, hidden_states, encoder_hidden_states)
-        q, k = attn.norm_q(q.unflatten(-1, (-1, attn.head_dim))), attn.norm_k(k.unflatten(-1, (-1, attn.head_dim)))
-        if encoder_hidden_states is not None and attn.added_kv_proj_dim is not None:
-            eq = attn.norm_added_q(eq.unflatten(-1, (-1, attn.head_dim)))
-            ek = attn.norm_added_k(ek.unflatten(-1, (-1, attn.head_dim)))
-            q, k = torch.cat([eq, q], dim=1), torch.cat([ek, k], dim=1)
-        if image_rotary_emb is not None:
-            q = apply_rotary_emb(q, image_rotary_emb, sequence_dim=1)
-            k = apply_rotary_emb(k, image_rotary_emb, sequence_dim=1)
-        scores = q.transpose(1, 2) @ k.transpose(1, 2).transpose(-1, -2) / attn.head_dim ** 0.5
-        self.records.append((attention_mask, torch.softmax(scores + attention_mask, dim=-1)))
-        return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
-
-
 @pytest.fixture(scope="module")
 def flux_regional(tiny_flux):
     return get_backbone("flux-regional", model=str(tiny_flux), device="cpu", dtype="fp32",
                         base_ratio=BASE_RATIO, max_sequence_length=T5_TOKENS, region_sequence_length=8)
 
 
-def test_flux_regional_mask_reaches_every_block(flux_regional):
-    from compose.backbones.regional_attention import swapped_processors
-
+def test_flux_regional_groups_attention_in_every_block_and_restores(flux_regional):
     layout = two_region_layout()
-    records: list = []
-    recorder = RecordingFluxProcessor(records)
-    with swapped_processors(flux_regional.pipe.transformer, lambda name, _: recorder):
+    transformer = flux_regional.pipe.transformer
+    before = dict(transformer.attn_processors)
+    flux_regional.capture = []
+    try:
         result = flux_regional.render([layout], seeds=[0], steps=2)
+        captured = flux_regional.capture
+    finally:
+        flux_regional.capture = None
     assert result.images[0].size == (32, 32)
-    assert len(records) == 2 * 2  # steps x (one double-stream + one single-stream block)
+    assert len(captured) == 2 * 2  # steps x (one double-stream + one single-stream block)
     segments = [T5_TOKENS, 8, 8]  # short segments for the region phrases
-    expected = joint_attention_mask(layout, layout_prompts(layout).instances, (8, 8), segments,
-                                    BASE_RATIO, text_first=True)
-    for mask, probs in records:
-        assert torch.equal(mask, expected)
+    for probs in captured:
         _check_joint_probs(probs, layout, (8, 8), segments, text_first=True)
+    assert all(transformer.attn_processors[n] is p for n, p in before.items())
+    plan = flux_regional.attention_plan(layout, flux_regional.encode_layout(layout), 32, 32)
+    with pytest.raises(ValueError, match="regional plan"):
+        with flux_regional.regional_processors(plan):
+            flux_regional.pipe("a red cube", height=32, width=32, num_inference_steps=1,
+                               max_sequence_length=8)  # a text of the wrong length
+    assert all(transformer.attn_processors[n] is p for n, p in before.items())
 
 
 def test_flux_regional_repaint_keeps_everything_outside_the_mask(flux_regional):

@@ -5,8 +5,11 @@ T5 segment for the whole image (every phrase, the background and the style) and 
 an additive mask (:func:`~compose.backbones.regional_attention.joint_attention_mask`) lets a
 region's tokens and the pixels of its box see each other and nothing else of the image, lets
 every pixel see the base prompt (scaled by ``base_ratio`` inside boxes) and keeps segments apart.
-FLUX's own processors take the mask through ``joint_attention_kwargs={"attention_mask": mask}``
-in both the double- and single-stream blocks, so no processor is replaced. Text token positions
+It is computed as one attention per region group
+(:class:`~compose.backbones.regional_attention.AttentionPlan`) by
+:class:`~compose.backbones.regional_attention.FluxRegionalAttnProcessor`, installed in the double-
+and single-stream blocks for the call (FLUX's own processor would take the mask, but a mask over
+the whole sequence keeps SDPA off its fused kernels). Text token positions
 are all zero in FLUX's rotary embedding, so segments need no position shift. The pooled (CLIP)
 embedding is the base prompt's. Negative prompts apply only with ``true_cfg > 1`` (FLUX-dev is
 guidance-distilled; ``guidance`` is its embedded guidance).
@@ -97,6 +100,7 @@ class FluxRegionalBackbone(Backbone):
         self.pipe = load_local(FluxPipeline, opts["model"], name=self.name,
                                torch_dtype=self.runtime.torch_dtype)
         self.runtime.place(self.pipe)
+        self.capture: list | None = None  # set to a list to record attention probabilities
 
     # ------------------------------------------------------------------ conditioning
 
@@ -134,14 +138,22 @@ class FluxRegionalBackbone(Backbone):
             embeds.update(negative_prompt_embeds=uncond, negative_pooled_prompt_embeds=uncond_pooled)
         return {"embeds": embeds, "instances": prompts.instances, "segment_lengths": lengths}
 
-    def attention_mask(self, layout: Layout, cond: dict[str, Any], height: int, width: int):
-        from compose.backbones.regional_attention import joint_attention_mask
+    def attention_plan(self, layout: Layout, cond: dict[str, Any], height: int, width: int):
+        """The region groups of the joint attention (the segments first, then the image tokens)."""
+        from compose.backbones.regional_attention import joint_attention_plan
 
         patch = self.pipe.vae_scale_factor * 2  # FLUX packs 2x2 latent patches into one token
-        return joint_attention_mask(layout, cond["instances"], (height // patch, width // patch),
+        return joint_attention_plan(layout, cond["instances"], (height // patch, width // patch),
                                     cond["segment_lengths"], float(self.options["base_ratio"]),
                                     text_first=True, dtype=self.pipe.transformer.dtype,
                                     device=self.pipe._execution_device)
+
+    def regional_processors(self, plan):
+        """Every attention of the transformer split by region groups, for a ``with`` block."""
+        from compose.backbones.regional_attention import FluxRegionalAttnProcessor, swapped_processors
+
+        processor = FluxRegionalAttnProcessor(plan, self.capture)
+        return swapped_processors(self.pipe.transformer, lambda name, _: processor)
 
     # ------------------------------------------------------------------ render
 
@@ -158,16 +170,16 @@ class FluxRegionalBackbone(Backbone):
             t0 = time.perf_counter()
             cond = self.encode_layout(layout)
             width, height = render_size(layout, multiple, self.options["resolution"])
-            mask = self.attention_mask(layout, cond, height, width)
+            plan = self.attention_plan(layout, cond, height, width)
             timings["encode"] += time.perf_counter() - t0
-            # 3. denoise with the mask passed to FLUX's own attention processors, decode
+            # 3. denoise with the regional processors installed, decode
             t0 = time.perf_counter()
-            out = self.pipe(**cond["embeds"], height=height, width=width,
-                            num_inference_steps=steps, guidance_scale=guidance,
-                            true_cfg_scale=float(self.options["true_cfg"]),
-                            max_sequence_length=int(self.options["max_sequence_length"]),
-                            joint_attention_kwargs={"attention_mask": mask},
-                            generator=generator(seed, self.runtime.device))
+            with self.regional_processors(plan):
+                out = self.pipe(**cond["embeds"], height=height, width=width,
+                                num_inference_steps=steps, guidance_scale=guidance,
+                                true_cfg_scale=float(self.options["true_cfg"]),
+                                max_sequence_length=int(self.options["max_sequence_length"]),
+                                generator=generator(seed, self.runtime.device))
             timings["denoise"] += time.perf_counter() - t0
             images.append(out.images[0])
         # 4. report what was done
@@ -181,10 +193,10 @@ class FluxRegionalBackbone(Backbone):
 
     # ------------------------------------------------------------------ repaint
 
-    def noise_predictor(self, cond: dict[str, Any], mask: Any, guidance: float,
-                        latent_size: tuple[int, int]):
-        """``predict(x_t, t)`` on packed latents: the transformer's flow prediction under the joint
-        mask (embedded guidance; true CFG with the negatives when ``true_cfg > 1``)."""
+    def noise_predictor(self, cond: dict[str, Any], guidance: float, latent_size: tuple[int, int]):
+        """``predict(x_t, t)`` on packed latents: the transformer's flow prediction (the regional
+        processors must be installed; embedded guidance; true CFG with the negatives when
+        ``true_cfg > 1``)."""
         import torch
         from diffusers import FluxPipeline
 
@@ -201,8 +213,7 @@ class FluxRegionalBackbone(Backbone):
         def run(x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, pooled: torch.Tensor):
             return transformer(hidden_states=x, timestep=(t / 1000).expand(x.shape[0]).to(x.dtype),
                                guidance=embedded, pooled_projections=pooled,
-                               encoder_hidden_states=text, txt_ids=text_ids, img_ids=image_ids,
-                               joint_attention_kwargs={"attention_mask": mask}).sample
+                               encoder_hidden_states=text, txt_ids=text_ids, img_ids=image_ids).sample
 
         def predict(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             flow = run(x, t, embeds["prompt_embeds"], embeds["pooled_prompt_embeds"])
@@ -230,7 +241,7 @@ class FluxRegionalBackbone(Backbone):
             t0 = time.perf_counter()
             cond = self.encode_layout(layout)
             width, height = repaint_size(image, scale * 2)
-            attention_mask = self.attention_mask(layout, cond, height, width)
+            plan = self.attention_plan(layout, cond, height, width)
             h, w = height // scale, width // scale
             timings["encode"] += time.perf_counter() - t0
             # 3. masked re-denoising of the packed latents, decode, paste back
@@ -238,13 +249,13 @@ class FluxRegionalBackbone(Backbone):
             channels = self.pipe.transformer.config.in_channels // 4
             scheduler = FlowMatchSampling(self.pipe.scheduler, image_tokens=(h // 2) * (w // 2),
                                           flux_sigmas=True)
-            done = repaint_latents(
-                self.pipe.vae, scheduler,
-                self.noise_predictor(cond, attention_mask, guidance, (h, w)), image, mask,
-                (width, height), steps, generator(seed, self.runtime.device),
-                pack=lambda z, c=channels, h=h, w=w: FluxPipeline._pack_latents(z, z.shape[0], c, h, w),
-                unpack=lambda z, h=height, w=width: FluxPipeline._unpack_latents(z, h, w, scale),
-                progress=self.runtime.progress)
+            with self.regional_processors(plan):
+                done = repaint_latents(
+                    self.pipe.vae, scheduler, self.noise_predictor(cond, guidance, (h, w)), image, mask,
+                    (width, height), steps, generator(seed, self.runtime.device),
+                    pack=lambda z, c=channels, h=h, w=w: FluxPipeline._pack_latents(z, z.shape[0], c, h, w),
+                    unpack=lambda z, h=height, w=width: FluxPipeline._unpack_latents(z, h, w, scale),
+                    progress=self.runtime.progress)
             timings["denoise"] += time.perf_counter() - t0
             out.append(done.image)
         # 4. report what was done
