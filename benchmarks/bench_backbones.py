@@ -199,10 +199,69 @@ def layout(size: int, regions: int):
     return Layout(canvas=(size, size), boxes=boxes, objects=objects, background="a room")
 
 
+class PeakMemory:
+    """Peak memory of a block above its start: CUDA's allocator peak on a GPU, else the C heap in
+    use (glibc ``mallinfo2``: torch's CPU tensors live there) sampled every millisecond by a
+    thread (torch releases the GIL in its kernels)."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.peak = 0
+
+    @staticmethod
+    def _heap() -> int:
+        import ctypes
+
+        class Info(ctypes.Structure):
+            _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                       "usmblks", "fsmblks", "uordblks", "fordblks",
+                                                       "keepcost")]
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = Info
+        info = libc.mallinfo2()
+        return int(info.uordblks + info.hblkhd)
+
+    def __enter__(self):
+        import threading
+
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.start = torch.cuda.memory_allocated()
+            return self
+        self.start = self._heap()
+        self.high = self.start
+        self.stop = threading.Event()
+
+        def watch():
+            while not self.stop.is_set():
+                self.high = max(self.high, self._heap())
+                self.stop.wait(0.001)
+
+        self.thread = threading.Thread(target=watch, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated() - self.start
+        else:
+            self.stop.set()
+            self.thread.join()
+            self.peak = max(self.high, self._heap()) - self.start
+        return False
+
+
 def time_pair(backbone, lay, size: int, options: dict, steps: int, repeats: int,
-              device: str) -> dict[str, list[tuple[float, float]]]:
-    """(wall, process CPU) seconds of the plain pipeline and of the regional backbone, per repeat,
-    alternating which goes first; one warm-up each."""
+              device: str) -> dict[str, list[tuple[float, float, int]]]:
+    """(wall s, process CPU s, peak bytes) of the plain pipeline and of the regional backbone, per
+    repeat, alternating which goes first; one warm-up each."""
     import torch
 
     from compose.backbones.diffusers_common import layout_prompts
@@ -218,18 +277,20 @@ def time_pair(backbone, lay, size: int, options: dict, steps: int, repeats: int,
     def regional():
         backbone.render([lay], seeds=[0], steps=steps)
 
-    timings: dict[str, list[tuple[float, float]]] = {"plain": [], "regional": []}
+    timings: dict[str, list[tuple[float, float, int]]] = {"plain": [], "regional": []}
     plain(), regional()  # warm-up
     for r in range(repeats):
         order = (("plain", plain), ("regional", regional))
         for label, fn in order if r % 2 == 0 else order[::-1]:
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
-            wall, cpu = time.perf_counter(), time.process_time()
-            fn()
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            timings[label].append((time.perf_counter() - wall, time.process_time() - cpu))
+            with PeakMemory(device) as memory:
+                wall, cpu = time.perf_counter(), time.process_time()
+                fn()
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            timings[label].append((wall, cpu, memory.peak))
     return timings
 
 
@@ -274,25 +335,27 @@ def main() -> None:
             backbone = get_backbone(names[arch], model=tmp, device=device, dtype=dtype, **options)
             lay = layout(size, args.regions)
             timings = time_pair(backbone, lay, size, options, args.steps, args.repeats, device)
-            med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
-                   for k, v in timings.items()}
+            med = {k: (statistics.median(w for w, _, _ in v), statistics.median(c for _, c, _ in v),
+                       max(m for _, _, m in v)) for k, v in timings.items()}
             rows.append({"arch": arch, "backbone": names[arch], "size": size, "steps": args.steps,
                          "regions": args.regions, "device": device, "dtype": dtype,
                          "plain_s": med["plain"][0], "regional_s": med["regional"][0],
                          "ratio_wall": med["regional"][0] / med["plain"][0],
                          "plain_cpu_s": med["plain"][1], "regional_cpu_s": med["regional"][1],
-                         "ratio_cpu": med["regional"][1] / med["plain"][1]})
+                         "ratio_cpu": med["regional"][1] / med["plain"][1],
+                         "plain_peak_mb": med["plain"][2] / 2**20,
+                         "regional_peak_mb": med["regional"][2] / 2**20})
             backbone = None
             if device.startswith("cuda"):
                 torch.cuda.empty_cache()
     print(f"regional overhead, {args.size} configs, {args.steps} steps, {args.regions} regions, "
           f"median of {args.repeats}, {args.threads} CPU thread(s) (target ratio <= 1.15)")
     print(f"{'backbone':<15}{'px':>6}{'plain s':>10}{'regional s':>12}{'ratio':>8}"
-          f"{'plain cpu s':>13}{'regional cpu s':>16}{'ratio cpu':>11}")
+          f"{'plain cpu s':>13}{'regional cpu s':>16}{'ratio cpu':>11}{'plain MB':>10}{'regional MB':>13}")
     for row in rows:
         print(f"{row['backbone']:<15}{row['size']:>6}{row['plain_s']:>10.3f}{row['regional_s']:>12.3f}"
               f"{row['ratio_wall']:>8.2f}{row['plain_cpu_s']:>13.3f}{row['regional_cpu_s']:>16.3f}"
-              f"{row['ratio_cpu']:>11.2f}")
+              f"{row['ratio_cpu']:>11.2f}{row['plain_peak_mb']:>10.0f}{row['regional_peak_mb']:>13.0f}")
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=2), encoding="utf-8")
 

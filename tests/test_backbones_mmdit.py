@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from tiny_diffusers import (  # noqa: F401  (fixtures)
+    check_joint_probs,
     full_canvas_layout,
     left_half_mask,
     tiny_flux,
@@ -16,7 +17,6 @@ from tiny_diffusers import (  # noqa: F401  (fixtures)
 )
 
 from compose.backbones import get_backbone
-from compose.backbones.diffusers_common import exclusive_box_masks, layout_prompts
 from compose.backbones.regional_attention import SD3RegionalJointAttnProcessor
 
 BASE_RATIO = 0.3
@@ -25,34 +25,6 @@ T5_TOKENS = 16
 
 def _pixels(image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.int16)
-
-
-def _check_joint_probs(probs: torch.Tensor, layout, grid, segments: list[int], *, text_first: bool) -> None:
-    """``probs`` (batch, heads, T, T) over [text, image] (FLUX) or [image, text] (SD3); text is
-    the base segment then one per region, of the given lengths."""
-    instances = layout_prompts(layout).instances
-    pixels = grid[0] * grid[1]
-    masks = torch.from_numpy(exclusive_box_masks(layout, instances, *grid)).reshape(len(instances), pixels)
-    assert len(segments) == 1 + len(instances)
-    text = sum(segments)
-    assert probs.shape[-1] == text + pixels
-    img = slice(text, text + pixels) if text_first else slice(0, pixels)
-    starts = np.cumsum([0] + segments) + (0 if text_first else pixels)
-
-    def seg(s):
-        return slice(int(starts[s]), int(starts[s + 1]))
-
-    image_rows = probs[..., img, :]
-    assert image_rows[..., seg(0)].sum(-1).min() > 0  # the base prompt reaches every pixel
-    for r in range(len(instances)):
-        own = image_rows[..., seg(r + 1)].sum(-1)
-        inside = masks[r]
-        assert own[..., ~inside].max() < 1e-6  # pixels outside the box never see the region
-        assert own[..., inside].min() > 0
-        region_rows = probs[..., seg(r + 1), :]
-        assert region_rows[..., img][..., ~inside].max() < 1e-6  # nor does the region see them
-        others = [seg(s) for s in range(1 + len(instances)) if s != r + 1]
-        assert max(region_rows[..., o].max() for o in others) < 1e-6  # segments stay apart
 
 
 # ----------------------------------------------------------------------------- sd3-regional
@@ -79,7 +51,7 @@ def test_sd3_regional_masks_joint_attention_and_restores(sd3_regional):
     assert all(transformer.attn_processors[n] is p for n, p in before.items())
     assert len(captured) == 2 * 2 * 2  # images x steps x joint blocks
     for probs in captured:
-        _check_joint_probs(probs, layout, (8, 8), [77 + T5_TOKENS, 77 + 8, 77 + 8], text_first=False)
+        check_joint_probs(probs, layout, (8, 8), [77 + T5_TOKENS, 77 + 8, 77 + 8], text_first=False)
     cond = sd3_regional.encode_layout(layout, 4.5)
     plan = sd3_regional.attention_plan(layout, cond, 32, 32)
     with pytest.raises(ValueError, match="regional plan"):  # an error inside the block (text of the wrong length)
@@ -133,7 +105,7 @@ def test_flux_regional_groups_attention_in_every_block_and_restores(flux_regiona
     assert len(captured) == 2 * 2  # steps x (one double-stream + one single-stream block)
     segments = [T5_TOKENS, 8, 8]  # short segments for the region phrases
     for probs in captured:
-        _check_joint_probs(probs, layout, (8, 8), segments, text_first=True)
+        check_joint_probs(probs, layout, (8, 8), segments, text_first=True)
     assert all(transformer.attn_processors[n] is p for n, p in before.items())
     plan = flux_regional.attention_plan(layout, flux_regional.encode_layout(layout), 32, 32)
     with pytest.raises(ValueError, match="regional plan"):

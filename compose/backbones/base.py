@@ -115,4 +115,6 @@ register_backbone("sd-regional", "compose.backbones.sd_regional:SDRegionalBackbo
 register_backbone("sdxl-regional", "compose.backbones.sdxl_regional:SDXLRegionalBackbone")
 register_backbone("sd3-regional", "compose.backbones.sd3_regional:SD3RegionalBackbone")
 register_backbone("flux-regional", "compose.backbones.flux_regional:FluxRegionalBackbone")
+register_backbone("flux2-regional", "compose.backbones.flux2_regional:Flux2RegionalBackbone")
+register_backbone("qwen-image-regional", "compose.backbones.qwen_image_regional:QwenImageRegionalBackbone")
 register_backbone("sd-controlnet-seg", "compose.backbones.sd_controlnet_seg:SDControlNetSegBackbone")

@@ -431,10 +431,11 @@ class FlowMatchSampling:
     init_noise_sigma = 1.0
 
     def __init__(self, scheduler: Any, *, image_tokens: int | None = None,
-                 flux_sigmas: bool = False) -> None:
+                 flux_sigmas: bool = False, mu: Any = None) -> None:
         self.scheduler = scheduler
         self.image_tokens = image_tokens
         self.flux_sigmas = flux_sigmas
+        self.mu = mu  # ``mu(steps)`` where a pipeline computes its own shift (FLUX.2)
 
     def set_timesteps(self, steps: int, device: Any = None) -> None:
         import numpy as np
@@ -443,7 +444,9 @@ class FlowMatchSampling:
         if self.flux_sigmas:
             kwargs["sigmas"] = np.linspace(1.0, 1 / steps, steps)
         config = self.scheduler.config
-        if getattr(config, "use_dynamic_shifting", False):
+        if getattr(config, "use_dynamic_shifting", False) and self.mu is not None:
+            kwargs["mu"] = self.mu(steps)
+        elif getattr(config, "use_dynamic_shifting", False):
             base, top = config.get("base_image_seq_len", 256), config.get("max_image_seq_len", 4096)
             lo, hi = config.get("base_shift", 0.5), config.get("max_shift", 1.15)
             tokens = self.image_tokens or base

@@ -1,0 +1,95 @@
+"""``flux2-regional`` on a tiny random FLUX.2 klein checkpoint (Qwen3 text encoder built from a
+config, tokenizer from written vocab/merges): grouped attention seen in the model's own
+probabilities, full-canvas equality with the plain pipeline, restored processors, repaint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from tiny_diffusers import (  # noqa: F401  (fixtures)
+    check_joint_probs,
+    full_canvas_layout,
+    left_half_mask,
+    tiny_flux2,
+    two_region_layout,
+)
+
+from compose.backbones import get_backbone
+from compose.errors import BackboneError
+
+TEXT_TOKENS = 16
+LAYERS = [1, 2, 3]  # the tiny Qwen3 has 3 layers; klein stacks 3 hidden layers
+
+
+def _pixels(image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+@pytest.fixture(scope="module")
+def flux2(tiny_flux2):
+    return get_backbone("flux2-regional", model=str(tiny_flux2), device="cpu", dtype="fp32",
+                        base_ratio=0.3, max_sequence_length=TEXT_TOKENS, region_sequence_length=8,
+                        text_encoder_out_layers=LAYERS)
+
+
+def test_flux2_region_tokens_reach_only_their_boxes(flux2):
+    layout = two_region_layout()
+    flux2.capture = []
+    try:
+        result = flux2.render([layout], seeds=[0], steps=2, guidance=2.0)
+        captured = flux2.capture
+    finally:
+        flux2.capture = None
+    assert result.images[0].size == (32, 32)
+    assert result.info["pipeline"] == "Flux2KleinPipeline"
+    assert len(captured) == 2 * 2 * 2  # steps x (cond, uncond) x (double + single block)
+    for probs in captured:
+        check_joint_probs(probs, layout, (8, 8), [TEXT_TOKENS, 8, 8], text_first=True)
+
+
+def test_flux2_restores_processors_after_a_call_and_after_an_error(flux2):
+    transformer = flux2.pipe.transformer
+    before = dict(transformer.attn_processors)
+    flux2.render([two_region_layout()], seeds=[0], steps=1)
+    assert all(transformer.attn_processors[n] is p for n, p in before.items())
+    layout = two_region_layout()
+    plan = flux2.attention_plan(layout, flux2.encode_layout(layout, 1.0), 32, 32)
+    with pytest.raises(ValueError, match="regional plan"):
+        with flux2.regional_processors(plan):
+            flux2.pipe(prompt="a red cube", height=32, width=32, num_inference_steps=1, guidance_scale=1.0,
+                       max_sequence_length=8, text_encoder_out_layers=tuple(LAYERS))
+    assert all(transformer.attn_processors[n] is p for n, p in before.items())
+    assert {type(p).__name__ for p in transformer.attn_processors.values()} == {
+        "Flux2AttnProcessor", "Flux2ParallelSelfAttnProcessor"}
+
+
+def test_flux2_full_canvas_region_equals_plain_pipeline(tiny_flux2):
+    backbone = get_backbone("flux2-regional", model=str(tiny_flux2), device="cpu", dtype="fp32",
+                            base_ratio=0.0, max_sequence_length=TEXT_TOKENS,
+                            region_sequence_length=TEXT_TOKENS, text_encoder_out_layers=LAYERS)
+    ours = backbone.render([full_canvas_layout()], seeds=[5], steps=2, guidance=2.0).images[0]
+    reference = backbone.pipe(prompt="a red cube", height=32, width=32, num_inference_steps=2,
+                              guidance_scale=2.0, max_sequence_length=TEXT_TOKENS,
+                              text_encoder_out_layers=tuple(LAYERS),
+                              generator=torch.Generator().manual_seed(5)).images[0]
+    assert np.abs(_pixels(ours) - _pixels(reference)).max() <= 1
+
+
+def test_flux2_repaint_leaves_unmasked_latents_unchanged(flux2):
+    layout = two_region_layout()
+    image = flux2.render([layout], seeds=[1], steps=2).images[0]
+    done = flux2.repaint_one(image, left_half_mask(), layout, 2, 2, 2.0)
+    keep = done["mask"] == 0
+    assert keep.any() and (~keep).any()
+    assert torch.equal(done["latents"][keep], done["known"][keep])
+    assert not torch.allclose(done["latents"][~keep], done["known"][~keep])
+    out = flux2.repaint([image], [left_half_mask()], [layout], seeds=[2], steps=2).images[0]
+    assert np.array_equal(_pixels(image)[:, 16:], _pixels(out)[:, 16:])
+    assert np.abs(_pixels(image)[:, :16] - _pixels(out)[:, :16]).mean() > 1.0
+
+
+def test_flux2_missing_weights_name_where_it_looked(tmp_path):
+    with pytest.raises(BackboneError, match="E403") as info:
+        get_backbone("flux2-regional", model=str(tmp_path / "nowhere"), device="cpu")
+    assert "nowhere" in str(info.value)
