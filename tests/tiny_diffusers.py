@@ -295,6 +295,44 @@ def check_joint_probs(probs: torch.Tensor, layout, grid, segments: list[int], *,
         assert max(region_rows[..., o].max() for o in others) < 1e-6  # segments stay apart
 
 
+def save_qwen_image(folder: Path, seed: int = 0) -> Path:
+    """A tiny Qwen-Image folder: a Qwen2.5-VL text encoder, the Qwen-Image VAE and transformer
+    (sizes as in diffusers' own Qwen-Image tests)."""
+    from diffusers import (
+        AutoencoderKLQwenImage,
+        FlowMatchEulerDiscreteScheduler,
+        QwenImagePipeline,
+        QwenImageTransformer2DModel,
+    )
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    torch.manual_seed(seed)
+    tok = qwen_tokenizer(folder / "_tok")
+    n = len(tok)
+    end = tok.convert_tokens_to_ids("<|im_end|>")
+    config = Qwen2_5_VLConfig(
+        text_config=dict(hidden_size=16, intermediate_size=16, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, vocab_size=n,
+                         rope_scaling={"mrope_section": [1, 1, 2], "rope_type": "default",
+                                       "type": "default"}, rope_theta=1000000.0,
+                         bos_token_id=None, eos_token_id=end),
+        vision_config=dict(depth=2, hidden_size=16, intermediate_size=16, num_heads=2, out_hidden_size=16),
+        vocab_size=n, vision_start_token_id=n - 3, vision_end_token_id=n - 2, vision_token_id=n - 1,
+        image_token_id=n - 1, video_token_id=n - 1, bos_token_id=None, eos_token_id=end)
+    text = Qwen2_5_VLForConditionalGeneration(config).eval()
+    transformer = QwenImageTransformer2DModel(patch_size=2, in_channels=16, out_channels=4,
+                                              num_layers=2, attention_head_dim=16,
+                                              num_attention_heads=3, joint_attention_dim=16,
+                                              guidance_embeds=False, axes_dims_rope=(8, 4, 4)).eval()
+    vae = AutoencoderKLQwenImage(base_dim=4 * 6, z_dim=4, dim_mult=[1, 2, 4], num_res_blocks=1,
+                                 temperal_downsample=[False, True], latents_mean=[0.0] * 4,
+                                 latents_std=[1.0] * 4).eval()
+    pipe = QwenImagePipeline(scheduler=FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, shift=3.0),
+                             vae=vae, text_encoder=text, tokenizer=tok, transformer=transformer)
+    pipe.save_pretrained(folder)
+    return folder
+
+
 # --------------------------------------------------------------------------- pytest fixtures
 # Imported by the backbone test modules; each folder is built once per session.
 
@@ -329,6 +367,11 @@ def tiny_flux(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_flux2(tmp_path_factory) -> Path:
     return save_flux2_klein(tmp_path_factory.mktemp("tiny-flux2-klein"))
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen_image(tmp_path_factory) -> Path:
+    return save_qwen_image(tmp_path_factory.mktemp("tiny-qwen-image"))
 
 
 @pytest.fixture(scope="session")
