@@ -143,3 +143,35 @@ def test_flux_regional_true_cfg_uses_region_negatives(tiny_flux):
     without = get_backbone("flux-regional", model=str(tiny_flux), device="cpu", dtype="fp32",
                            max_sequence_length=T5_TOKENS).render([layout], seeds=[0], steps=1).images[0]
     assert not np.array_equal(_pixels(with_cfg), _pixels(without))
+
+
+# ----------------------------------------------------------------------------- grouped attention
+
+
+@pytest.mark.parametrize("text_first", [True, False])
+@pytest.mark.parametrize("base_ratio", [0.0, 0.3, 1.0])
+def test_grouped_attention_equals_the_masked_attention(text_first, base_ratio):
+    """One SDPA per region group gives the masked attention over the whole sequence, to float64
+    rounding, and its captured probabilities are the masked softmax."""
+    from compose.backbones.regional_attention import (
+        grouped_attention,
+        joint_attention_mask,
+        joint_attention_plan,
+    )
+
+    layout = two_region_layout()
+    instances, segments = ["cube#0", "ball#0"], [16, 8, 8]
+    mask = joint_attention_mask(layout, instances, (8, 8), segments, base_ratio,
+                                text_first=text_first, dtype=torch.float64)
+    plan = joint_attention_plan(layout, instances, (8, 8), segments, base_ratio,
+                                text_first=text_first, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, mask.shape[-1], 8, dtype=torch.float64, generator=generator)
+               for _ in range(3))
+    captured: list = []
+    ours = grouped_attention(q, k, v, plan, capture=captured)
+    reference = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    assert (ours - reference).abs().max() < 1e-12
+    dense = torch.softmax(q @ k.transpose(-1, -2) / 8 ** 0.5 + mask, dim=-1)
+    assert (captured[0] - dense).abs().max() < 1e-12
+    assert not any(b is not None and b.shape[-2] != 1 for _, _, b in plan.groups)  # no T x T mask

@@ -289,9 +289,11 @@ def joint_attention_plan(layout: Layout, instances: list[str], grid: tuple[int, 
     >>> from compose.layouts import Layout
     >>> lay = Layout(canvas=(8, 8), boxes={"a": (0.0, 0.0, 0.5, 1.0)})
     >>> plan = joint_attention_plan(lay, ["a"], (1, 2), [1, 1], 1.0, text_first=True)
-    >>> [(q if isinstance(q, slice) else q.tolist(), k if isinstance(k, slice) else k.tolist())
-    ...  for q, k, _ in plan.groups]   # tokens: base, region a, pixel left (in box), pixel right
-    [([0, 3], [2, 3, 0]), (slice(2, 3, None), [2, 3, 0, 1]), (slice(1, 2, None), [1, 2])]
+    >>> [(_as_index(q, 4).tolist(), _as_index(k, 4).tolist()) for q, k, _ in plan.groups]
+    [([0, 3], [0, 2, 3]), ([2], [2, 3, 0, 1]), ([1], [1, 2])]
+
+    Tokens: base, region a, the left pixel (in the box), the right one. Queries: the base and the
+    pixel outside; the pixel inside; region a's token. Each sees the keys listed with it.
     """
     import torch
 
