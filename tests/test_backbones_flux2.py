@@ -55,10 +55,9 @@ def test_flux2_restores_processors_after_a_call_and_after_an_error(flux2):
     assert all(transformer.attn_processors[n] is p for n, p in before.items())
     layout = two_region_layout()
     plan = flux2.attention_plan(layout, flux2.encode_layout(layout, 1.0), 32, 32)
-    with pytest.raises(ValueError, match="regional plan"):
-        with flux2.regional_processors(plan):
-            flux2.pipe(prompt="a red cube", height=32, width=32, num_inference_steps=1, guidance_scale=1.0,
-                       max_sequence_length=8, text_encoder_out_layers=tuple(LAYERS))
+    with pytest.raises(ValueError, match="regional plan"), flux2.regional_processors(plan):
+        flux2.pipe(prompt="a red cube", height=32, width=32, num_inference_steps=1, guidance_scale=1.0,
+                   max_sequence_length=8, text_encoder_out_layers=tuple(LAYERS))
     assert all(transformer.attn_processors[n] is p for n, p in before.items())
     assert {type(p).__name__ for p in transformer.attn_processors.values()} == {
         "Flux2AttnProcessor", "Flux2ParallelSelfAttnProcessor"}

@@ -54,10 +54,9 @@ def test_sd3_regional_masks_joint_attention_and_restores(sd3_regional):
         check_joint_probs(probs, layout, (8, 8), [77 + T5_TOKENS, 77 + 8, 77 + 8], text_first=False)
     cond = sd3_regional.encode_layout(layout, 4.5)
     plan = sd3_regional.attention_plan(layout, cond, 32, 32)
-    with pytest.raises(ValueError, match="regional plan"):  # an error inside the block (text of the wrong length)
-        with sd3_regional.regional_processors(plan):
-            transformer(hidden_states=torch.randn(1, 4, 16, 16), timestep=torch.tensor([500.0]),
-                        encoder_hidden_states=torch.randn(1, 10, 32), pooled_projections=torch.randn(1, 64))
+    with pytest.raises(ValueError, match="regional plan"), sd3_regional.regional_processors(plan):  # an error inside the block (text of the wrong length)
+        transformer(hidden_states=torch.randn(1, 4, 16, 16), timestep=torch.tensor([500.0]),
+                    encoder_hidden_states=torch.randn(1, 10, 32), pooled_projections=torch.randn(1, 64))
     assert all(transformer.attn_processors[n] is p for n, p in before.items())
     assert not any(isinstance(p, SD3RegionalJointAttnProcessor) for p in transformer.attn_processors.values())
 
@@ -108,10 +107,9 @@ def test_flux_regional_groups_attention_in_every_block_and_restores(flux_regiona
         check_joint_probs(probs, layout, (8, 8), segments, text_first=True)
     assert all(transformer.attn_processors[n] is p for n, p in before.items())
     plan = flux_regional.attention_plan(layout, flux_regional.encode_layout(layout), 32, 32)
-    with pytest.raises(ValueError, match="regional plan"):
-        with flux_regional.regional_processors(plan):
-            flux_regional.pipe("a red cube", height=32, width=32, num_inference_steps=1,
-                               max_sequence_length=8)  # a text of the wrong length
+    with pytest.raises(ValueError, match="regional plan"), flux_regional.regional_processors(plan):
+        flux_regional.pipe("a red cube", height=32, width=32, num_inference_steps=1,
+                           max_sequence_length=8)  # a text of the wrong length
     assert all(transformer.attn_processors[n] is p for n, p in before.items())
 
 

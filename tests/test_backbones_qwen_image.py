@@ -62,9 +62,8 @@ def test_qwen_restores_processors_after_a_call_and_after_an_error(qwen):
     qwen.render([layout], seeds=[0], steps=1, guidance=1.0)
     assert all(transformer.attn_processors[n] is p for n, p in before.items())
     plan = qwen.attention_plan(layout, qwen.encode_layout(layout, 1.0), 32, 32)
-    with pytest.raises(ValueError, match="regional plan"):
-        with qwen.regional_processors(plan):
-            qwen.pipe(prompt="a red cube", height=32, width=32, num_inference_steps=1)
+    with pytest.raises(ValueError, match="regional plan"), qwen.regional_processors(plan):
+        qwen.pipe(prompt="a red cube", height=32, width=32, num_inference_steps=1)
     assert all(transformer.attn_processors[n] is p for n, p in before.items())
     assert {type(p).__name__ for p in transformer.attn_processors.values()} == {"QwenDoubleStreamAttnProcessor2_0"}
 

@@ -18,13 +18,10 @@ from tiny_diffusers import (  # noqa: F401  (fixtures)
 )
 
 from compose.backbones import get_backbone
-from compose.backbones.diffusers_common import (
-    exclusive_box_masks,
-    generator,
-    layout_prompts,
-    repaint_latents,
-)
+from compose.backbones.conditioning import exclusive_box_masks, layout_prompts
+from compose.backbones.diffusers_base import generator
 from compose.backbones.regional_attention import RegionalCrossAttnProcessor
+from compose.backbones.sampling import repaint_latents
 
 BASE_RATIO = 0.3
 

@@ -93,10 +93,10 @@ def vae(latent_channels: int = 4, **extra):
 def unet(cross_attention_dim: int = 32, **extra):
     from diffusers import UNet2DConditionModel
 
-    config = dict(block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=4,
-                  out_channels=4, down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-                  up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-                  cross_attention_dim=cross_attention_dim, norm_num_groups=2, attention_head_dim=4)
+    config = {"block_out_channels": (8, 16), "layers_per_block": 1, "sample_size": 16, "in_channels": 4,
+                  "out_channels": 4, "down_block_types": ("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                  "up_block_types": ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+                  "cross_attention_dim": cross_attention_dim, "norm_num_groups": 2, "attention_head_dim": 4}
     config.update(extra)
     return UNet2DConditionModel(**config).eval()
 
@@ -268,7 +268,7 @@ def check_joint_probs(probs: torch.Tensor, layout, grid, segments: list[int], *,
     the base segment then one per region, of the given lengths."""
     import numpy as np
 
-    from compose.backbones.diffusers_common import exclusive_box_masks, layout_prompts
+    from compose.backbones.conditioning import exclusive_box_masks, layout_prompts
 
     instances = layout_prompts(layout).instances
     pixels = grid[0] * grid[1]
@@ -311,12 +311,12 @@ def save_qwen_image(folder: Path, seed: int = 0) -> Path:
     n = len(tok)
     end = tok.convert_tokens_to_ids("<|im_end|>")
     config = Qwen2_5_VLConfig(
-        text_config=dict(hidden_size=16, intermediate_size=16, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, vocab_size=n,
-                         rope_scaling={"mrope_section": [1, 1, 2], "rope_type": "default",
-                                       "type": "default"}, rope_theta=1000000.0,
-                         bos_token_id=None, eos_token_id=end),
-        vision_config=dict(depth=2, hidden_size=16, intermediate_size=16, num_heads=2, out_hidden_size=16),
+        text_config={"hidden_size": 16, "intermediate_size": 16, "num_hidden_layers": 2,
+                         "num_attention_heads": 2, "num_key_value_heads": 2, "vocab_size": n,
+                         "rope_scaling": {"mrope_section": [1, 1, 2], "rope_type": "default",
+                                       "type": "default"}, "rope_theta": 1000000.0,
+                         "bos_token_id": None, "eos_token_id": end},
+        vision_config={"depth": 2, "hidden_size": 16, "intermediate_size": 16, "num_heads": 2, "out_hidden_size": 16},
         vocab_size=n, vision_start_token_id=n - 3, vision_end_token_id=n - 2, vision_token_id=n - 1,
         image_token_id=n - 1, video_token_id=n - 1, bos_token_id=None, eos_token_id=end)
     text = Qwen2_5_VLForConditionalGeneration(config).eval()

@@ -24,23 +24,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from compose.backbones.base import Backbone, RenderResult
-from compose.backbones.diffusers_common import (
-    FlowMatchSampling,
-    Runtime,
-    check_render_inputs,
-    check_repaint_inputs,
-    check_strength,
-    generator,
-    layout_prompts,
-    load_local,
-    mask_to_latent,
-    paste_outside,
-    render_size,
-    repaint_size,
-    require_package,
-    with_config,
-)
+from compose.backbones.base import RenderResult, check_strength, paste_outside
+from compose.backbones.conditioning import layout_prompts, render_size
+from compose.backbones.diffusers_base import DiffusersBackbone, generator
+from compose.backbones.sampling import FlowMatchSampling, mask_to_latent, repaint_size
 from compose.errors import BackboneError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -167,7 +154,7 @@ class Flux2RegionalParallelAttnProcessor(_Flux2Regional):
         return attn.to_out(torch.cat([hidden_states, mlp_hidden_states], dim=-1))
 
 
-class Flux2RegionalBackbone(Backbone):
+class Flux2RegionalBackbone(DiffusersBackbone):
     """Regional prompting for FLUX.2 through grouped joint attention (see the module docstring).
 
     Parameters
@@ -188,39 +175,14 @@ class Flux2RegionalBackbone(Backbone):
 
     name = "flux2-regional"
     default_steps = 28
+    pipeline_class = "DiffusionPipeline"  # dev or klein, as the folder says
     defaults = DEFAULTS
 
-    def __init__(self, model: str | None = None, *, device: str | None = None,
-                 dtype: str | None = None, attention_slicing: bool | None = None,
-                 cpu_offload: bool | str | None = None, base_ratio: float | None = None,
-                 guidance: float | None = None, steps: int | None = None,
-                 resolution: int | None = None, progress: bool | None = None,
-                 max_sequence_length: int | None = None, region_sequence_length: int | None = None,
-                 text_encoder_out_layers: list[int] | None = None, config: str | None = None) -> None:
-        opts = with_config(self.name, config, dict(
-            model=model, device=device, dtype=dtype, attention_slicing=attention_slicing,
-            cpu_offload=cpu_offload, base_ratio=base_ratio, guidance=guidance, steps=steps,
-            resolution=resolution, progress=progress, max_sequence_length=max_sequence_length,
-            region_sequence_length=region_sequence_length,
-            text_encoder_out_layers=text_encoder_out_layers), self.defaults)
-        if not 0.0 <= float(opts["base_ratio"]) <= 1.0:
-            raise BackboneError("E406", argument="base_ratio", value=opts["base_ratio"],
-                                name=self.name, expected="expected a number in [0, 1]")
-        require_package("transformers", self.name)
-        from diffusers import DiffusionPipeline
-
-        self.options = opts
-        self.runtime = Runtime.from_options(self.name, opts["device"], opts["dtype"],
-                                            opts["attention_slicing"], opts["cpu_offload"],
-                                            opts["progress"])
-        self.pipe = load_local(DiffusionPipeline, opts["model"], name=self.name,
-                               torch_dtype=self.runtime.torch_dtype)
-        if type(self.pipe).__name__ not in PIPELINES:
-            raise BackboneError("E406", argument="model", value=str(opts["model"]), name=self.name,
+    def check_pipeline(self, pipe: Any) -> None:
+        if type(pipe).__name__ not in PIPELINES:
+            raise BackboneError("E406", argument="model", value=str(self.options["model"]), name=self.name,
                                 expected=f"expected a FLUX.2 pipeline ({', '.join(PIPELINES)}), "
-                                         f"found {type(self.pipe).__name__}")
-        self.runtime.place(self.pipe)
-        self.capture: list | None = None  # set to a list to record attention probabilities
+                                         f"found {type(pipe).__name__}")
 
     # ------------------------------------------------------------------ conditioning
 
@@ -231,10 +193,6 @@ class Flux2RegionalBackbone(Backbone):
     def true_cfg(self, guidance: float) -> bool:
         """Klein base models guide with a negative prompt; dev and distilled klein do not."""
         return self.klein and guidance > 1.0 and not self.pipe.config.get("is_distilled", False)
-
-    def check_inputs(self, layouts: list[Layout], seeds: list[int], steps: int | None,
-                     guidance: float | None) -> None:
-        check_render_inputs(self.name, layouts, seeds, steps, guidance)
 
     def segments(self, base: str, regions: list[str]) -> tuple[torch.Tensor, list[int]]:
         """``(1, base_length + regions * region_length, dim)`` embeddings, one segment each."""
@@ -392,7 +350,7 @@ class Flux2RegionalBackbone(Backbone):
         import torch
         from diffusers.pipelines.flux2.pipeline_flux2 import compute_empirical_mu
 
-        from compose.diffusion import sample
+        from compose.backbones.sampling import sample
 
         cond = self.encode_layout(layout, guidance)
         width, height = repaint_size(image, self.pipe.vae_scale_factor * 2)
@@ -418,7 +376,7 @@ class Flux2RegionalBackbone(Backbone):
         steps = self.options["steps"] if steps is None else steps
         guidance = float(self.options["guidance"] if guidance is None else guidance)
         # 1. check the inputs
-        check_repaint_inputs(self.name, images, masks, layouts, seeds, steps, guidance)
+        self.check_inputs(layouts, seeds, steps, guidance, images=images, masks=masks)
         check_strength(self.name, strength)
         out, t0 = [], time.perf_counter()
         # 2. masked re-denoising of the packed latents with the regional processors, decode, paste back

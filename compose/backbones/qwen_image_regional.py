@@ -27,24 +27,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from compose.backbones.base import Backbone, RenderResult
-from compose.backbones.diffusers_common import (
-    FlowMatchSampling,
-    Runtime,
-    check_render_inputs,
-    check_repaint_inputs,
-    check_strength,
-    generator,
-    layout_prompts,
-    load_local,
-    mask_to_latent,
-    paste_outside,
-    render_size,
-    repaint_size,
-    require_package,
-    with_config,
-)
-from compose.errors import BackboneError
+from compose.backbones.base import RenderResult, check_strength, paste_outside
+from compose.backbones.conditioning import layout_prompts, render_size
+from compose.backbones.diffusers_base import DiffusersBackbone, generator
+from compose.backbones.sampling import FlowMatchSampling, mask_to_latent, repaint_size
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -70,7 +56,7 @@ def pack_latents(latents: torch.Tensor, batch_size: int, num_channels_latents: i
 
 # Copied from diffusers.pipelines.qwenimage.pipeline_qwenimage.QwenImagePipeline._unpack_latents
 def unpack_latents(latents: torch.Tensor, height: int, width: int, vae_scale_factor: int) -> torch.Tensor:
-    batch_size, num_patches, channels = latents.shape
+    batch_size, _num_patches, channels = latents.shape
     height = 2 * (int(height) // (vae_scale_factor * 2))
     width = 2 * (int(width) // (vae_scale_factor * 2))
     latents = latents.view(batch_size, height // 2, width // 2, channels // 4, 2, 2)
@@ -185,7 +171,7 @@ class QwenRegionalAttnProcessor:
         return img_attn_output, txt_attn_output
 
 
-class QwenImageRegionalBackbone(Backbone):
+class QwenImageRegionalBackbone(DiffusersBackbone):
     """Regional prompting for Qwen-Image through grouped joint attention (see the module
     docstring).
 
@@ -206,40 +192,10 @@ class QwenImageRegionalBackbone(Backbone):
 
     name = "qwen-image-regional"
     default_steps = 50
+    pipeline_class = "QwenImagePipeline"
     defaults = DEFAULTS
 
-    def __init__(self, model: str | None = None, *, device: str | None = None,
-                 dtype: str | None = None, attention_slicing: bool | None = None,
-                 cpu_offload: bool | str | None = None, base_ratio: float | None = None,
-                 true_cfg: float | None = None, steps: int | None = None,
-                 resolution: int | None = None, progress: bool | None = None,
-                 max_sequence_length: int | None = None, region_sequence_length: int | None = None,
-                 config: str | None = None) -> None:
-        opts = with_config(self.name, config, dict(
-            model=model, device=device, dtype=dtype, attention_slicing=attention_slicing,
-            cpu_offload=cpu_offload, base_ratio=base_ratio, true_cfg=true_cfg, steps=steps,
-            resolution=resolution, progress=progress, max_sequence_length=max_sequence_length,
-            region_sequence_length=region_sequence_length), self.defaults)
-        if not 0.0 <= float(opts["base_ratio"]) <= 1.0:
-            raise BackboneError("E406", argument="base_ratio", value=opts["base_ratio"],
-                                name=self.name, expected="expected a number in [0, 1]")
-        require_package("transformers", self.name)
-        from diffusers import QwenImagePipeline
-
-        self.options = opts
-        self.runtime = Runtime.from_options(self.name, opts["device"], opts["dtype"],
-                                            opts["attention_slicing"], opts["cpu_offload"],
-                                            opts["progress"])
-        self.pipe = load_local(QwenImagePipeline, opts["model"], name=self.name,
-                               torch_dtype=self.runtime.torch_dtype)
-        self.runtime.place(self.pipe)
-        self.capture: list | None = None  # set to a list to record attention probabilities
-
     # ------------------------------------------------------------------ conditioning
-
-    def check_inputs(self, layouts: list[Layout], seeds: list[int], steps: int | None,
-                     guidance: float | None) -> None:
-        check_render_inputs(self.name, layouts, seeds, steps, guidance)
 
     def encode_text(self, text: str, length: int) -> torch.Tensor:
         """One prompt as the pipeline encodes it, unpadded, at most ``length`` tokens:
@@ -367,7 +323,7 @@ class QwenImageRegionalBackbone(Backbone):
         ``mask`` (tokens) keep ``known`` where ``mask`` is 0."""
         import torch
 
-        from compose.diffusion import sample
+        from compose.backbones.sampling import sample
 
         h, w = grid
         channels = self.pipe.transformer.config.in_channels // 4
@@ -447,7 +403,7 @@ class QwenImageRegionalBackbone(Backbone):
         steps = self.options["steps"] if steps is None else steps
         true_cfg = float(self.options["true_cfg"] if guidance is None else guidance)
         # 1. check the inputs
-        check_repaint_inputs(self.name, images, masks, layouts, seeds, steps, true_cfg)
+        self.check_inputs(layouts, seeds, steps, true_cfg, images=images, masks=masks)
         check_strength(self.name, strength)
         out, t0 = [], time.perf_counter()
         # 2. masked re-denoising of the packed latents with the regional processors, decode, paste back

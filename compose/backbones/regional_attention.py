@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from compose.backbones.diffusers_common import exclusive_box_masks, grid_for_tokens
+from compose.backbones.conditioning import exclusive_box_masks, grid_for_tokens
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

@@ -21,23 +21,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from compose.backbones.base import Backbone, RenderResult
-from compose.backbones.diffusers_common import (
-    FlowMatchSampling,
-    Runtime,
-    check_render_inputs,
-    check_repaint_inputs,
-    check_strength,
-    generator,
-    layout_prompts,
-    load_local,
-    render_size,
-    repaint_latents,
-    repaint_size,
-    require_package,
-    with_config,
-)
-from compose.errors import BackboneError
+from compose.backbones.base import RenderResult, check_strength
+from compose.backbones.conditioning import layout_prompts, render_size
+from compose.backbones.diffusers_base import DiffusersBackbone, generator
+from compose.backbones.sampling import FlowMatchSampling, repaint_latents, repaint_size
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -52,7 +39,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class SD3RegionalBackbone(Backbone):
+class SD3RegionalBackbone(DiffusersBackbone):
     """Regional prompting for SD3 through a masked joint attention (see the module docstring).
 
     Parameters
@@ -70,41 +57,10 @@ class SD3RegionalBackbone(Backbone):
 
     name = "sd3-regional"
     default_steps = 28
+    pipeline_class = "StableDiffusion3Pipeline"
     defaults = DEFAULTS
 
-    def __init__(self, model: str | None = None, *, device: str | None = None,
-                 dtype: str | None = None, attention_slicing: bool | None = None,
-                 cpu_offload: bool | str | None = None, base_ratio: float | None = None,
-                 guidance: float | None = None, steps: int | None = None,
-                 resolution: int | None = None, progress: bool | None = None,
-                 max_sequence_length: int | None = None, region_sequence_length: int | None = None,
-                 config: str | None = None) -> None:
-        opts = with_config(self.name, config, dict(
-            model=model, device=device, dtype=dtype, attention_slicing=attention_slicing,
-            cpu_offload=cpu_offload, base_ratio=base_ratio, guidance=guidance, steps=steps,
-            resolution=resolution, progress=progress, max_sequence_length=max_sequence_length,
-            region_sequence_length=region_sequence_length),
-            self.defaults)
-        if not 0.0 <= float(opts["base_ratio"]) <= 1.0:
-            raise BackboneError("E406", argument="base_ratio", value=opts["base_ratio"],
-                                name=self.name, expected="expected a number in [0, 1]")
-        require_package("transformers", self.name)
-        from diffusers import StableDiffusion3Pipeline
-
-        self.options = opts
-        self.runtime = Runtime.from_options(self.name, opts["device"], opts["dtype"],
-                                            opts["attention_slicing"], opts["cpu_offload"],
-                                            opts["progress"])
-        self.pipe = load_local(StableDiffusion3Pipeline, opts["model"], name=self.name,
-                               torch_dtype=self.runtime.torch_dtype)
-        self.runtime.place(self.pipe)
-        self.capture: list | None = None  # set to a list to record attention probabilities
-
     # ------------------------------------------------------------------ conditioning
-
-    def check_inputs(self, layouts: list[Layout], seeds: list[int], steps: int | None,
-                     guidance: float | None) -> None:
-        check_render_inputs(self.name, layouts, seeds, steps, guidance)
 
     def encode_layout(self, layout: Layout, guidance: float) -> dict[str, Any]:
         """Segmented embeddings (base, then one per region; each CLIP 77 + T5 tokens, the regions'
@@ -221,7 +177,7 @@ class SD3RegionalBackbone(Backbone):
         steps = self.options["steps"] if steps is None else steps
         guidance = float(self.options["guidance"] if guidance is None else guidance)
         # 1. check the inputs
-        check_repaint_inputs(self.name, images, masks, layouts, seeds, steps, guidance)
+        self.check_inputs(layouts, seeds, steps, guidance, images=images, masks=masks)
         check_strength(self.name, strength)
         out, timings = [], {"encode": 0.0, "denoise": 0.0}
         patch = self.pipe.vae_scale_factor * self.pipe.transformer.config.patch_size
