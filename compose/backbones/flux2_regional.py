@@ -46,6 +46,50 @@ DEFAULTS: dict[str, Any] = {
 PIPELINES = ("Flux2Pipeline", "Flux2KleinPipeline")
 
 
+# Copied from diffusers.pipelines.flux2.pipeline_flux2.Flux2Pipeline._prepare_text_ids
+def prepare_text_ids(x: torch.Tensor, t_coord: torch.Tensor | None = None) -> torch.Tensor:
+    import torch
+
+    B, L, _ = x.shape
+    out_ids = []
+    for i in range(B):
+        t = torch.arange(1) if t_coord is None else t_coord[i]
+        out_ids.append(torch.cartesian_prod(t, torch.arange(1), torch.arange(1), torch.arange(L)))
+    return torch.stack(out_ids)
+
+
+# Copied from diffusers.pipelines.flux2.pipeline_flux2.Flux2Pipeline._prepare_latent_ids
+def prepare_latent_ids(latents: torch.Tensor) -> torch.Tensor:
+    import torch
+
+    batch_size, _, height, width = latents.shape
+    latent_ids = torch.cartesian_prod(torch.arange(1), torch.arange(height), torch.arange(width),
+                                      torch.arange(1))
+    return latent_ids.unsqueeze(0).expand(batch_size, -1, -1)
+
+
+# Copied from diffusers.pipelines.flux2.pipeline_flux2.Flux2Pipeline._patchify_latents
+def patchify_latents(latents: torch.Tensor) -> torch.Tensor:
+    batch_size, num_channels_latents, height, width = latents.shape
+    latents = latents.view(batch_size, num_channels_latents, height // 2, 2, width // 2, 2)
+    latents = latents.permute(0, 1, 3, 5, 2, 4)
+    return latents.reshape(batch_size, num_channels_latents * 4, height // 2, width // 2)
+
+
+# Copied from diffusers.pipelines.flux2.pipeline_flux2.Flux2Pipeline._unpatchify_latents
+def unpatchify_latents(latents: torch.Tensor) -> torch.Tensor:
+    batch_size, num_channels_latents, height, width = latents.shape
+    latents = latents.reshape(batch_size, num_channels_latents // (2 * 2), 2, 2, height, width)
+    latents = latents.permute(0, 1, 4, 2, 5, 3)
+    return latents.reshape(batch_size, num_channels_latents // (2 * 2), height * 2, width * 2)
+
+
+# Copied from diffusers.pipelines.flux2.pipeline_flux2.Flux2Pipeline._pack_latents
+def pack_latents(latents: torch.Tensor) -> torch.Tensor:
+    batch_size, num_channels, height, width = latents.shape
+    return latents.reshape(batch_size, num_channels, height * width).permute(0, 2, 1)
+
+
 def restarted_rotary(rotary: tuple, segment_lengths: list[int]) -> tuple:
     """FLUX.2's ``(cos, sin)`` over [text, image] with every text segment's positions restarting
     at 0 (the text rows are indexed by position alone, so row ``i`` is position ``i``)."""
@@ -290,8 +334,8 @@ class Flux2RegionalBackbone(DiffusersBackbone):
         transformer = self.pipe.transformer
         device = self.pipe._execution_device
         h, w = latent_size
-        image_ids = self.pipe._prepare_latent_ids(torch.zeros(1, 1, h, w)).to(device)
-        text_ids = self.pipe._prepare_text_ids(embeds["prompt_embeds"]).to(device)
+        image_ids = prepare_latent_ids(torch.zeros(1, 1, h, w)).to(device)
+        text_ids = prepare_text_ids(embeds["prompt_embeds"]).to(device)
         embedded = (torch.full([1], guidance, device=device, dtype=torch.float32)
                     if transformer.config.guidance_embeds else None)
         true_cfg = "negative_prompt_embeds" in embeds
@@ -322,9 +366,12 @@ class Flux2RegionalBackbone(DiffusersBackbone):
             rgb = rgb.resize(tuple(size), PILImage.BICUBIC)
         pixels = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
         vae = self.pipe.vae
-        with torch.no_grad():
-            return self.pipe._pack_latents(self.pipe._encode_vae_image(
-                pixels.to(device=vae.device, dtype=vae.dtype), gen))
+        with torch.no_grad():  # as Flux2Pipeline._encode_vae_image: the mode, patchified, normalised
+            latents = vae.encode(pixels.to(device=vae.device, dtype=vae.dtype)).latent_dist.mode()
+        latents = patchify_latents(latents)
+        mean = vae.bn.running_mean.view(1, -1, 1, 1).to(latents)
+        std = torch.sqrt(vae.bn.running_var.view(1, -1, 1, 1) + vae.config.batch_norm_eps).to(latents)
+        return pack_latents((latents - mean) / std)
 
     def decode_tokens(self, tokens: torch.Tensor, size: tuple[int, int]) -> Image.Image:
         """Packed latent tokens of a ``size`` (width, height) image -> the RGB image."""
@@ -337,7 +384,7 @@ class Flux2RegionalBackbone(DiffusersBackbone):
         latents = tokens.reshape(1, h, w, -1).permute(0, 3, 1, 2)
         mean = vae.bn.running_mean.view(1, -1, 1, 1).to(latents)
         std = torch.sqrt(vae.bn.running_var.view(1, -1, 1, 1) + vae.config.batch_norm_eps).to(latents)
-        latents = self.pipe._unpatchify_latents(latents * std + mean)
+        latents = unpatchify_latents(latents * std + mean)
         with torch.no_grad():
             pixels = vae.decode(latents.to(vae.dtype), return_dict=False)[0]
         array = ((pixels[0].float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()

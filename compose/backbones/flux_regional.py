@@ -28,6 +28,7 @@ from compose.backbones.diffusers_base import DiffusersBackbone, generator
 from compose.backbones.sampling import FlowMatchSampling, repaint_latents, repaint_size
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
     from PIL import Image
 
     from compose.layouts import Layout
@@ -38,6 +39,37 @@ DEFAULTS: dict[str, Any] = {
     "steps": 28, "resolution": None, "progress": False, "max_sequence_length": 512,
     "region_sequence_length": 64, "true_cfg": 1.0,
 }
+
+
+# Copied from diffusers.pipelines.flux.pipeline_flux.FluxPipeline._prepare_latent_image_ids
+def prepare_latent_image_ids(batch_size: int, height: int, width: int, device: Any, dtype: Any) -> torch.Tensor:
+    import torch
+
+    latent_image_ids = torch.zeros(height, width, 3)
+    latent_image_ids[..., 1] = latent_image_ids[..., 1] + torch.arange(height)[:, None]
+    latent_image_ids[..., 2] = latent_image_ids[..., 2] + torch.arange(width)[None, :]
+    h, w, c = latent_image_ids.shape
+    return latent_image_ids.reshape(h * w, c).to(device=device, dtype=dtype)
+
+
+# Copied from diffusers.pipelines.flux.pipeline_flux.FluxPipeline._pack_latents
+def pack_latents(latents: torch.Tensor, batch_size: int, num_channels_latents: int, height: int,
+                 width: int) -> torch.Tensor:
+    latents = latents.view(batch_size, num_channels_latents, height // 2, 2, width // 2, 2)
+    latents = latents.permute(0, 2, 4, 1, 3, 5)
+    return latents.reshape(batch_size, (height // 2) * (width // 2), num_channels_latents * 4)
+
+
+# Copied from diffusers.pipelines.flux.pipeline_flux.FluxPipeline._unpack_latents
+def unpack_latents(latents: torch.Tensor, height: int, width: int, vae_scale_factor: int) -> torch.Tensor:
+    batch_size, num_patches, channels = latents.shape
+    # VAE applies 8x compression on images but we must also account for packing which requires
+    # latent height and width to be divisible by 2.
+    height = 2 * (int(height) // (vae_scale_factor * 2))
+    width = 2 * (int(width) // (vae_scale_factor * 2))
+    latents = latents.view(batch_size, height // 2, width // 2, channels // 4, 2, 2)
+    latents = latents.permute(0, 3, 1, 4, 2, 5)
+    return latents.reshape(batch_size, channels // (2 * 2), height, width)
 
 
 class FluxRegionalBackbone(DiffusersBackbone):
@@ -158,13 +190,11 @@ class FluxRegionalBackbone(DiffusersBackbone):
         processors must be installed; embedded guidance; true CFG with the negatives when
         ``true_cfg > 1``)."""
         import torch
-        from diffusers import FluxPipeline
-
         embeds = cond["embeds"]
         transformer = self.pipe.transformer
         device, dtype = self.pipe._execution_device, transformer.dtype
         h, w = latent_size
-        image_ids = FluxPipeline._prepare_latent_image_ids(1, h // 2, w // 2, device, dtype)
+        image_ids = prepare_latent_image_ids(1, h // 2, w // 2, device, dtype)
         text_ids = torch.zeros(embeds["prompt_embeds"].shape[1], 3, device=device, dtype=dtype)
         embedded = (torch.full([1], guidance, device=device, dtype=torch.float32)
                     if transformer.config.guidance_embeds else None)
@@ -187,8 +217,6 @@ class FluxRegionalBackbone(DiffusersBackbone):
     def repaint(self, images: list[Image.Image], masks: list[Image.Image], layouts: list[Layout], *,
                 seeds: list[int], steps: int | None = None, guidance: float | None = None,
                 strength: float = 1.0) -> RenderResult:
-        from diffusers import FluxPipeline
-
         steps = self.options["steps"] if steps is None else steps
         guidance = float(self.options["guidance"] if guidance is None else guidance)
         # 1. check the inputs
@@ -213,8 +241,8 @@ class FluxRegionalBackbone(DiffusersBackbone):
                 done = repaint_latents(
                     self.pipe.vae, scheduler, self.noise_predictor(cond, guidance, (h, w)), image, mask,
                     (width, height), steps, generator(seed, self.runtime.device),
-                    pack=lambda z, c=channels, h=h, w=w: FluxPipeline._pack_latents(z, z.shape[0], c, h, w),
-                    unpack=lambda z, h=height, w=width: FluxPipeline._unpack_latents(z, h, w, scale),
+                    pack=lambda z, c=channels, h=h, w=w: pack_latents(z, z.shape[0], c, h, w),
+                    unpack=lambda z, h=height, w=width: unpack_latents(z, h, w, scale),
                     progress=self.runtime.progress)
             timings["denoise"] += time.perf_counter() - t0
             out.append(done.image)
