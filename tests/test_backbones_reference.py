@@ -41,3 +41,17 @@ def test_full_size_architecture_builds_on_meta(model):
     else:
         widths = sum(parts[p].config.hidden_size for p in parts if p.startswith("text_encoder"))
         assert config.cross_attention_dim == widths
+
+
+def test_example_backbones_toml_names_known_backbones_and_options():
+    """examples/backbones.toml only uses backbones and options that exist (E406 otherwise)."""
+    import tomllib
+    from pathlib import Path
+
+    from compose.backbones.base import backbone_class
+
+    data = tomllib.loads((Path(__file__).parent.parent / "examples" / "backbones.toml").read_text())
+    assert {"flux2-regional", "qwen-image-regional"} <= set(data)
+    for name, options in data.items():
+        defaults = backbone_class(name).defaults
+        assert set(options) <= set(defaults), (name, set(options) - set(defaults))
