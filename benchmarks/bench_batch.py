@@ -2,7 +2,7 @@
 
 Every configuration generates the same items (prompts of the compositional suite,
 :func:`compose.bench.compositional.build_suite`, each with its own seed) into a fresh folder with
-:func:`compose.generate_batch.generate_batch`, and the table reports, per configuration:
+:func:`compose.batch.generate.generate_batch`, and the table reports, per configuration:
 
 - ``wall s``: the whole call, start-up included (worker processes, ``ray.init``, actors, model loading);
 - ``first row s``: until the first item's row is on disk (the start-up cost);
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from compose.batch import read_rows, run_batch
-from compose.engines import Engine, configure_threads, setup_task
+from compose.batch.engines import Engine, configure_threads, setup_task
 
 
 class RowClock:
@@ -147,7 +147,7 @@ def spec_file(folder: Path, items: int, seed: int, max_rounds: int) -> Path:
 
 
 def run_config(engine: str, workers: int, spec: Path, out: Path, args) -> dict[str, Any]:
-    from compose.generate_batch import (
+    from compose.batch.generate import (
         GenerateTask,
         error_item_row,
         generate_batch,

@@ -1,6 +1,7 @@
 """The Python API, one function per stage: parse, layout, render, verify, generate.
 
-Each stage takes the previous stage's value and returns a new one; nothing reaches back.
+Each stage takes the previous stage's value and returns a new one. This module is the facade:
+only ``compose/__init__.py`` and the command line import it; the stages call each other directly.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from compose.scene import Scene
+from compose.seeds import check_seed, resolve_seed
 
 
 def parse_program(text: str, file: str | None = None) -> Scene:
@@ -51,12 +53,9 @@ def parse_prompts(texts) -> list[Scene]:
 
 def load_scene(path: str | Path) -> Scene:
     """Read a scene from a ``.json`` scene file or a scene program (any other extension)."""
-    from compose.cli.console import read_text
+    from compose.sources import load_scene as _load
 
-    text = read_text(path, "scene")
-    if str(path).endswith(".json"):
-        return Scene.from_json(text)
-    return parse_program(text, file=str(path))
+    return _load(path)
 
 
 def layout(scene: Scene, seed: int | None = None, *, fixed: dict | None = None,
@@ -81,14 +80,14 @@ def layout(scene: Scene, seed: int | None = None, *, fixed: dict | None = None,
 
 
 def verify(scene: Scene, image, *, layout=None, detector=None, **options):
-    """Check an image against a scene; returns a :class:`~compose.verify.report.Report`.
+    """Check an image against a scene; returns a :class:`~compose.verification.report.Report`.
 
     ``image`` is a PIL image, a path or an array; ``layout`` (a :class:`~compose.layouts.Layout`)
     binds instances to detections by box; ``detector`` is a registered name or a detector
     (default: the embedded world's for scenes of shapes, OWLv2 otherwise). ``report.passed`` is
     whether every hard check passed; ``report.raise_for_failure()`` raises E501.
     """
-    from compose.verify import verify as _verify
+    from compose.verification import verify as _verify
 
     return _verify(scene, image, layout=layout, detector=detector, **options)
 
@@ -112,9 +111,9 @@ def render(scene_or_layout, backbone="embedded", *, seed: int | None = None, ste
     layouts, seeds = [], []
     for i, item in enumerate(items):
         own = item.seed if isinstance(item, (Scene, Layout)) else None
-        item_seed = (seed + i) if seed is not None else (own if own is not None else i)
+        item_seed = resolve_seed(None if seed is None else check_seed(seed) + i, own, default=i)
         if isinstance(item, Scene):
-            item = _layout_scene(item, item_seed)
+            item = layout(item, seed=item_seed)
         elif not isinstance(item, Layout):
             from compose.errors import UsageError
 
@@ -124,16 +123,6 @@ def render(scene_or_layout, backbone="embedded", *, seed: int | None = None, ste
         seeds.append(int(item_seed))
     engine = backbone if isinstance(backbone, Backbone) else get_backbone(backbone, **options)
     return engine.render(layouts, seeds=seeds, steps=steps, guidance=guidance)
-
-
-def _layout_scene(scene: Scene, seed: int):
-    solve = globals().get("layout")
-    if solve is None:
-        from compose.errors import UsageError
-
-        raise UsageError("E006", argument="scene", value="a Scene",
-                         expected="a Layout: the layout solver (compose.api.layout) is not installed")
-    return solve(scene, seed=seed)
 
 
 def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = None, max_rounds: int = 3,

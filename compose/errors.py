@@ -16,10 +16,9 @@ Examples
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from compose.scene import Span
+from compose.span import Span
 
 
 class Errors:
@@ -33,6 +32,7 @@ class Errors:
     E004 = "{path} is not text (UTF-8): {reason}"
     E005 = "invalid scene JSON: {reason}"
     E006 = "invalid value for {argument}: {value!r}; expected {expected}"
+    E007 = "{path} is {kind}; expected a regular file"
     # scene programs: syntax
     E101 = "unexpected {found}; expected {expected}"
     E102 = "unexpected end of input; expected {expected}"
@@ -71,6 +71,7 @@ class Errors:
     E503 = "unknown detector '{name}'; expected one of {expected}"
     E504 = "model for detector '{name}' not found; looked in {looked}. Pass a local path (model=...) or put the weights in the Hugging Face cache; nothing is downloaded"
     E505 = "detector '{name}' needs the package '{package}': {install}"
+    E506 = "cannot read detections {path}: {reason}"
     # batch runs
     E601 = "line {line} of {path} is not a valid batch item: {reason}"
     E602 = "unknown engine '{name}'; expected one of {expected}"
@@ -177,14 +178,3 @@ class VerificationError(ComposeError):
     """An image that fails its hard checks (exit code 6)."""
 
     exit_code = 6
-
-
-#: Exit codes by phase, reserved for every stage of the pipeline.
-EXIT_CODES = {
-    "ok": 0,
-    "usage": UsageError.exit_code,
-    "scene": SceneError.exit_code,
-    "layout": LayoutError.exit_code,
-    "backbone": BackboneError.exit_code,
-    "verification": VerificationError.exit_code,
-}

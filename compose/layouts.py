@@ -21,9 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from compose.boxes import Box
 from compose.errors import UsageError
-
-Box = tuple[float, float, float, float]
 
 
 class Region(BaseModel):

@@ -20,6 +20,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from compose.layouts import Layout
     from compose.scene import Scene
 
+from compose.seeds import resolve_seed
+from compose.sources import as_scene
+
 #: Rounds of repaint after the first render, unless asked otherwise.
 DEFAULT_MAX_ROUNDS = 3
 
@@ -81,30 +84,15 @@ def report_score(report) -> tuple[int, float]:
 def versions() -> dict[str, str]:
     from importlib import metadata
 
-    import compose
+    from compose import __version__
 
-    out = {"compose": compose.__version__, "python": platform.python_version()}
+    out = {"compose": __version__, "python": platform.python_version()}
     for package in ("torch", "diffusers", "ortools", "spacy", "lark", "pydantic"):
         try:
             out[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             pass
     return out
-
-
-def as_scene(scene_or_prompt) -> Scene:
-    """A Scene from a Scene, a path to a program or scene JSON, or a prompt string."""
-    from compose.scene import Scene
-
-    if isinstance(scene_or_prompt, Scene):
-        return scene_or_prompt
-    if isinstance(scene_or_prompt, Path):
-        from compose.api import load_scene
-
-        return load_scene(scene_or_prompt)
-    from compose.api import parse_prompt
-
-    return parse_prompt(str(scene_or_prompt))
 
 
 def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = None,
@@ -138,8 +126,8 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
     progress : callable, optional
         Called with a line of text as each stage starts.
     """
-    from compose.api import layout as solve_layout
-    from compose.api import verify
+    from compose.placement import place as solve_layout
+    from compose.verification import verify
     from compose.backbones import get_backbone
     from compose.errors import UsageError
     from compose.repaint import plan_repaint, region_mask
@@ -158,7 +146,7 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
     # 1. parse
     say("parse")
     scene, _ = timed("parse", as_scene, scene_or_prompt)
-    seed = int(seed if seed is not None else (scene.seed if scene.seed is not None else 0))
+    seed = resolve_seed(seed, scene.seed)
     # 2. layout
     say("layout")
     layout, t_layout = timed("layout", solve_layout, scene, seed=seed)
@@ -214,7 +202,7 @@ def best_of_n(scene_or_prompt, n: int = 4, *, backbone: str = "embedded", seed: 
               backbone_options: dict[str, Any] | None = None) -> Result:
     """The baseline: ``n`` seeds (each its own layout and render), no repaint, keep the best."""
     scene = as_scene(scene_or_prompt)
-    base = int(seed if seed is not None else (scene.seed if scene.seed is not None else 0))
+    base = resolve_seed(seed, scene.seed)
     results = []
     for i in range(n):
         result = generate(scene, backbone=backbone, seed=base + 1000 * i, max_rounds=0, steps=steps,
@@ -237,24 +225,16 @@ def write_outputs(result: Result, out_dir: Path) -> None:
     """Write ``image.png`` (the final image), ``round-K.png`` for every round, ``scene.scene``,
     ``layout.json``, ``report.json``, ``report.html`` and ``run.json`` into ``out_dir``, each
     file atomically (a reader never sees half a file)."""
-    from compose.api import format_scene
-    from compose.cli.scene_commands import write_atomic
+    from compose.io import write_png_atomic, write_text_atomic
+    from compose.language import format_scene
 
     out_dir.mkdir(parents=True, exist_ok=True)
     for r in result.rounds:
-        _save_png(r.image, out_dir / f"round-{r.index}.png")
-    _save_png(result.image, out_dir / "image.png")
-    write_atomic(out_dir / "scene.scene", format_scene(result.scene))
-    write_atomic(out_dir / "layout.json", result.layout.to_json() + "\n")
-    write_atomic(out_dir / "report.json", json.dumps(result.report.to_dict(), indent=2) + "\n")
-    write_atomic(out_dir / "run.json", json.dumps(result.record(), indent=2) + "\n")
-    write_atomic(out_dir / "report.html",
+        write_png_atomic(r.image, out_dir / f"round-{r.index}.png")
+    write_png_atomic(result.image, out_dir / "image.png")
+    write_text_atomic(out_dir / "scene.scene", format_scene(result.scene))
+    write_text_atomic(out_dir / "layout.json", result.layout.to_json() + "\n")
+    write_text_atomic(out_dir / "report.json", json.dumps(result.report.to_dict(), indent=2) + "\n")
+    write_text_atomic(out_dir / "run.json", json.dumps(result.record(), indent=2) + "\n")
+    write_text_atomic(out_dir / "report.html",
                  result.report.to_html(result.image, title=f"compose generate: {result.scene.prompt or 'scene'}"))
-
-
-def _save_png(image, path: Path) -> None:
-    import os
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    image.save(tmp, format="PNG")
-    os.replace(tmp, path)

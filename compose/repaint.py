@@ -7,7 +7,7 @@ The verify stage says *what* is wrong; this module says *where* to repaint and *
   background (the layout there holds no object, so the backbone draws background);
 - a wrong color -> repaint that instance's box (and where it was found) with its phrase;
 - a failed relation -> re-place the failing subject with the rest of the layout held fixed
-  (:func:`compose.api.layout` with ``fixed=``) and repaint its old box (now background) and its
+  (:func:`compose.placement.place` with ``fixed=``) and repaint its old box (now background) and its
   new box.
 
 Masks are the union of the regions, dilated and feathered; pixels where the mask is 0 stay exactly
@@ -71,7 +71,7 @@ def plan_repaint(scene: Scene, layout: Layout, report, *, seed: int) -> RepaintP
     scene : Scene
     layout : Layout
         The layout the image was rendered from.
-    report : compose.verify.report.Report
+    report : compose.verification.report.Report
         The verify stage's report: its ``checks`` (kind, passed, hard, subjects, detections,
         predicate), ``detections`` and the instance -> detection ``binding``.
     seed : int
@@ -127,7 +127,7 @@ def plan_repaint(scene: Scene, layout: Layout, report, *, seed: int) -> RepaintP
             to_move.append(subject)
     new_layout = layout
     if to_move:
-        from compose.api import layout as solve_layout
+        from compose.placement import place as solve_layout
         from compose.errors import LayoutError
 
         fixed = {i: b for i, b in layout.boxes.items() if i not in to_move}

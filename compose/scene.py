@@ -28,45 +28,14 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from compose.boxes import Box, valid_box  # noqa: F401 - re-exported: a scene's fixed boxes
 from compose.errors import SceneError, SceneSemanticError
+from compose.span import Span  # noqa: F401 - re-exported: scene parts carry spans
 from compose.vocabulary import COLORS, MAX_COUNT, SIZES
 
-Box = tuple[float, float, float, float]
 AttributeValue = Union[bool, int, float, str]
 
 SCENE_FORMAT_VERSION = 1
-
-
-class Span(BaseModel):
-    """Where a statement came from: a program's file, line and column, or a prompt's words.
-
-    Lines and columns are 1-based; ``start`` and ``end`` are character offsets into the source.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    file: str | None = None
-    line: int | None = None
-    column: int | None = None
-    end_line: int | None = None
-    end_column: int | None = None
-    start: int | None = None
-    end: int | None = None
-    text: str | None = None
-
-    def describe(self) -> str:
-        """``file:line:col`` for programs, ``prompt 'words'`` for prompts.
-
-        >>> Span(file="a.scene", line=3, column=5).describe()
-        'a.scene:3:5'
-        >>> Span(text="left of", start=10, end=17).describe()
-        "prompt words 'left of' (characters 10..17)"
-        """
-        if self.line is not None:
-            return f"{self.file or '<program>'}:{self.line}:{self.column or 1}"
-        if self.text is not None:
-            return f"prompt words '{self.text}' (characters {self.start}..{self.end})"
-        return self.file or "<unknown>"
 
 
 class Node(BaseModel):
@@ -268,16 +237,6 @@ def instance_id(group: str, index: int) -> str:
     'mug#1'
     """
     return f"{group}#{index}"
-
-
-def valid_box(box: Box) -> bool:
-    """Whether ``box`` is a non-empty box inside the unit square.
-
-    >>> valid_box((0.1, 0.2, 0.5, 0.6)), valid_box((0.5, 0.2, 0.1, 0.6))
-    (True, False)
-    """
-    x0, y0, x1, y1 = box
-    return 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
 
 
 class Scene(Node):
@@ -531,11 +490,3 @@ def _short_validation_message(exc: Exception) -> str:
         where = ".".join(str(p) for p in err.get("loc", ()))
         parts.append(f"{where or 'scene'}: {err.get('msg', '')}")
     return "; ".join(parts)
-
-
-def validate_scene(scene: Scene) -> Scene:
-    """Re-validate a scene built or edited in code; raises ``SceneSemanticError`` E114."""
-    try:
-        return Scene.model_validate(scene.model_dump(by_alias=True))
-    except ValueError as exc:
-        raise SceneSemanticError("E114", what="scene", value="", expected=_short_validation_message(exc)) from exc

@@ -15,9 +15,10 @@ import pytest
 
 from compose.batch import BatchItem, ItemOutput, latest_rows, read_rows, run_batch
 from compose.cli.main import main
-from compose.engines import LocalEngine, get_engine
+from compose.batch.engines import get_engine
+from compose.batch.engines.local import LocalEngine
 from compose.errors import UsageError
-from compose.generate_batch import generate_batch, read_spec
+from compose.batch.generate import generate_batch, read_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 

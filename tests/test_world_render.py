@@ -15,7 +15,7 @@ from compose.layouts import Layout, Region
 from compose.vocabulary import COLORS
 from compose.world.dataset import mask_to_rle, random_layout, rle_to_mask, write_dataset
 from compose.world.render import render_layout
-from compose.world.vocabulary import BACKGROUNDS, SHAPES, phrase_to_object
+from compose.vocabulary import BACKGROUNDS, SHAPES, phrase_to_object
 
 
 def one(shape, color, box=(0.2, 0.2, 0.8, 0.8), z=0, name=None):

@@ -2,7 +2,7 @@
 
 A small pixel-space diffusers ``UNet2DModel`` trained by ``compose world train`` on the
 procedural renderer's scenes (see ``compose/world/MODEL_CARD.md``). It draws the embedded
-world's shapes (:data:`compose.world.vocabulary.SHAPES`) in the vocabulary's colors at 64 x 64
+world's shapes (:data:`compose.vocabulary.SHAPES`) in the vocabulary's colors at 64 x 64
 pixels, on a CPU, in well under a second per image. The weights are safetensors with a sha256
 checksum that is checked before they are read.
 
@@ -36,7 +36,7 @@ from compose.backbones.base import (
     paste_outside,
 )
 from compose.errors import BackboneError
-from compose.world.vocabulary import SHAPES
+from compose.vocabulary import SHAPES
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image

@@ -28,7 +28,7 @@ from compose.backbones.base import (
     check_strength,
     paste_outside,
 )
-from compose.world.vocabulary import SHAPES
+from compose.vocabulary import SHAPES
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image

@@ -1,37 +1,13 @@
-"""Shared rich consoles and small helpers for reading command-line inputs."""
+"""The command line's output and input helpers: rich consoles, error printing, scene arguments."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from rich.console import Console
 
-from compose.errors import UsageError
+from compose.errors import ComposeError, UsageError
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-
-#: Largest input file the commands read (scene programs, prompt files, JSONL specs).
-MAX_INPUT_BYTES = 16 * 1024 * 1024
-
-
-def read_text(path: str | Path, what: str = "input") -> str:
-    """Read a UTF-8 text file (``-`` for standard input) or raise a coded usage error."""
-    if str(path) == "-":
-        return sys.stdin.read()
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-        if size > MAX_INPUT_BYTES:
-            raise UsageError("E003", what=str(p), size=size, limit=MAX_INPUT_BYTES)
-        data = p.read_bytes()
-    except OSError as exc:
-        raise UsageError("E001", path=str(p), reason=exc.strerror or str(exc)) from exc
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UsageError("E004", path=str(p), reason=f"byte {exc.start} is not UTF-8") from exc
 
 
 def add_scene_source(parser) -> None:
@@ -42,13 +18,36 @@ def add_scene_source(parser) -> None:
 
 def load_scene_from_args(args):
     """The scene named by ``FILE`` or ``--prompt`` (see :func:`add_scene_source`)."""
-    from compose.api import load_scene
+    from compose.sources import as_scene
 
     if (args.file is None) == (args.prompt is None):
         raise UsageError("E006", argument="FILE/--prompt", value=None,
                          expected="exactly one of a scene file or --prompt TEXT")
     if args.prompt is not None:
-        from compose.api import parse_prompt
+        return as_scene(args.prompt)
+    return as_scene(args.file, kind="file")
 
-        return parse_prompt(args.prompt)
-    return load_scene(args.file)
+
+def print_error(err: ComposeError) -> None:
+    """``error[E###]: message``, then where it happened and the source excerpt, on standard error."""
+    location = err.location()
+    head = f"[bold red]error[{err.code}][/]: "
+    err_console.print(head + _escape(err.message), highlight=False)
+    if location:
+        err_console.print(f"  [blue]-->[/] {_escape(location)}", highlight=False)
+    excerpt = err.excerpt()
+    if excerpt:
+        err_console.print(_escape(excerpt), highlight=False)
+    for conflict in getattr(err, "conflicts", None) or []:  # E301: each statement, where it is
+        span = getattr(conflict, "span", None)
+        shown = err.excerpt(span) if span is not None else None
+        if span is not None:
+            err_console.print(f"  [blue]-->[/] {_escape(span.describe())}", highlight=False)
+        if shown:
+            err_console.print(_escape(shown), highlight=False)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

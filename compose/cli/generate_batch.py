@@ -9,7 +9,7 @@ from compose.errors import UsageError
 
 
 def register(subparsers) -> None:
-    from compose.generate_batch import __doc__ as doc
+    from compose.batch.generate import __doc__ as doc
 
     p = subparsers.add_parser(
         "generate-batch", help="generate every item of a JSONL spec (resumable; local processes or Ray)",
@@ -39,7 +39,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from compose.generate_batch import generate_batch
+    from compose.batch.generate import generate_batch
 
     options = {}
     if args.backbone_options:

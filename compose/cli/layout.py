@@ -38,7 +38,7 @@ def run(args) -> int:
         lay = layout(scene, seed=args.seed, time_limit=args.time_limit)
     except InfeasibleLayoutError as err:
         if args.file is not None and args.file != "-" and not str(args.file).endswith(".json"):
-            from compose.cli.console import read_text
+            from compose.io import read_text
 
             err.source = read_text(args.file, "scene")
         raise

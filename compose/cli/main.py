@@ -15,7 +15,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from compose.errors import ComposeError, UsageError
+from compose.cli.console import print_error
+from compose.errors import ComposeError
 
 #: Modules that register subcommands, in the order ``compose --help`` lists them.
 COMMAND_MODULES = [
@@ -47,32 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser
-
-
-def print_error(err: ComposeError) -> None:
-    from compose.cli.console import err_console
-
-    location = err.location()
-    head = f"[bold red]error[{err.code}][/]: "
-    err_console.print(head + _escape(err.message), highlight=False)
-    if location:
-        err_console.print(f"  [blue]-->[/] {_escape(location)}", highlight=False)
-    excerpt = err.excerpt()
-    if excerpt:
-        err_console.print(_escape(excerpt), highlight=False)
-    for conflict in getattr(err, "conflicts", None) or []:  # E301: each statement, where it is
-        span = getattr(conflict, "span", None)
-        shown = err.excerpt(span) if span is not None else None
-        if span is not None:
-            err_console.print(f"  [blue]-->[/] {_escape(span.describe())}", highlight=False)
-        if shown:
-            err_console.print(_escape(shown), highlight=False)
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -114,4 +89,4 @@ def run_entry() -> None:  # pragma: no cover
     raise SystemExit(main())
 
 
-__all__ = ["main", "build_parser", "print_error", "UsageError"]
+__all__ = ["main", "build_parser"]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
-from compose.cli.console import console, err_console, read_text
+from compose.cli.console import console, err_console, print_error
+from compose.io import read_text, write_text_atomic
 from compose.errors import ComposeError, UsageError
 
 
@@ -119,7 +118,6 @@ def _print_summary(scene) -> None:
 
 def run_check(args) -> int:
     from compose.api import load_scene
-    from compose.cli.main import print_error
 
     worst = 0
     for name in args.files:
@@ -147,7 +145,7 @@ def run_fmt(args) -> int:
         if formatted != text:
             changed.append(name)
             if not args.check:
-                write_atomic(Path(name), formatted)
+                write_text_atomic(Path(name), formatted)
     verb = "would reformat" if args.check else "reformatted"
     for name in changed:
         err_console.print(f"{verb} {name}")
@@ -160,17 +158,3 @@ def run_schema(args) -> int:
 
     print(json.dumps(Scene.json_schema(), indent=2))
     return 0
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader sees the old or the new file, never half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from compose.errors import SceneSyntaxError, UsageError
-from compose.scene import Span
+from compose.span import Span
 
 #: Largest program the parser accepts (E003 above it): far beyond any hand-written scene.
 MAX_PROGRAM_BYTES = 1_000_000

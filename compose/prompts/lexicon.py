@@ -13,7 +13,7 @@ Examples
 
 from __future__ import annotations
 
-from compose.world.vocabulary import SHAPE_SYNONYMS, SHAPES
+from compose.vocabulary import SHAPE_SYNONYMS, SHAPES
 
 #: The 80 GenEval (COCO) classes, in GenEval's order.
 GENEVAL_CLASSES: tuple[str, ...] = (

@@ -6,7 +6,7 @@ Two sources of layouts:
   1-8 shapes of random colors and sizes, some placed inside others, some overlapping in front
   of or behind others, the rest apart;
 * :func:`random_scene` builds a :class:`~compose.scene.Scene` with relation statements (every
-  relation of the table) for :func:`compose.api.layout` to solve, used by ``compose world
+  relation of the table) for :func:`compose.placement.place` to solve, used by ``compose world
   dataset`` when the layout solver is installed.
 
 Everything takes a seed; the same seed gives the same bytes.
@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from compose.layouts import Layout, Region
-from compose.world.vocabulary import BACKGROUNDS, COLOR_NAMES, SHAPES
+from compose.vocabulary import BACKGROUNDS, COLOR_NAMES, SHAPES
 
 #: Seeds of held-out layouts live in their own stream, apart from every training stream.
 HELDOUT_STREAM = 982_451_653
@@ -159,20 +159,13 @@ def random_scene(seed: int, *, objects: tuple[int, int] = (1, 8), canvas: tuple[
     return Scene(canvas=canvas, objects=groups, statements=statements, seed=seed, background=background)
 
 
-def solver_available() -> bool:
-    """Whether :func:`compose.api.layout` (the layout solver) is installed."""
-    import compose.api
-
-    return hasattr(compose.api, "layout")
-
-
 def scene_layout(seed: int, *, objects: tuple[int, int] = (1, 8), canvas: tuple[int, int] = (64, 64)) -> Layout:
     """A random scene laid out by the solver; colors and classes are filled in from the scene
     when the solver's regions leave them out."""
-    import compose.api
+    from compose.placement import place
 
     scene = random_scene(seed, objects=objects, canvas=canvas)
-    layout = compose.api.layout(scene, seed=seed)
+    layout = place(scene, seed=seed)
     groups = {g.name: g for g in scene.objects}
     regions = {}
     for instance in layout.boxes:
@@ -225,7 +218,7 @@ def write_dataset(out, n: int, *, seed: int = 0, size: int = 64, objects: tuple[
     images, annotations with bbox, area, RLE segmentation of the visible pixels, category and
     color, categories). The same arguments give the same bytes.
 
-    ``sampler``: ``"solver"`` lays out :func:`random_scene` with :func:`compose.api.layout`,
+    ``sampler``: ``"solver"`` lays out :func:`random_scene` with :func:`compose.placement.place`,
     ``"boxes"`` samples boxes with :func:`random_layout`, ``"auto"`` uses the solver when it is
     installed. A scene the solver finds infeasible falls back to sampled boxes (recorded per image).
     """
@@ -235,7 +228,7 @@ def write_dataset(out, n: int, *, seed: int = 0, size: int = 64, objects: tuple[
     from compose.errors import ComposeError
     from compose.world.render import render_layout
 
-    use_solver = sampler == "solver" or (sampler == "auto" and solver_available())
+    use_solver = sampler in ("solver", "auto")
     root = Path(out)
     (root / "images").mkdir(parents=True, exist_ok=True)
     categories = [{"id": i + 1, "name": s, "supercategory": "shape"} for i, s in enumerate(SHAPES)]

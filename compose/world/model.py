@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from compose.world.vocabulary import (
+from compose.vocabulary import (
     BACKGROUNDS,
     COLOR_NAMES,
     SHAPES,

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from compose.vocabulary import COLORS
-from compose.world.vocabulary import (
+from compose.vocabulary import (
     BACKGROUNDS,
     COLOR_NAMES,
     background_name,
@@ -198,7 +198,7 @@ def render_layout(layout: Layout, size: tuple[int, int] | None = None, *, seed: 
     supersample : int, optional
         Drawing scale before averaging down (default 4, or 2 above 256 pixels a side).
     background : str, optional
-        A key of :data:`~compose.world.vocabulary.BACKGROUNDS`; defaults to the tone the
+        A key of :data:`~compose.vocabulary.BACKGROUNDS`; defaults to the tone the
         layout's background text names.
     with_masks : bool
         Compute each instance's visible mask (skipped for speed when only the image is used).

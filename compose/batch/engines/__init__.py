@@ -1,0 +1,124 @@
+"""Engines: where a batch's items run. One interface, registered by name.
+
+An engine takes a task (``task(item) -> row``, optionally with ``setup()`` run once per worker
+before its first item, e.g. to load a backbone) and a list of :class:`~compose.batch.items.BatchItem`,
+and yields ``(item, output, error)`` as each item finishes (``error`` an
+:class:`~compose.batch.items.ItemError`, else ``None``). It never writes anything: the batch runner
+(:func:`compose.batch.runner.run_batch`), in the calling process, does.
+
+- ``local``: in this process (``workers=1``), or ``workers`` processes (spawned, one task copy
+  and one loaded model each);
+- ``ray``: one Ray actor per worker (per GPU on a GPU cluster), on a local Ray instance or on a
+  cluster (``address``); Ray is an optional extra (E603 without it).
+
+Each worker sets its torch thread count to ``threads`` (default: the machine's CPUs shared
+evenly among the workers), so the same command gives the same numbers on either engine.
+
+Examples
+--------
+>>> from compose.batch import BatchItem
+>>> engine = get_engine("local")
+>>> [(item.id, out, err) for item, out, err in engine.run(lambda item: {"twice": 2 * item.payload},
+...                                                       [BatchItem("a", 1), BatchItem("b", 2)])]
+[('a', {'twice': 2}, None), ('b', {'twice': 4}, None)]
+>>> get_engine("spark")
+Traceback (most recent call last):
+...
+compose.errors.UsageError: E602: unknown engine 'spark'; expected one of local, ray
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from compose.batch.items import BatchItem, ItemError
+from compose.errors import UsageError
+from compose.registry import Registry
+
+Outcome = tuple[BatchItem, Any, "ItemError | None"]
+
+#: Engine name -> "module:Class"; modules are imported only when asked for.
+ENGINES = Registry("engine", UsageError, "E602")
+ENGINES.register("local", "compose.batch.engines.local:LocalEngine")
+ENGINES.register("ray", "compose.batch.engines.ray:RayEngine")
+
+
+class Engine:
+    """Base of engines: :meth:`run` yields outcomes as items finish; :meth:`close` lets go of
+    whatever the engine started (a Ray instance)."""
+
+    name = ""
+
+    def run(self, task: Callable[[BatchItem], Any], items: Sequence[BatchItem]) -> Iterator[Outcome]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return self.name
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def get_engine(name: str = "local", **options: Any) -> Engine:
+    """The engine registered as ``name`` with its options; E602 for an unknown name."""
+    return ENGINES.get(name)(**options)
+
+
+def default_threads(workers: int, cpus: int | None = None) -> int:
+    """Torch threads per worker: the CPUs shared evenly, at least one.
+
+    >>> default_threads(1, cpus=8), default_threads(3, cpus=8), default_threads(16, cpus=8)
+    (8, 2, 1)
+    """
+    return max(1, (cpus or os.cpu_count() or 1) // max(1, workers))
+
+
+def configure_threads(threads: int | None, *, environment: bool = False) -> None:
+    """Pin this process's torch thread count (and, in a worker process of its own, the
+    OpenMP/MKL variables, which torch reads when it is first imported); a no-op for ``None``.
+
+    Results of CPU kernels depend on how reductions are split among threads (the embedded
+    model's images do), so every worker of an engine runs with the same count. Torch is not
+    imported here: a task that never needs it does not pay for it. Engines call this again
+    before every item, for tasks that import torch along the way.
+    """
+    if not threads:
+        return
+    if environment:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(threads)
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != int(threads):
+        torch.set_num_threads(int(threads))
+
+
+def current_threads() -> int | None:
+    """This process's torch thread count, or ``None`` when torch is not imported."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
+
+
+def worker_died(item: BatchItem, reason: str, kind: str) -> ItemError:
+    """The error of an item whose worker died under it (E605)."""
+    from compose.errors import Errors
+
+    return ItemError("E605", Errors.E605.format(item=item.id, reason=reason), kind)
+
+
+def setup_task(task: Any) -> None:
+    """Run a task's ``setup()`` if it has one (once per worker, before its first item)."""
+    setup = getattr(task, "setup", None)
+    if callable(setup):
+        setup()
