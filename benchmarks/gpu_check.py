@@ -217,7 +217,7 @@ def check(model: str, args) -> dict:
             row[f"{label}_s_per_step"] = peak.seconds / args.steps
             row[f"{label}_peak_gb"] = peak.bytes / 2**30
     row["ratio"] = row["regional_s_per_step"] / row["plain_s_per_step"]
-    del backbone, pipe
+    backbone = pipe = None  # free the weights before the next model
     gc.collect()
     if args.device.startswith("cuda"):
         torch.cuda.empty_cache()

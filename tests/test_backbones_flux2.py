@@ -92,3 +92,21 @@ def test_flux2_missing_weights_name_where_it_looked(tmp_path):
     with pytest.raises(BackboneError, match="E403") as info:
         get_backbone("flux2-regional", model=str(tmp_path / "nowhere"), device="cpu")
     assert "nowhere" in str(info.value)
+
+
+def test_unknown_option_is_e406_before_anything_loads(tmp_path):
+    with pytest.raises(BackboneError, match="E406") as info:
+        get_backbone("flux2-regional", model=str(tmp_path / "nowhere"), device="cpu", true_cfg=2.0)
+    assert "true_cfg" in str(info.value)
+
+
+def test_from_pipeline_wraps_a_pipeline_built_in_memory(flux2):
+    from compose.backbones.flux2_regional import Flux2RegionalBackbone
+
+    wrapped = Flux2RegionalBackbone.from_pipeline(flux2.pipe, **{k: v for k, v in flux2.options.items()
+                                                                 if k not in ("device", "dtype")})
+    layout = two_region_layout()
+    ours = wrapped.render([layout], seeds=[3], steps=1).images[0]
+    loaded = flux2.render([layout], seeds=[3], steps=1).images[0]
+    assert wrapped.runtime.device == "cpu" and wrapped.runtime.dtype == "fp32"
+    assert np.array_equal(_pixels(ours), _pixels(loaded))

@@ -45,8 +45,9 @@ def test_full_size_architecture_builds_on_meta(model):
 
 def test_example_backbones_toml_names_known_backbones_and_options():
     """examples/backbones.toml only uses backbones and options that exist (E406 otherwise)."""
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     from compose.backbones.base import backbone_class
 

@@ -62,7 +62,7 @@ def pack_latents(latents: torch.Tensor, batch_size: int, num_channels_latents: i
 
 # Copied from diffusers.pipelines.flux.pipeline_flux.FluxPipeline._unpack_latents
 def unpack_latents(latents: torch.Tensor, height: int, width: int, vae_scale_factor: int) -> torch.Tensor:
-    batch_size, num_patches, channels = latents.shape
+    batch_size, _, channels = latents.shape
     # VAE applies 8x compression on images but we must also account for packing which requires
     # latent height and width to be divisible by 2.
     height = 2 * (int(height) // (vae_scale_factor * 2))

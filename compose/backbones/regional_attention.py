@@ -1,7 +1,7 @@
 """Regional prompting by attention: each region's prompt tokens reach only the pixels of its box.
 
 Two mechanisms, one per architecture family, sharing the box masks of
-:func:`compose.backbones.diffusers_common.exclusive_box_masks` (a cell belongs to the front-most
+:func:`compose.backbones.conditioning.exclusive_box_masks` (a cell belongs to the front-most
 box containing it):
 
 - **UNets (SD 1.x/2.x, SDXL)**: the text embeddings are segments of equal length, the base prompt
