@@ -110,3 +110,49 @@ def test_from_pipeline_wraps_a_pipeline_built_in_memory(flux2):
     loaded = flux2.render([layout], seeds=[3], steps=1).images[0]
     assert wrapped.runtime.device == "cpu" and wrapped.runtime.dtype == "fp32"
     assert np.array_equal(_pixels(ours), _pixels(loaded))
+
+
+@pytest.fixture(scope="module")
+def flux2_dev_pipe():
+    """A tiny FLUX.2-dev-shaped pipeline built in memory (embedded guidance; its Mistral text
+    encoder left out: prompts come as embeddings)."""
+    from diffusers import (
+        AutoencoderKLFlux2,
+        FlowMatchEulerDiscreteScheduler,
+        Flux2Pipeline,
+        Flux2Transformer2DModel,
+    )
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLFlux2(block_out_channels=(4, 8), down_block_types=("DownEncoderBlock2D",) * 2,
+                             up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4,
+                             norm_num_groups=2, layers_per_block=1, sample_size=32).eval()
+    transformer = Flux2Transformer2DModel(patch_size=1, in_channels=16, num_layers=1, num_single_layers=1,
+                                          attention_head_dim=8, num_attention_heads=2,
+                                          joint_attention_dim=48, timestep_guidance_channels=32,
+                                          axes_dims_rope=(2, 2, 2, 2), guidance_embeds=True).eval()
+    return Flux2Pipeline(scheduler=FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, shift=3.0),
+                         vae=vae, text_encoder=None, tokenizer=None, transformer=transformer)
+
+
+def test_flux2_dev_embedded_guidance_full_canvas_and_masking(flux2_dev_pipe):
+    from compose.backbones.flux2_regional import Flux2RegionalBackbone
+
+    backbone = Flux2RegionalBackbone.from_pipeline(flux2_dev_pipe, base_ratio=0.0,
+                                                   max_sequence_length=TEXT_TOKENS,
+                                                   region_sequence_length=TEXT_TOKENS)
+    text = torch.randn(1, TEXT_TOKENS, 48, generator=torch.Generator().manual_seed(1))
+    backbone.segments = lambda base, regions: (text.repeat(1, 1 + len(regions), 1),
+                                               [TEXT_TOKENS] * (1 + len(regions)))
+    assert not backbone.true_cfg(4.0)  # dev is guidance-distilled: no negatives
+    ours = backbone.render([full_canvas_layout()], seeds=[5], steps=2, guidance=4.0).images[0]
+    reference = flux2_dev_pipe(prompt_embeds=text, height=32, width=32, num_inference_steps=2,
+                               guidance_scale=4.0, generator=torch.Generator().manual_seed(5)).images[0]
+    assert np.abs(_pixels(ours) - _pixels(reference)).max() <= 1
+    backbone.options["base_ratio"] = 0.3
+    backbone.capture = []
+    layout = two_region_layout()
+    backbone.render([layout], seeds=[0], steps=1, guidance=4.0)
+    assert len(backbone.capture) == 2  # one double-stream and one single-stream block
+    for probs in backbone.capture:
+        check_joint_probs(probs, layout, (8, 8), [TEXT_TOKENS] * 3, text_first=True)
