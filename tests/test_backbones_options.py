@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tiny_diffusers import tiny_sd  # noqa: F401  (fixture)
 
 from compose.backbones import available_backbones, get_backbone
 from compose.backbones.conditioning import exclusive_box_masks

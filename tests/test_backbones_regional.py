@@ -9,13 +9,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny_diffusers import (  # noqa: F401  (fixtures)
-    full_canvas_layout,
-    left_half_mask,
-    tiny_sd,
-    tiny_sdxl,
-    two_region_layout,
-)
+from tiny_diffusers import full_canvas_layout, left_half_mask, two_region_layout
 
 from compose.backbones import get_backbone
 from compose.backbones.conditioning import exclusive_box_masks, layout_prompts

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+import pytest
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 WORDS = ["a", "red", "blue", "green", "cube", "ball", "cat", "dog", "on", "left", "of", "right", "the", "in", "front", "behind", "big", "small", "photo", "of", "table", "tree", "sky", "grass", "room", "car", "person", "bad", "blurry", "background", "style", "painting"]
 
@@ -110,6 +114,7 @@ def ddim():
 
 def save_sd(folder: Path, *, gligen: bool = False, seed: int = 0) -> Path:
     """A tiny SD 1.x pipeline folder (a GLIGEN one with a gated UNet when ``gligen``)."""
+    import torch
     from diffusers import StableDiffusionPipeline
 
     torch.manual_seed(seed)
@@ -128,6 +133,7 @@ def save_sd(folder: Path, *, gligen: bool = False, seed: int = 0) -> Path:
 
 
 def save_sdxl(folder: Path, seed: int = 0) -> Path:
+    import torch
     from diffusers import StableDiffusionXLPipeline
 
     torch.manual_seed(seed)
@@ -144,6 +150,7 @@ def save_sdxl(folder: Path, seed: int = 0) -> Path:
 
 def save_controlnet_sd(folder: Path, seed: int = 0) -> tuple[Path, Path]:
     """A tiny SD 1.x folder and a tiny ControlNet folder beside it."""
+    import torch
     from diffusers import ControlNetModel
 
     save_sd(folder / "sd", seed=seed)
@@ -161,6 +168,7 @@ def save_controlnet_sd(folder: Path, seed: int = 0) -> tuple[Path, Path]:
 
 def save_sd3(folder: Path, seed: int = 0) -> Path:
     """A tiny SD3 folder: two CLIP encoders with projection and a T5 encoder."""
+    import torch
     from diffusers import (
         FlowMatchEulerDiscreteScheduler,
         SD3Transformer2DModel,
@@ -186,6 +194,7 @@ def save_sd3(folder: Path, seed: int = 0) -> Path:
 
 def save_flux(folder: Path, seed: int = 0) -> Path:
     """A tiny FLUX folder: a CLIP encoder (pooled) and a T5 encoder."""
+    import torch
     from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
 
     torch.manual_seed(seed)
@@ -234,6 +243,7 @@ def qwen_tokenizer(folder: Path, *, chat: bool = False):
 def save_flux2_klein(folder: Path, seed: int = 0, *, distilled: bool = False) -> Path:
     """A tiny FLUX.2 klein folder: a Qwen3 text encoder (3 layers, stacked as klein stacks its
     layers 9, 18 and 27) and the FLUX.2 VAE and transformer."""
+    import torch
     from diffusers import (
         AutoencoderKLFlux2,
         FlowMatchEulerDiscreteScheduler,
@@ -267,6 +277,7 @@ def check_joint_probs(probs: torch.Tensor, layout, grid, segments: list[int], *,
     """``probs`` (batch, heads, T, T) over [text, image] (FLUX) or [image, text] (SD3); text is
     the base segment then one per region, of the given lengths."""
     import numpy as np
+    import torch
 
     from compose.backbones.conditioning import exclusive_box_masks, layout_prompts
 
@@ -298,6 +309,7 @@ def check_joint_probs(probs: torch.Tensor, layout, grid, segments: list[int], *,
 def save_qwen_image(folder: Path, seed: int = 0) -> Path:
     """A tiny Qwen-Image folder: a Qwen2.5-VL text encoder, the Qwen-Image VAE and transformer
     (sizes as in diffusers' own Qwen-Image tests)."""
+    import torch
     from diffusers import (
         AutoencoderKLQwenImage,
         FlowMatchEulerDiscreteScheduler,
@@ -334,9 +346,8 @@ def save_qwen_image(folder: Path, seed: int = 0) -> Path:
 
 
 # --------------------------------------------------------------------------- pytest fixtures
-# Imported by the backbone test modules; each folder is built once per session.
-
-import pytest
+# tests/conftest.py imports these, so every test module can ask for them by name; each folder is
+# built once per session (torch is imported only when one is).
 
 
 @pytest.fixture(scope="session")
