@@ -127,6 +127,9 @@ class VerifyTask:
         For compose's checks (default: ``exact`` for scenes, ``at_least`` for GenEval metadata).
     html : bool
         Also make a report page per image (written by the runner into ``pages/<id>/``).
+    device : str, optional
+        Torch device for CLIP (give the detector's in ``detector_options``); on Ray with GPUs,
+        ``cuda`` is the actor's own GPU.
     """
 
     protocol: str = "compose"
@@ -136,6 +139,7 @@ class VerifyTask:
     detections: str | None = None
     count_rule: str | None = None
     html: bool = False
+    device: str | None = None
     _state: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -179,7 +183,8 @@ class VerifyTask:
         if "clip" not in self._state:
             from compose.verification.color import ClipColorClassifier
 
-            self._state["clip"] = ClipColorClassifier(self.clip_model or "openai/clip-vit-large-patch14")
+            self._state["clip"] = ClipColorClassifier(self.clip_model or "openai/clip-vit-large-patch14",
+                                                     device=self.device or "cpu")
         return self._state["clip"]
 
     def scene(self, payload: dict[str, Any]):
@@ -202,6 +207,24 @@ class VerifyTask:
             else:
                 cache[key] = (parse_prompt(source["prompt"]), "exact")
         return cache[key]
+
+    def check(self, items: list[BatchItem]) -> None:
+        """Fail before any image, not on each: an unknown detector (E503), a model that is not on
+        this machine (E504), a detections file that cannot be read (E506)."""
+        from compose.verification.detection import detector_class
+        from compose.verification.hub import resolve_model
+
+        if self.detections is not None:
+            self.detections_file()
+        elif self.protocol == "geneval" or self.detector is not None:
+            cls = detector_class(self.detector or "mask2former")
+            default = getattr(cls, "default_model", None)
+            if default is not None:
+                resolve_model(cls.name, self.detector_options.get("model") or default)
+        wants_color = any("color" in req for item in items
+                          for req in (_metadata(item.payload).get("include") or []))
+        if (self.protocol == "geneval" and wants_color) or self.clip_model is not None:
+            resolve_model("clip-color", self.clip_model or "openai/clip-vit-large-patch14")
 
     # --- one item ----------------------------------------------------------------------------
 
@@ -326,8 +349,7 @@ def verify_batch(items: list[BatchItem], out: str | Path, task: VerifyTask, *, e
     from compose.verification.geneval import summary_table
     from compose.verification.report import batch_html
 
-    if task.detections is not None:
-        task.detections_file()  # a file that cannot be read stops the batch here (E506), not item by item
+    task.check(items)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if engine == "ray":

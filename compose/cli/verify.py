@@ -45,6 +45,7 @@ def _detector_options(p) -> None:
     p.add_argument("--threshold", type=float, help="detection score threshold (open-vocabulary detectors)")
     p.add_argument("--count-rule", choices=("exact", "at_least"), default=None,
                    help="exact: a count N means N (default for scenes); at_least: N or more (GenEval's include)")
+    p.add_argument("--device", help="torch device for model detectors and CLIP (cpu, cuda); default cpu")
     p.add_argument("--detections", metavar="FILE",
                    help="a COCO results file (image, category, bbox, score, optional RLE mask): no detector runs")
     p.add_argument("--clip-model", metavar="MODEL",
@@ -97,6 +98,8 @@ def _make_detector(args):
         options["model"] = args.model
     if args.threshold is not None:
         options["threshold"] = args.threshold
+    if args.device is not None:
+        options["device"] = args.device
     return get_detector(args.detector, **options)
 
 
@@ -133,7 +136,7 @@ def run_verify(args) -> int:
     if args.clip_model:
         from compose.verification.color import ClipColorClassifier
 
-        classifier = ClipColorClassifier(args.clip_model)
+        classifier = ClipColorClassifier(args.clip_model, device=args.device or "cpu")
     report = verify(scene, image, layout=layout, detector=detector, count_rule=args.count_rule or "exact",
                     image_path=str(args.image), detections=detections, color_classifier=classifier)
     if args.json:
@@ -178,9 +181,11 @@ def run_verify_batch(args) -> int:
         options["model"] = args.model
     if args.threshold is not None:
         options["threshold"] = args.threshold
+    if args.device is not None:
+        options["device"] = args.device
     task = VerifyTask(protocol=args.protocol, detector=args.detector, detector_options=options,
                       clip_model=args.clip_model, detections=args.detections, count_rule=args.count_rule,
-                      html=args.html)
+                      html=args.html, device=args.device)
     summary = verify_batch(items, args.out, task, engine=args.engine, workers=args.workers, address=args.address,
                            threads=args.threads, progress=not args.no_progress, limit=args.limit,
                            title=f"verify-batch: {args.items or args.geneval or args.images}")

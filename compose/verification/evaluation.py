@@ -95,8 +95,7 @@ def separated_layouts(n: int, *, seed: int = 0, objects: tuple[int, int] = (1, 6
     (2, True)
     """
     from compose.layouts import Layout, Region
-    from compose.vocabulary import COLORS
-    from compose.vocabulary import BACKGROUNDS, SHAPES
+    from compose.vocabulary import BACKGROUNDS, COLORS, SHAPES
 
     out = []
     for i in range(n):

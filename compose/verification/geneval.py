@@ -279,8 +279,8 @@ def select_objects(candidates: dict[str, list[GenevalObject]], tag: str | None,
     threshold = options.threshold if tag != "counting" else options.counting_threshold
     chosen: dict[str, list[GenevalObject]] = {}
     for name, objects in candidates.items():
-        # GenEval sorts with numpy's argsort(...)[::-1]; a stable sort, reversed, puts later
-        # equal scores first, and so does this
+        # GenEval takes numpy's argsort(...)[::-1], whose order among equal scores numpy does not
+        # fix; here equal scores go later-first, what a stable sort reversed gives
         order = sorted(range(len(objects)), key=lambda i: (objects[i].score, i), reverse=True)
         order = [i for i in order if objects[i].score > threshold][: options.max_objects]
         kept = []

@@ -255,3 +255,18 @@ def test_index_page_in_headless_chromium(tmp_path):
     assert filtered.shown == len(visible) == sum(1 for r in failing if r["tag"] == "position")
     page = (out / "index.html").read_text()
     assert page.count("class='box ") >= sum(len(r["detections"]) for r in rows) > 0
+
+
+def test_missing_models_stop_the_batch_before_any_image(tmp_path, monkeypatch, capsys):
+    from tests.verification.test_verify_cli import _geneval_folder
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    _geneval_folder(tmp_path / "images", 3, 1)
+    base = ["verify-batch", "--geneval", str(tmp_path / "images"), "--out", str(tmp_path / "out"), "--no-progress"]
+    assert main([*base, "--protocol", "geneval"]) == 5
+    assert "E504" in capsys.readouterr().err and not (tmp_path / "out" / "results.jsonl").exists()
+    (tmp_path / "dets.json").write_text("[]")
+    assert main([*base, "--protocol", "geneval", "--detections", str(tmp_path / "dets.json")]) == 5  # CLIP for colors
+    assert "clip" in capsys.readouterr().err
+    assert main([*base, "--detector", "nope"]) == 5
+    assert "E503" in capsys.readouterr().err

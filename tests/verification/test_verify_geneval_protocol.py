@@ -131,13 +131,16 @@ def _case(tag, rng):
     sign = -1 if relation in ("left of", "above") else 1
     wa, ha, wb, hb = (float(rng.uniform(8, 30)) for _ in range(4))
     span = (wa + wb) if horizontal else (ha + hb)
-    kind = str(rng.choice(["clear", "margin", "wrong_side", "other_axis", "missing"]))
+    kind = str(rng.choice(["clear", "margin", "margin_aligned", "wrong_side", "other_axis", "missing"]))
     if kind == "clear":  # far enough along the axis, little across it: holds
         main = sign * float(rng.uniform(0.4 * span + 2, 0.4 * span + 40))
         cross = float(rng.uniform(-1, 1)) * abs(main) / 4
     elif kind == "margin":  # the centres closer than the margin along the axis: never holds
         main = sign * float(rng.uniform(0, 0.1 * span - 2)) if 0.1 * span > 2 else 0.0
         cross = float(rng.uniform(-60, 60))
+    elif kind == "margin_aligned":  # straight along the axis but inside the margin: no relation
+        main = sign * float(rng.uniform(0.5, 0.1 * span - 0.2))
+        cross = float(rng.uniform(-1, 1)) * abs(main) / 4
     elif kind == "wrong_side":
         main = -sign * float(rng.uniform(0.4 * span + 2, 0.4 * span + 40))
         cross = float(rng.uniform(-1, 1)) * abs(main) / 4
@@ -266,3 +269,21 @@ def test_relative_position_agrees_with_the_relations_table():
     for _ in range(20_000):
         a, b = (tuple(float(v) for v in _box(rng)) for _ in range(2))
         assert relative_position(a, b) == geneval_relations(a, b)
+
+
+@pytest.mark.parametrize("changed", [{"position_threshold": 0.0}, {"counting_threshold": 0.5}, {"threshold": 0.2},
+                                     {"max_objects": 2}])
+def test_the_cases_tell_other_settings_apart(changed):
+    """The cases are sharp: with any of GenEval's settings changed, some verdicts differ."""
+    from PIL import Image
+
+    from compose.verification.geneval import GenevalOptions
+
+    image = Image.new("RGB", (W, H))
+    rng = np.random.default_rng(17)
+    differ = 0
+    for k in range(1200):
+        case, meta, expected = _case(GENEVAL_TAGS[k % 6], rng)
+        protocol = GenevalProtocol(color_classifier=case.colors, options=GenevalOptions(**changed))
+        differ += protocol.evaluate(image, meta, detections=case.detections)["correct"] != expected
+    assert differ >= 10

@@ -44,8 +44,7 @@ import numpy as np
 
 from compose.verification.color import palette_color
 from compose.verification.detection import Detection, Detector, load_image
-from compose.vocabulary import COLORS
-from compose.vocabulary import BACKGROUNDS, SHAPES
+from compose.vocabulary import BACKGROUNDS, COLORS, SHAPES
 
 _COLOR_NAMES = tuple(COLORS)
 _OBJECT_TONES = np.asarray([COLORS[c] for c in _COLOR_NAMES], dtype=np.float32)
