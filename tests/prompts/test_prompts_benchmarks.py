@@ -13,7 +13,7 @@ from compose.errors import PromptError, Warnings, warning_code
 from compose.prompts import parse_prompt, parse_prompts
 from compose.prompts.gold import held_out, misses, read_gold
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 T2I = DATA / "t2icompbench"
 
 

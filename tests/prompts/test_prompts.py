@@ -360,7 +360,7 @@ def test_the_closed_vocabulary_fast_path_reads_the_same_scenes():
     from compose.prompts.parser import _tag_closed
     from compose.prompts.nlp import load_pipeline
 
-    data = Path(__file__).parent / "data"
+    data = Path(__file__).parents[1] / "data"
     prompts = [json.loads(line)["prompt"] for name in ("geneval/evaluation_metadata.jsonl",
                                                        "prompts_hard.jsonl")
                for line in (data / name).read_text().splitlines() if line.strip()]

@@ -11,7 +11,7 @@ from compose.language.syntax import MAX_PROGRAM_BYTES, scene_parser
 from compose.relations import RELATIONS, word_vocabulary
 from tests.strategies import scenes
 
-EXAMPLES = sorted(Path(__file__).parents[1].joinpath("examples").glob("*.scene"))
+EXAMPLES = sorted(Path(__file__).parents[2].joinpath("examples").glob("*.scene"))
 
 KITCHEN = '''\
 canvas 640 x 480
