@@ -12,7 +12,7 @@ The verify stage says *what* is wrong; this module says *where* to repaint and *
 
 Masks are the union of the regions, dilated and feathered; pixels where the mask is 0 stay exactly
 as they were. The re-denoising itself is each backbone's ``repaint``, built on the one masked
-sampler :func:`compose.diffusion.sample`.
+sampler :func:`compose.backbones.sampling.sample`.
 
 Examples
 --------
