@@ -82,7 +82,7 @@ def separated_layouts(n: int, *, seed: int = 0, objects: tuple[int, int] = (1, 6
     (2, True)
     """
     from compose.layouts import Layout, Region
-    from compose.vocabulary import BACKGROUNDS, COLORS, SHAPES
+    from compose.vocabulary import BACKGROUNDS, COLOR_NAMES, SHAPES
 
     out = []
     for i in range(n):
@@ -103,7 +103,7 @@ def separated_layouts(n: int, *, seed: int = 0, objects: tuple[int, int] = (1, 6
             else:
                 continue
             shape = SHAPES[int(rng.integers(len(SHAPES)))]
-            color = list(COLORS)[int(rng.integers(len(COLORS)))]
+            color = COLOR_NAMES[int(rng.integers(len(COLOR_NAMES)))]
             name = f"{shape}{k}#0"
             boxes[name] = box
             regions[name] = Region(phrase=f"a {color} {shape}", attributes={"color": color}, **{"class": shape})
