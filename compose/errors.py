@@ -33,6 +33,7 @@ class Errors:
     E005 = "invalid scene JSON: {reason}"
     E006 = "invalid value for {argument}: {value!r}; expected {expected}"
     E007 = "{path} is {kind}; expected a regular file"
+    E008 = "cannot write {path}: {reason}"
     # scene programs: syntax
     E101 = "unexpected {found}; expected {expected}"
     E102 = "unexpected end of input; expected {expected}"
@@ -50,6 +51,7 @@ class Errors:
     E113 = "'{predicate}' takes {expected} object(s), got {got}"
     E114 = "invalid {what} {value!r}; expected {expected}"
     E115 = "'{statement}' is given twice (first on line {first_line})"
+    E116 = "the scene has {count} {what}, over the limit of {limit}; {hint}"
     # prompts
     E201 = "the prompt is empty; expected a description such as 'a red cube left of a blue ball'"
     E202 = "the prompt has {size} characters, over the limit of {limit}"
@@ -71,12 +73,15 @@ class Errors:
     E503 = "unknown detector '{name}'; expected one of {expected}"
     E504 = "model for detector '{name}' not found; looked in {looked}. Pass a local path (model=...) or put the weights in the Hugging Face cache; nothing is downloaded"
     E505 = "detector '{name}' needs the package '{package}': {install}"
+    E506 = "image {path} is {width} x {height} pixels, over the limit of {limit} pixels"
     # batch runs
     E601 = "line {line} of {path} is not a valid batch item: {reason}"
     E602 = "unknown engine '{name}'; expected one of {expected}"
     E603 = "engine '{name}' needs the package '{package}': install it with {install}"
     E604 = "{path} is not a GenEval image folder: {reason}"
     E605 = "a worker died while running item {item}: {reason}"
+    E606 = "{path} is in use by another run (pid {pid}); wait for it to end, or use another output folder"
+    E607 = "item {item} ran past the per-item time limit of {seconds:g} s and was stopped"
 
 
 class ComposeError(Exception):
@@ -105,6 +110,18 @@ class ComposeError(Exception):
         self.source = source
         self.message = template.format(**fields)
         super().__init__(f"{code}: {self.message}")
+
+    @classmethod
+    def coded(cls, code: str, message: str) -> ComposeError:
+        """An error of the phase class its code belongs to, with a message already written (an
+        error carried back from a worker as code and text)."""
+        phase = {"0": UsageError, "1": SceneError, "2": SceneError, "3": LayoutError, "4": BackboneError,
+                 "5": UsageError, "6": UsageError}
+        kind = phase.get(code[1:2], ComposeError) if len(code) == 4 and code[0] == "E" else ComposeError
+        err = kind.__new__(kind)
+        Exception.__init__(err, f"{code}: {message}")
+        err.code, err.fields, err.span, err.source, err.message = code, {}, None, None, message
+        return err
 
     def excerpt(self, span: Span | None = None) -> str | None:
         """The source line the error (or ``span`` in the same source) points at, with a caret
