@@ -82,6 +82,7 @@ class Errors:
     E605 = "a worker died while running item {item}: {reason}"
     E606 = "{path} is in use by another run (pid {pid}); wait for it to end, or use another output folder"
     E607 = "item {item} ran past the per-item time limit of {seconds:g} s and was stopped"
+    E608 = "batch item id {id!r} appears twice; ids must be unique"
 
 
 class ComposeError(Exception):

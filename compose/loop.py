@@ -56,6 +56,7 @@ class Result:
     seed: int
     backbone: str
     timings: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, str] | None = None  # the weights file the render used and its sha256
 
     @property
     def passed(self) -> bool:
@@ -69,6 +70,7 @@ class Result:
                         "hard_passed": r.score[0], "score": round(r.score[1], 4), "seconds": r.seconds,
                         **({"repaint": r.plan.to_dict()} if r.plan is not None else {})} for r in self.rounds],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            **({"weights": self.weights} if self.weights else {}),
             "versions": versions(),
         }
 
@@ -190,7 +192,9 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
             best = k
     chosen = rounds[best]
     result = Result(scene=scene, image=chosen.image, layout=chosen.layout, report=chosen.report,
-                    rounds=rounds, best=best, seed=seed, backbone=backbone, timings=timings)
+                    rounds=rounds, best=best, seed=seed, backbone=backbone, timings=timings,
+                    weights=({"file": rendered.info["weights"], "sha256": rendered.info["weights_sha256"]}
+                             if "weights_sha256" in (rendered.info or {}) else None))
     if out_dir is not None:
         say(f"write {out_dir}")
         write_outputs(result, Path(out_dir))

@@ -189,6 +189,10 @@ def _items_from_jsonl(path: Path):
         if len(kinds) != 1:
             raise UsageError("E601", line=k, path=str(path),
                              reason="expected exactly one of 'scene', 'program', 'prompt' or 'metadata'")
+        if "metadata" in spec and not isinstance(spec["metadata"], dict):
+            raise UsageError("E601", line=k, path=str(path), reason="'metadata' must be a JSON object")
+        if "tag" in spec and not isinstance(spec["tag"], str):
+            raise UsageError("E601", line=k, path=str(path), reason="'tag' must be a string")
         images = spec.get("images", [spec["image"]] if "image" in spec else None)
         if not isinstance(images, list) or not images or not all(isinstance(i, str) for i in images):
             raise UsageError("E601", line=k, path=str(path), reason="expected 'image': PATH or 'images': [PATH, ...]")
