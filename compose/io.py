@@ -124,11 +124,13 @@ def read_image(path: str | os.PathLike):
     if not stat.S_ISREG(info.st_mode):
         raise UsageError("E007", path=str(p), kind=_file_kind(info.st_mode))
     try:
+        # the header alone is read here; with PIL's guard off for it, the error can name the size
+        Image.MAX_IMAGE_PIXELS = None
         opened = Image.open(p)
-    except Image.DecompressionBombError:
-        raise UsageError("E506", path=str(p), width="?", height="?", limit=MAX_IMAGE_PIXELS) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise UsageError("E502", path=str(p), reason=str(exc) or type(exc).__name__) from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     with opened:
         width, height = opened.size
         if width * height > MAX_IMAGE_PIXELS:

@@ -117,8 +117,9 @@ def worker_died(item: BatchItem, reason: str, kind: str) -> ItemError:
     return ItemError("E605", Errors.E605.format(item=item.id, reason=reason), kind)
 
 
-class ItemTimeout(Exception):
-    """An item ran past its time limit (raised inside the task by a timer signal)."""
+class ItemTimeout(BaseException):
+    """An item ran past its time limit (raised inside the task by a timer signal). Not an
+    ``Exception``: the task's own ``except Exception`` (and :func:`run_item`'s) must not catch it."""
 
 
 def run_item_limited(task: Callable[[BatchItem], Any], item: BatchItem,
