@@ -26,11 +26,11 @@ from compose.errors import UsageError
 MAX_INSTANCES = 500
 #: Relations between instances a scene's statements expand to (a group statement is one relation
 #: per instance pair, or triple for ``between``). E116.
-MAX_RELATIONS = 20_000
+MAX_RELATIONS = 5_000
 #: Pixels of a scene's canvas (width x height; each side is also 8..16384). E116.
-MAX_CANVAS_PIXELS = 4096 * 4096
+MAX_CANVAS_PIXELS = 2048 * 2048
 #: Pixels of an image read from a file (checked from its header, before it is decoded). E506.
-MAX_IMAGE_PIXELS = 4096 * 4096
+MAX_IMAGE_PIXELS = 2048 * 2048
 #: Conflicting statements an infeasible layout's explanation (E301) lists; the rest are counted.
 MAX_CONFLICTS_SHOWN = 20
 #: Repaint rounds after the first render. E006.
