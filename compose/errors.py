@@ -85,6 +85,10 @@ class Errors:
     E608 = "batch item id {id!r} appears twice; ids must be unique"
 
 
+#: Characters of a source line an error excerpt shows (a longer line is cut around the column).
+EXCERPT_WIDTH = 120
+
+
 class ComposeError(Exception):
     """Base of every error the project raises on purpose.
 
@@ -138,8 +142,14 @@ class ComposeError(Exception):
         width = 1
         if span.end_line == span.line and span.end_column:
             width = max(1, span.end_column - col)
+        if len(text) > EXCERPT_WIDTH:  # a line of thousands of characters: the part around the column
+            start = max(0, min(col - 1 - EXCERPT_WIDTH // 4, len(text) - EXCERPT_WIDTH))
+            text = ("..." if start else "") + text[start:start + EXCERPT_WIDTH] + \
+                   ("..." if start + EXCERPT_WIDTH < len(text) else "")
+            col = col - start + (3 if start else 0)
+            width = min(width, EXCERPT_WIDTH - (col - 1) + 3)
         gutter = f"{span.line:>4} | "
-        return f"{gutter}{text}\n{' ' * len(gutter)}{' ' * (col - 1)}{'^' * width}"
+        return f"{gutter}{text}\n{' ' * len(gutter)}{' ' * (col - 1)}{'^' * max(1, width)}"
 
     def location(self) -> str | None:
         """``file:line:col`` (or the prompt words) where the error is, when known."""

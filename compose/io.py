@@ -37,6 +37,10 @@ Row = dict[str, Any]
 
 #: Largest input file the commands read (scene programs, prompt files, JSONL specs).
 MAX_INPUT_BYTES = 16 * 1024 * 1024
+#: Pixels of an image read from a file (checked from its header, before it is decoded). E506.
+MAX_IMAGE_PIXELS = 2048 * 2048
+#: Digits of one number in JSON input (Python's own limit on reading integers, kept). E005/E601.
+MAX_NUMBER_DIGITS = 4300
 
 
 def read_bytes(path: str | os.PathLike, what: str = "input", *, limit: int = MAX_INPUT_BYTES) -> bytes:
@@ -80,7 +84,7 @@ def read_text(path: str | os.PathLike, what: str = "input", *, limit: int = MAX_
 
 def loads_json(text: str | bytes) -> Any:
     """``json.loads``, with input nested too deep for the decoder, or a number of more digits
-    than Python reads (:data:`compose.limits.MAX_NUMBER_DIGITS`), as a ``ValueError`` that says so
+    than Python reads (:data:`MAX_NUMBER_DIGITS`), as a ``ValueError`` that says so
     (``json.JSONDecodeError``, also a ``ValueError``, for text that is not JSON).
 
     >>> loads_json("[" * 100_000)
@@ -88,8 +92,6 @@ def loads_json(text: str | bytes) -> Any:
     ...
     ValueError: nested too deep (arrays or objects inside one another, thousands of levels)
     """
-    from compose.limits import MAX_NUMBER_DIGITS
-
     try:
         return json.loads(text)
     except RecursionError:
@@ -102,15 +104,13 @@ def loads_json(text: str | bytes) -> Any:
 
 def read_image(path: str | os.PathLike):
     """A PIL image opened from a regular file, its size checked against
-    :data:`compose.limits.MAX_IMAGE_PIXELS` from the header, before any pixel is decoded.
+    :data:`MAX_IMAGE_PIXELS` from the header, before any pixel is decoded.
 
     A small file can decode to a huge image (a "decompression bomb"): E506 (exit 2) refuses it.
     E007 for a path that is not a regular file, E502 for one that is not a readable image.
     The image is loaded (the file closed) before it is returned.
     """
     from PIL import Image
-
-    from compose.limits import MAX_IMAGE_PIXELS
 
     # PIL warns above this and raises above twice it; the explicit check below comes first
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS

@@ -20,6 +20,7 @@ import math
 from typing import Any
 
 from compose.errors import UsageError
+from compose.io import MAX_IMAGE_PIXELS, MAX_INPUT_BYTES, MAX_NUMBER_DIGITS  # noqa: F401 - listed here too
 
 #: Instances in a scene, all groups together (counted from the declared counts, before expansion;
 #: a ranged count counts its maximum). E116.
@@ -29,8 +30,6 @@ MAX_INSTANCES = 500
 MAX_RELATIONS = 5_000
 #: Pixels of a scene's canvas (width x height; each side is also 8..16384). E116.
 MAX_CANVAS_PIXELS = 2048 * 2048
-#: Pixels of an image read from a file (checked from its header, before it is decoded). E506.
-MAX_IMAGE_PIXELS = 2048 * 2048
 #: Conflicting statements an infeasible layout's explanation (E301) lists; the rest are counted.
 MAX_CONFLICTS_SHOWN = 20
 #: Repaint rounds after the first render. E006.
@@ -39,9 +38,6 @@ MAX_ROUNDS = 100
 MAX_STEPS = 1000
 #: Seconds one batch item may run by default (``--item-timeout``). E607.
 DEFAULT_ITEM_TIMEOUT = 900.0
-#: Digits of one number in JSON input or a scene program (Python's own limit on reading
-#: integers, kept deliberately). E005 / E601 / E114.
-MAX_NUMBER_DIGITS = 4300
 
 
 def _bad(argument: str, value: Any, expected: str) -> UsageError:
@@ -103,39 +99,3 @@ def check_device(device: Any, argument: str = "--device") -> None:
         if not torch.backends.mps.is_available():
             raise _bad(argument, device, "a device this machine has (torch sees no MPS device)")
 
-
-def check_backbone(name: Any, options: dict[str, Any] | None = None, argument: str = "--backbone-options") -> None:
-    """E401 (exit 2) for an unknown backbone name and E006 for an option its constructor does not
-    take (a misspelt key is refused, not silently ignored); checked before any work. The
-    backbone's module is imported (its heavy packages are not: they load in ``load()``)."""
-    import inspect
-
-    from compose.backbones.base import available_backbones, backbone_class
-
-    names = available_backbones()
-    if not isinstance(name, str) or name not in names:
-        raise UsageError("E401", name=name, expected=", ".join(names))
-    if not options:
-        return
-    params = inspect.signature(backbone_class(name).__init__).parameters
-    swallowing = [p for p in params.values() if p.kind is inspect.Parameter.VAR_KEYWORD]
-    if swallowing and not swallowing[0].name.startswith("_"):
-        return  # passed through on purpose (to a pipeline's from_pretrained)
-    known = sorted(k for k, p in params.items() if k != "self" and p.kind is not inspect.Parameter.VAR_KEYWORD)
-    for key in options:
-        if key not in known:
-            raise UsageError("E006", argument=argument, value=key,
-                             expected=f"an option of backbone '{name}': {', '.join(known)}")
-    if "device" in options and options["device"] is not None:
-        check_device(options["device"], argument=f"{argument} device")
-
-
-def check_detector(name: Any) -> None:
-    """E503 (exit 2) for an unknown detector name, before any work."""
-    if name is None:
-        return
-    from compose.verify.detection import available_detectors
-
-    names = available_detectors()
-    if not isinstance(name, str) or name not in names:
-        raise UsageError("E503", name=name, expected=", ".join(names))

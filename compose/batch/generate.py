@@ -42,7 +42,7 @@ from compose.batch.items import SAFE_ID, BatchItem, ItemOutput, error_row
 from compose.batch.runner import latest_rows, run_batch
 from compose.errors import UsageError
 from compose.io import loads_json, read_rows, read_text, write_text_atomic
-from compose.limits import DEFAULT_ITEM_TIMEOUT, MAX_ROUNDS, check_backbone, check_detector, check_run_options
+from compose.limits import DEFAULT_ITEM_TIMEOUT, MAX_ROUNDS, check_device, check_run_options
 from compose.seeds import MAX_SEED
 from compose.sources import scene_from_spec
 
@@ -107,6 +107,43 @@ def read_spec(path: str | Path) -> list[BatchItem]:
             payload["scene"] = str(scene_path if scene_path.is_absolute() else path.parent / scene_path)
         items.append(BatchItem(id=item_id, payload=payload))
     return items
+
+
+def check_backbone(name: Any, options: dict[str, Any] | None = None, argument: str = "--backbone-options") -> None:
+    """E401 (exit 2) for an unknown backbone name and E006 for an option its constructor does not
+    take (a misspelt key is refused, not silently ignored); checked before any work. The
+    backbone's module is imported (its heavy packages are not: they load in ``load()``)."""
+    import inspect
+
+    from compose.backbones.base import available_backbones, backbone_class
+
+    names = available_backbones()
+    if not isinstance(name, str) or name not in names:
+        raise UsageError("E401", name=name, expected=", ".join(names))
+    if not options:
+        return
+    params = inspect.signature(backbone_class(name).__init__).parameters
+    swallowing = [p for p in params.values() if p.kind is inspect.Parameter.VAR_KEYWORD]
+    if swallowing and not swallowing[0].name.startswith("_"):
+        return  # passed through on purpose (to a pipeline's from_pretrained)
+    known = sorted(k for k, p in params.items() if k != "self" and p.kind is not inspect.Parameter.VAR_KEYWORD)
+    for key in options:
+        if key not in known:
+            raise UsageError("E006", argument=argument, value=key,
+                             expected=f"an option of backbone '{name}': {', '.join(known)}")
+    if "device" in options and options["device"] is not None:
+        check_device(options["device"], argument=f"{argument} device")
+
+
+def check_detector(name: Any) -> None:
+    """E503 (exit 2) for an unknown detector name, before any work."""
+    if name is None:
+        return
+    from compose.verify.detection import available_detectors
+
+    names = available_detectors()
+    if not isinstance(name, str) or name not in names:
+        raise UsageError("E503", name=name, expected=", ".join(names))
 
 
 @dataclass

@@ -129,6 +129,8 @@ def run_batch(items: Sequence[BatchItem], work: Callable[[BatchItem], Any], *, r
     run on it is refused (E606). SIGTERM stops the run as Ctrl-C does (:class:`Terminated`):
     the workers are stopped and every finished row is already on disk.
     """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise UsageError("E006", argument="limit", value=limit, expected="a whole number, 0 or more")
     ids = [item.id for item in items]
     if len(set(ids)) != len(ids):
         seen: set[str] = set()

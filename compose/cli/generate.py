@@ -29,7 +29,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from compose.loop import generate
 
-    from compose.limits import check_backbone, check_detector, check_run_options
+    from compose.batch.generate import check_backbone, check_detector
+    from compose.limits import check_run_options
     from compose.seeds import check_seed
 
     options = {k: getattr(args, k) for k in ("model", "device", "dtype") if getattr(args, k) is not None}

@@ -32,7 +32,8 @@ def run(args) -> int:
     from compose.cli.console import load_scene_from_args
     from compose.layouts import Layout
 
-    from compose.limits import check_backbone, check_run_options
+    from compose.batch.generate import check_backbone
+    from compose.limits import check_run_options
     from compose.seeds import check_seed
 
     check_run_options(steps=args.steps, guidance=args.guidance)
