@@ -425,7 +425,7 @@ class Scene(Node):
             raise SceneError("E005", reason=_short_validation_message(exc)) from exc
         except RecursionError:
             raise SceneError("E005", reason="nested too deep") from None
-        if not scene.objects:  # as an empty program is (E002): a scene of nothing checks nothing
+        if not (scene.objects or scene.forbidden or scene.requirements):  # as an empty program is (E002)
             raise SceneError("E002", what="the scene's 'groups'",
                              expected='objects such as {"name": "cat", "phrase": "a cat"}')
         check_semantics(scene)
