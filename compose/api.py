@@ -80,14 +80,14 @@ def layout(scene: Scene, seed: int | None = None, *, fixed: dict | None = None,
 
 
 def verify(scene: Scene, image, *, layout=None, detector=None, **options):
-    """Check an image against a scene; returns a :class:`~compose.verify.report.Report`.
+    """Check an image against a scene; returns a :class:`~compose.verification.report.Report`.
 
     ``image`` is a PIL image, a path or an array; ``layout`` (a :class:`~compose.layouts.Layout`)
     binds instances to detections by box; ``detector`` is a registered name or a detector
     (default: the embedded world's for scenes of shapes, OWLv2 otherwise). ``report.passed`` is
     whether every hard check passed; ``report.raise_for_failure()`` raises E501.
     """
-    from compose.verify import verify as _verify
+    from compose.verification import verify as _verify
 
     return _verify(scene, image, layout=layout, detector=detector, **options)
 

@@ -37,7 +37,7 @@ Row = dict[str, Any]
 
 #: Largest input file the commands read (scene programs, prompt files, JSONL specs).
 MAX_INPUT_BYTES = 16 * 1024 * 1024
-#: Pixels of an image read from a file (checked from its header, before it is decoded). E506.
+#: Pixels of an image read from a file (checked from its header, before it is decoded). E507.
 MAX_IMAGE_PIXELS = 2048 * 2048
 #: Digits of one number in JSON input (Python's own limit on reading integers, kept). E005/E601.
 MAX_NUMBER_DIGITS = 4300
@@ -106,7 +106,7 @@ def read_image(path: str | os.PathLike):
     """A PIL image opened from a regular file, its size checked against
     :data:`MAX_IMAGE_PIXELS` from the header, before any pixel is decoded.
 
-    A small file can decode to a huge image (a "decompression bomb"): E506 (exit 2) refuses it.
+    A small file can decode to a huge image (a "decompression bomb"): E507 (exit 2) refuses it.
     E007 for a path that is not a regular file, E502 for one that is not a readable image.
     The image is loaded (the file closed) before it is returned.
     """
@@ -134,11 +134,11 @@ def read_image(path: str | os.PathLike):
     with opened:
         width, height = opened.size
         if width * height > MAX_IMAGE_PIXELS:
-            raise UsageError("E506", path=str(p), width=width, height=height, limit=MAX_IMAGE_PIXELS)
+            raise UsageError("E507", path=str(p), width=width, height=height, limit=MAX_IMAGE_PIXELS)
         try:
             opened.load()
         except Image.DecompressionBombError:
-            raise UsageError("E506", path=str(p), width=width, height=height, limit=MAX_IMAGE_PIXELS) from None
+            raise UsageError("E507", path=str(p), width=width, height=height, limit=MAX_IMAGE_PIXELS) from None
         except (OSError, ValueError, SyntaxError, MemoryError) as exc:
             raise UsageError("E502", path=str(p), reason=str(exc) or type(exc).__name__) from None
         return opened
@@ -317,7 +317,7 @@ class RowWriter:
     def __enter__(self) -> RowWriter:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

@@ -129,7 +129,7 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
         Called with a line of text as each stage starts.
     """
     from compose.placement import place as solve_layout
-    from compose.verify import verify
+    from compose.verification import verify
     from compose.backbones import get_backbone
     from compose.errors import UsageError
     from compose.repaint import plan_repaint, region_mask

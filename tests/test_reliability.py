@@ -105,7 +105,7 @@ def test_an_image_that_decodes_to_too_many_pixels_is_refused_before_decoding(tmp
     scene.write_text(SHAPES, encoding="utf-8")
     image = tmp_path / "bomb.png"
     image.write_bytes(tiny_png_claiming(side, side))
-    err = expect(capsys, 2, "E506", "verify", scene, image, "--detector", "world")
+    err = expect(capsys, 2, "E507", "verify", scene, image, "--detector", "world")
     assert f"{side} x {side}" in err
 
 

@@ -139,7 +139,7 @@ def check_detector(name: Any) -> None:
     """E503 (exit 2) for an unknown detector name, before any work."""
     if name is None:
         return
-    from compose.verify.detection import available_detectors
+    from compose.verification.detection import available_detectors
 
     names = available_detectors()
     if not isinstance(name, str) or name not in names:
