@@ -301,8 +301,12 @@ def place(scene: Scene, seed: int | None = None, *, fixed: dict[str, Box] | None
         err.conflicts = sorted(err.conflicts, key=lambda t: (
             t.span.line if getattr(t, "span", None) is not None and t.span.line is not None else math.inf,
             order[id(t)]))
-        raise InfeasibleLayoutError("E301", conflicts=err.conflicts, statements="\n".join(
-            f"  - {problem.descriptions.get(t, t)}" for t in err.conflicts)) from None
+        from compose.limits import MAX_CONFLICTS_SHOWN  # the first N, then how many more
+
+        shown = [f"  - {problem.descriptions.get(t, t)}" for t in err.conflicts[:MAX_CONFLICTS_SHOWN]]
+        if len(err.conflicts) > MAX_CONFLICTS_SHOWN:
+            shown.append(f"  ... and {len(err.conflicts) - MAX_CONFLICTS_SHOWN} more")
+        raise InfeasibleLayoutError("E301", conflicts=err.conflicts, statements="\n".join(shown)) from None
     W, H = problem.width, problem.height
     z = drawing_order(scene, instances, counts)
     boxes = {iid: (x0 / W, y0 / H, x1 / W, y1 / H) for iid, (x0, y0, x1, y1) in solution.boxes.items()}

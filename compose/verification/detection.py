@@ -127,9 +127,9 @@ def load_image(image: Any) -> Image.Image:
         return image.convert("RGB") if image.mode != "RGB" else image
     if isinstance(image, (str, Path)):
         try:
-            with Image.open(image) as opened:
-                opened.load()
-                return ImageOps.exif_transpose(opened).convert("RGB")
+            from compose.io import read_image  # regular files only, pixels bounded (E007, E507)
+
+            return ImageOps.exif_transpose(read_image(image)).convert("RGB")
         except FileNotFoundError:
             raise UsageError("E502", path=str(image), reason="no such file") from None
         except (OSError, ValueError, SyntaxError) as exc:  # PIL raises these for damaged files
