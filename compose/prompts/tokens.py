@@ -143,7 +143,7 @@ def _tag_closed(doc) -> bool:
     Words of known classes ("teddy bear", "oranges") and of relation phrases ("to the left of")
     count as decided wherever the whole phrase stands; any other word (a verb, an unknown noun or
     adjective) sends the prompt to the statistical tagger. Both paths read the same scene for
-    every GenEval and hard-set prompt (tests/test_prompts.py).
+    every GenEval and hard-set prompt (tests/prompts/test_prompts.py).
     """
     words = [t.text for t in doc]
     tags: list[str] = []
