@@ -12,11 +12,11 @@ True
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from compose.errors import BackboneError
+from compose.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -148,23 +148,21 @@ def paste_outside(original: Image.Image, repainted: Image.Image, mask: Image.Ima
 # --------------------------------------------------------------------------- the registry
 
 #: Backbone name -> "module:Class". Modules are imported only when a backbone is asked for.
-BACKBONES: dict[str, str] = {}
+BACKBONES = Registry("backbone", BackboneError, "E401")
 
 
 def register_backbone(name: str, target: str) -> None:
     """Register a backbone class by import path (``"package.module:Class"``)."""
-    BACKBONES[name] = target
+    BACKBONES.register(name, target)
 
 
 def available_backbones() -> list[str]:
-    return list(BACKBONES)
+    return BACKBONES.names()
 
 
 def backbone_class(name: str) -> type[Backbone]:
-    if name not in BACKBONES:
-        raise BackboneError("E401", name=name, expected=", ".join(BACKBONES))
-    module, _, attr = BACKBONES[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    """The class registered as ``name``; E401 for an unknown name."""
+    return BACKBONES.get(name)
 
 
 def get_backbone(name: str = "embedded", **options: Any) -> Backbone:

@@ -16,7 +16,6 @@ True
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from compose.boxes import Box
 from compose.errors import BackboneError, UsageError
+from compose.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -91,24 +91,21 @@ class Detector:
 
 
 #: Detector name -> ``"module:Class"``; modules are imported only when a detector is asked for.
-DETECTORS: dict[str, str] = {}
+DETECTORS = Registry("detector", BackboneError, "E503")
 
 
 def register_detector(name: str, target: str) -> None:
     """Register a detector class by import path (``"package.module:Class"``)."""
-    DETECTORS[name] = target
+    DETECTORS.register(name, target)
 
 
 def available_detectors() -> list[str]:
-    return list(DETECTORS)
+    return DETECTORS.names()
 
 
 def detector_class(name: str) -> type[Detector]:
     """The class registered as ``name``; raises ``BackboneError`` E503 for an unknown name."""
-    if name not in DETECTORS:
-        raise BackboneError("E503", name=name, expected=", ".join(DETECTORS))
-    module, _, attr = DETECTORS[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return DETECTORS.get(name)
 
 
 def get_detector(name: str = "world", **options: Any) -> Detector:
