@@ -156,7 +156,7 @@ def main() -> None:
 
     from compose.errors import ComposeError, InfeasibleLayoutError
     from compose.placement import build_problem, place
-    from compose.planted import planted_scene
+    from compose.placement.planted import planted_scene
 
     sizes = [n for n in SIZES if not args.quick or n <= 100]
     scenic = scenic_python()

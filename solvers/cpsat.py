@@ -45,14 +45,18 @@ class CpSatBackend:
 
     # --- public -------------------------------------------------------------------------------
 
-    def solve(self, problem: Problem, *, seed: int = 0, time_limit: float = 10.0) -> Solution:
-        """The best layout found; raises E301 (with the conflicting tags) or E302."""
+    def solve(self, problem: Problem, *, seed: int = 0, time_limit: float = 10.0,
+              explain: bool = True) -> Solution:
+        """The best layout found; raises E301 (with the conflicting tags, or none when
+        ``explain`` is false) or E302."""
         from ortools.sat.python import cp_model
 
         started = time.perf_counter()
         if problem.hint:
             start, complete = problem.hint, False
         elif overfull(problem):  # proved at once below; no start worth looking for
+            if not explain:
+                raise InfeasibleLayoutError("E301", conflicts=[], statements="  (not explained)")
             start, complete = {}, False
         else:
             start, complete = relaxed_layout(problem, seconds=time_limit / 2)
@@ -88,6 +92,8 @@ class CpSatBackend:
             return Solution(boxes, "optimal" if status == cp_model.OPTIMAL else "feasible",
                             solver.ObjectiveValue(), time.perf_counter() - started, self.name, seed)
         if status == cp_model.INFEASIBLE:
+            if not explain:
+                raise InfeasibleLayoutError("E301", conflicts=[], statements="  (not explained)")
             left = max(1.0, time_limit - (time.perf_counter() - started))
             conflicts = self.explain(problem, time_limit=left)
             raise infeasible_error(problem, conflicts)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from compose.errors import InfeasibleLayoutError
 from compose.placement import place
-from compose.planted import planted_scene
+from compose.placement.planted import planted_scene
 from compose.relations import RELATIONS
 from compose.scene import ObjectGroup, Ref, RelationStatement, Scene
 from compose.solvers import Problem, solve

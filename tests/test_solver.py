@@ -194,7 +194,7 @@ def test_impossible_scenes_cite_their_statements():
 
 
 def test_time_limit_passing_is_e302():
-    from compose.planted import planted_scene
+    from compose.placement.planted import planted_scene
 
     scene, _ = planted_scene(150, seed=2)
     with pytest.raises(LayoutError) as info:
