@@ -60,7 +60,13 @@ class CpSatBackend:
             start, complete = {}, False
         else:
             start, complete = relaxed_layout(problem, seconds=time_limit / 2)
-            complete = complete and not problem.violations(start)
+            if complete is None:  # the linear constraints alone may be infeasible: a fast proof
+                from .explain import linear_core
+
+                core = linear_core(problem, deadline=started + time_limit, shrink=explain)
+                if core is not None:
+                    raise infeasible_error(problem, core if explain else [])
+            complete = bool(complete) and not problem.violations(start)
             if complete and not self.exact:
                 # the linear programs' layout holds every constraint and is L1-optimal for its
                 # branch and side choices: CP-SAT is needed only where it does not exist
@@ -105,32 +111,58 @@ class CpSatBackend:
         """A small set of tags that cannot hold together (minimal where each deletion step finished
         within its time).
 
-        Returns every tag when even the first proof runs out of time.
+        A conflict of the linear constraints alone is found and shrunk with linear programs
+        (:func:`~solvers.explain.linear_core`); an overfull canvas starts from its largest boxes
+        (:func:`~solvers.explain.area_core`); anything else from CP-SAT's core under the tags as
+        assumptions. Returns every tag when even the first proof runs out of time.
         """
         from ortools.sat.python import cp_model
 
+        from .explain import area_core, linear_core
+
         deadline = time.perf_counter() + time_limit
+        core = linear_core(problem, deadline=deadline)
+        if core is not None:
+            return core
         built = _Model(problem, explain=True)
         tags = problem.tags()
+        position = {t: i for i, t in enumerate(tags)}
+        start = area_core(problem)
+        if start is not None:
+            # dropping any one of them makes the area fit; CP-SAT says whether it then packs
+            return self._shrink(built, start, EXPLAIN_STEP_SECONDS, deadline, problem)
         first = time.perf_counter()
         status, core = built.check(tags, time_limit)
         if status != cp_model.INFEASIBLE:
             return tags
         # a deletion step may take a few times as long as the first proof, at least STEP_SECONDS
         step = max(EXPLAIN_STEP_SECONDS, 3 * (time.perf_counter() - first))
-        position = {t: i for i, t in enumerate(tags)}
-        core = sorted(core, key=position.__getitem__)
+        return self._shrink(built, sorted(core, key=position.__getitem__), step, deadline, problem)
+
+    @staticmethod
+    def _shrink(built: "_Model", core: list[Tag], step: float, deadline: float,
+                problem: Problem) -> list[Tag]:
+        """Deletion: a tag is dropped when the rest is still infeasible (CP-SAT's smaller core of
+        the rest then replaces it); kept when the rest has a layout (a quick witness first, then
+        CP-SAT) or the step runs out."""
+        from ortools.sat.python import cp_model
+
+        from .explain import subproblem, witness
+
         i = 0
         while i < len(core):
             left = deadline - time.perf_counter()
             if left <= 0.05:
                 break
             trial = core[:i] + core[i + 1:]
+            if witness(subproblem(problem, trial)):
+                i += 1
+                continue
             status, smaller = built.check(trial, min(step, left))
             if status == cp_model.INFEASIBLE:
                 keep = set(smaller) if smaller else set(trial)
                 needed = set(core[:i])  # each was needed by a superset, so by this core too
-                core = [t for t in trial if t in keep]
+                core = [t for t in trial if t in keep or t in needed]
                 i = sum(1 for t in core if t in needed)
             else:
                 i += 1
