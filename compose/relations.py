@@ -477,11 +477,11 @@ def _encode_size_ratio(larger: bool):
         margins = margins or STRICT
         o = objects[0]
         big, small = (s, o) if larger else (o, s)
-        f = math.ceil(10000 * margins.side)
-        f2 = math.ceil(10000 * margins.side ** 2)
-        return [AnyOf([[10000 * big.w >= f * small.w, 10000 * big.h >= f * small.h],
-                       [10000 * big.w >= f2 * small.w, big.h >= small.h],
-                       [big.w >= small.w, 10000 * big.h >= f2 * small.h]])]
+        f = math.ceil(100 * margins.side)
+        f2 = math.ceil(100 * margins.side ** 2)
+        return [AnyOf([[100 * big.w >= f * small.w, 100 * big.h >= f * small.h],
+                       [100 * big.w >= f2 * small.w, big.h >= small.h],
+                       [big.w >= small.w, 100 * big.h >= f2 * small.h]])]
     return encode
 
 

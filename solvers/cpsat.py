@@ -85,6 +85,9 @@ class CpSatBackend:
         # From a starting point that already holds, presolve (slow on many rectangles) buys
         # nothing: the search starts from the hint and improves it.
         params.cp_model_presolve = not complete and len(problem.boxes) <= PRESOLVE_UP_TO
+        # the full linear relaxation proves small conflicts of disjunctions at once (a size ratio
+        # against an inside: 6 ms, against 0.2 s by search)
+        params.linearization_level = 2 if len(problem.boxes) <= PRESOLVE_UP_TO else 1
         status = solver.Solve(built.model)
         if status == cp_model.UNKNOWN and time.perf_counter() - started < time_limit:
             # no layout within the deterministic budget: search on, to the first layout
@@ -408,6 +411,7 @@ class _Model:
         self.model.AddAssumptions([self.literals[t] for t in tags])
         solver = cp_model.CpSolver()
         solver.parameters.num_workers = 1
+        solver.parameters.linearization_level = 2 if len(self.problem.boxes) <= PRESOLVE_UP_TO else 1
         solver.parameters.max_time_in_seconds = max(0.01, seconds)
         status = solver.Solve(self.model)
         if status != cp_model.INFEASIBLE:
