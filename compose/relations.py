@@ -270,10 +270,10 @@ STRICT = Margins(direction=0.02, share=0.1, band=0.8, touch=True, level=True, in
 RELAXED = Margins(direction=0.002, share=0.0, band=1.0, touch=False, level=False, inside=1.0,
                   near=1.0, side=1.2248, apart=0.0, separation=0.0)
 
-#: Facet normals (degrees) of the regular 16-gon that bounds the Euclidean norm from above:
-#: |v| <= max_k n_k . v / cos(pi / 16). Directions need the half-plane facing their way only.
-_FACETS = [22.5 * k for k in range(-4, 5)]
-_NORM_FACTOR = 1 / math.cos(math.pi / 16)
+#: Facet normals (degrees) of the regular 32-gon that bounds the Euclidean norm from above:
+#: |v| <= max_k n_k . v / cos(pi / 32). Directions need the half-plane facing their way only.
+_FACETS = [11.25 * k for k in range(-8, 9)]
+_NORM_FACTOR = 1 / math.cos(math.pi / 32)
 
 #: Fixed-point scale of the cone's coefficients (their rounding is covered by ``_ROUNDING``).
 _Q = 1000
@@ -290,8 +290,8 @@ def _scales(problem) -> tuple[int, int]:
 def _encode_direction(axis: int, sign: int):
     """GenEval's direction rule as a cone: with A the centre offset along the direction, B the
     offset across it and S the summed sizes along it (normalised), the rule is
-    ``A - 0.1 S > 0.5 |(A, B)|``. The norm is at most ``max_k n_k . (A, B) / cos(pi/16)`` over
-    the 16-gon's facets, so ``A - 0.1 S - 0.5 n_k . (A, B) / cos(pi/16) >= margin`` for the nine
+    ``A - 0.1 S > 0.5 |(A, B)|``. The norm is at most ``max_k n_k . (A, B) / cos(pi/32)`` over
+    the 32-gon's facets, so ``A - 0.1 S - 0.5 n_k . (A, B) / cos(pi/32) >= margin`` for the 17
     facets facing the direction implies the rule (the other facets are dominated once A > 0). Two
     directions together ("above and to the right") are the intersection of two cones, a sector.
     """
@@ -369,23 +369,29 @@ def _encode_under(problem, s, objects, margins=None):
 
 
 def _encode_inside(problem, s, objects, margins=None):
-    """Wholly within the object (100% >= 90%). Strict: at most ``inside`` of its size a side and
-    centred within a twentieth of it, so that pointed outlines (a triangle, a star, a cross)
-    hold their content and stay visible around it."""
+    """At least 90% of the box within the object: its overlap with the object at least 0.95 of
+    its size on both axes (0.9025), or wholly within on one axis and 0.9 on the other. Strict:
+    wholly within, at most ``inside`` of the object's size a side and centred within a twentieth
+    of it, so that pointed outlines (a triangle, a star, a cross) hold their content and stay
+    visible around it."""
+    from compose.solvers.model import AnyOf
+
     margins = margins or STRICT
     o = objects[0]
-    out = [s.x0 >= o.x0, s.x1 <= o.x1, s.y0 >= o.y0, s.y1 <= o.y1]
     if margins.inside < 1:
         share = round(100 * margins.inside)
-        out += [100 * s.w <= share * o.w, 100 * s.h <= share * o.h,
+        return [s.x0 >= o.x0, s.x1 <= o.x1, s.y0 >= o.y0, s.y1 <= o.y1,
+                100 * s.w <= share * o.w, 100 * s.h <= share * o.h,
                 10 * (s.cx2 - o.cx2) <= o.w, 10 * (s.cx2 - o.cx2) >= -o.w,
                 10 * (s.cy2 - o.cy2) <= o.h, 10 * (s.cy2 - o.cy2) >= -o.h]
-    return out
+    return [AnyOf([_overlap_at_least(s, o, 0, 0.95, s) + _overlap_at_least(s, o, 1, 0.95, s),
+                   _overlap_at_least(s, o, 0, 1.0, s) + _overlap_at_least(s, o, 1, 0.9, s),
+                   _overlap_at_least(s, o, 0, 0.9, s) + _overlap_at_least(s, o, 1, 1.0, s)])]
 
 
 def _encode_near(problem, s, objects, margins=None):
     """The centres' distance within the bound ``max(w_s, h_s) + max(w_o, h_o)``, which is at
-    least ``w_s + w_o`` and at least ``h_s + h_o`` (one branch each); the distance is at most
+    least each of the four sums of a side of each (one branch each); the distance is at most
     the octagon gauge ``max(|dx|, |dy|, (|dx| + |dy|) / sqrt 2) / cos(pi / 8)``."""
     from compose.solvers.model import AnyOf
 
@@ -396,7 +402,8 @@ def _encode_near(problem, s, objects, margins=None):
     k = math.floor(100 * math.cos(math.pi / 8) * margins.near)  # 92 at most
     diagonal = math.floor(100 * math.cos(math.pi / 8) * math.sqrt(2) * margins.near)
     branches = []
-    for bound in (2 * kx * (s.w + o.w), 2 * ky * (s.h + o.h)):
+    for bound in (2 * kx * s.w + 2 * kx * o.w, 2 * kx * s.w + 2 * ky * o.h,
+                  2 * ky * s.h + 2 * kx * o.w, 2 * ky * s.h + 2 * ky * o.h):
         branch = []
         for sx, sy in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
             branch.append(100 * (sx * dx + sy * dy) <= diagonal * bound)
@@ -408,24 +415,26 @@ def _encode_near(problem, s, objects, margins=None):
 
 def _encode_next_to(problem, s, objects, margins=None):
     """Beside the object on either side (the centre on that side, so the predicate's gap is that
-    side's), the gap between ``-0.2`` of each width and a quarter of their sum (<= half the
-    larger), and the vertical overlap at least half the lower box."""
+    side's), the gap between ``-0.2`` of each width and half of one of them (so at most half
+    the larger), and the vertical overlap at least half the lower box."""
     from compose.solvers.model import AnyOf
 
     margins = margins or STRICT
     o = objects[0]
     lo = round(100 * (0.2 - margins.apart))
-    hi = round(100 * (0.25 - margins.apart / 4))
+    hi = round(100 * (0.5 - margins.apart))
     sides = []
     for gap, order in ((o.x0 - s.x1, s.cx2 <= o.cx2), (s.x0 - o.x1, s.cx2 >= o.cx2)):
-        sides.append([order, 100 * gap >= -(lo * s.w), 100 * gap >= -(lo * o.w),
-                      100 * gap + 1 <= hi * (s.w + o.w)])
+        for wider in (s, o):  # at most half the larger width: half of one of them
+            sides.append([order, 100 * gap >= -(lo * s.w), 100 * gap >= -(lo * o.w),
+                          100 * gap + 1 <= hi * wider.w])
     return [AnyOf(sides), _overlap_of_smaller(s, o, 1, 0.5 + margins.share)]
 
 
 def _encode_layered(front: bool):
     """The intersection more than 5% of the smaller box: overlaps of a quarter of one box's size
-    on both axes give 1/16 of its area, more than 5% of the smaller's (one branch per box). The
+    on both axes give 1/16 of its area, more than 5% of the smaller's; so do a half and 0.11
+    (one branch per box and split). The
     baseline lower (in front) or higher (behind), within the predicate's 0.02. Strict: overlaps
     of 0.35 a side, baselines in order, and the thing behind shows its top 0.3 above the thing in
     front, so it is never hidden."""
@@ -435,8 +444,9 @@ def _encode_layered(front: bool):
         margins = margins or STRICT
         o = objects[0]
         share = 0.25 + margins.share
-        both = [AnyOf([_overlap_at_least(s, o, 0, share, box) + _overlap_at_least(s, o, 1, share, box)
-                       for box in (s, o)])]
+        splits = [(share, share), (0.5 + margins.share, 0.11), (0.11, 0.5 + margins.share)]
+        both = [AnyOf([_overlap_at_least(s, o, 0, a, box) + _overlap_at_least(s, o, 1, b, box)
+                       for box in (s, o) for a, b in splits])]
         slack = 0 if margins.level else math.floor(0.02 * problem.height) - 1
         front_box, back_box = (s, o) if front else (o, s)
         out = [front_box.y1 + slack >= back_box.y1, *both]
@@ -469,19 +479,22 @@ def _encode_between(problem, s, objects, margins=None):
 
 
 def _encode_size_ratio(larger: bool):
-    """The area ratio past 1.5 (or below 1 / 1.5) from the sides: both sides by ``side``
-    (1.2248^2 > 1.5), or one side by ``side^2`` and the other at least level."""
+    """The area ratio past 1.5 (or below 1 / 1.5) from the sides: one side by a factor ``a`` and
+    the other by ``side^2 / a``, for seven factors from 0.7 to 2.1 (``side`` = 1.2248 relaxed,
+    1.35 strict), each rounded up."""
     from compose.solvers.model import AnyOf
 
     def encode(problem, s, objects, margins=None):
         margins = margins or STRICT
         o = objects[0]
         big, small = (s, o) if larger else (o, s)
-        f = math.ceil(100 * margins.side)
-        f2 = math.ceil(100 * margins.side ** 2)
-        return [AnyOf([[100 * big.w >= f * small.w, 100 * big.h >= f * small.h],
-                       [100 * big.w >= f2 * small.w, big.h >= small.h],
-                       [big.w >= small.w, 100 * big.h >= f2 * small.h]])]
+        area = margins.side ** 2
+        branches = []
+        for a in (0.7, 0.85, 1.0, math.sqrt(area), 1.5, 1.75, 2.1):
+            b = area / a
+            fa, fb = math.ceil(100 * a), math.ceil(100 * b)
+            branches.append([100 * big.w >= fa * small.w, 100 * big.h >= fb * small.h])
+        return [AnyOf(branches)]
     return encode
 
 
