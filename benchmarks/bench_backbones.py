@@ -13,7 +13,8 @@ other jobs on a shared machine disturb less) and their ratio (target: at most 1.
 
 ``--size small`` (default) uses narrow, shallow configs that run on a CPU in minutes, at sizes
 where the token counts are the full-size ones (SD and SDXL: a 64 x 64 latent; SD3 and FLUX: 4096
-image tokens, 256 and 512 T5 tokens), so that the regional share of the work is comparable. ``--size full`` uses
+image tokens, 256 and 512 T5 tokens; FLUX.2 klein-shaped and Qwen-Image: 4096 image tokens,
+512 text tokens for FLUX.2), so that the regional share of the work is comparable. ``--size full`` uses
 the full-size architectures (SD 1.5, SDXL base, SD 3.5 medium, FLUX.1-dev; fp16 on ``cuda``) and
 needs a large GPU; random weights make timings representative but the images meaningless.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -118,11 +120,11 @@ def build(arch: str, full: bool, folder: Path) -> int:
     n = len(tok)
     if arch == "sd":
         unet = diffusers.UNet2DConditionModel(
-            **({"cross_attention_dim": 768} if full else dict(
-                block_out_channels=(32, 64, 64), layers_per_block=1, cross_attention_dim=64,
-                attention_head_dim=8, norm_num_groups=8,
-                down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"))))
+            **({"cross_attention_dim": 768} if full else {
+                "block_out_channels": (32, 64, 64), "layers_per_block": 1, "cross_attention_dim": 64,
+                "attention_head_dim": 8, "norm_num_groups": 8,
+                "down_block_types": ("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+                "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D")}))
         pipe = diffusers.StableDiffusionPipeline(
             vae=vae(full, 4), text_encoder=clip(n, 768 if full else 64, 12 if full else 2, 12 if full else 4),
             tokenizer=tok, unet=unet, scheduler=on_cpu(diffusers.DDIMScheduler), safety_checker=None,
@@ -146,13 +148,13 @@ def build(arch: str, full: bool, folder: Path) -> int:
         size = 1024 if full else 256
     elif arch == "sd3":
         transformer = diffusers.SD3Transformer2DModel(
-            **(dict(sample_size=128, patch_size=2, in_channels=16, num_layers=24, attention_head_dim=64,
-                    num_attention_heads=24, joint_attention_dim=4096, caption_projection_dim=1536,
-                    pooled_projection_dim=2048, out_channels=16, pos_embed_max_size=384,
-                    dual_attention_layers=tuple(range(13)), qk_norm="rms_norm") if full else
-               dict(sample_size=32, patch_size=2, in_channels=16, num_layers=4, attention_head_dim=16,
-                    num_attention_heads=4, joint_attention_dim=64, caption_projection_dim=64,
-                    pooled_projection_dim=128, out_channels=16, pos_embed_max_size=64)))
+            **({"sample_size": 128, "patch_size": 2, "in_channels": 16, "num_layers": 24, "attention_head_dim": 64,
+                    "num_attention_heads": 24, "joint_attention_dim": 4096, "caption_projection_dim": 1536,
+                    "pooled_projection_dim": 2048, "out_channels": 16, "pos_embed_max_size": 384,
+                    "dual_attention_layers": tuple(range(13)), "qk_norm": "rms_norm"} if full else
+               {"sample_size": 32, "patch_size": 2, "in_channels": 16, "num_layers": 4, "attention_head_dim": 16,
+                    "num_attention_heads": 4, "joint_attention_dim": 64, "caption_projection_dim": 64,
+                    "pooled_projection_dim": 128, "out_channels": 16, "pos_embed_max_size": 64}))
         t5tok = t5_tokenizer()
         pipe = diffusers.StableDiffusion3Pipeline(
             transformer=transformer, scheduler=on_cpu(diffusers.FlowMatchEulerDiscreteScheduler, shift=3.0),
@@ -166,10 +168,10 @@ def build(arch: str, full: bool, folder: Path) -> int:
         size = 1024 if full else 512  # 4096 image tokens either way, as at 1024 px
     elif arch == "flux":
         transformer = diffusers.FluxTransformer2DModel(
-            **({"guidance_embeds": True} if full else dict(
-                patch_size=1, in_channels=64, num_layers=2, num_single_layers=4, attention_head_dim=16,
-                num_attention_heads=4, joint_attention_dim=64, pooled_projection_dim=64,
-                axes_dims_rope=[4, 6, 6], guidance_embeds=True)))
+            **({"guidance_embeds": True} if full else {
+                "patch_size": 1, "in_channels": 64, "num_layers": 2, "num_single_layers": 4, "attention_head_dim": 16,
+                "num_attention_heads": 4, "joint_attention_dim": 64, "pooled_projection_dim": 64,
+                "axes_dims_rope": [4, 6, 6], "guidance_embeds": True}))
         t5tok = t5_tokenizer()
         pipe = diffusers.FluxPipeline(
             transformer=transformer,
@@ -181,6 +183,56 @@ def build(arch: str, full: bool, folder: Path) -> int:
                               10240 if full else 128),
             tokenizer=tok, tokenizer_2=t5tok)
         size = 1024 if full else 512  # 4096 image tokens either way, as at 1024 px
+    elif arch in ("flux2", "qwen") and full:
+        raise SystemExit(f"--size full for {arch}: run benchmarks/gpu_check.py (the weights are "
+                         "too large to save to disk first)")
+    elif arch == "flux2":  # klein-shaped: a Qwen3 text encoder, 3 hidden layers stacked
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        from tiny_diffusers import qwen_tokenizer
+        from transformers import Qwen3Config, Qwen3ForCausalLM
+
+        qtok = qwen_tokenizer(folder / "_qtok", chat=True)
+        text = Qwen3ForCausalLM(Qwen3Config(vocab_size=len(qtok), hidden_size=64, intermediate_size=128,
+                                            num_hidden_layers=3, num_attention_heads=4,
+                                            num_key_value_heads=2, head_dim=16,
+                                            max_position_embeddings=1024)).eval()
+        transformer = diffusers.Flux2Transformer2DModel(
+            patch_size=1, in_channels=64, num_layers=2, num_single_layers=4, attention_head_dim=16,
+            num_attention_heads=4, joint_attention_dim=192, timestep_guidance_channels=64,
+            axes_dims_rope=(4, 4, 4, 4), guidance_embeds=False)
+        flux2_vae = diffusers.AutoencoderKLFlux2(
+            block_out_channels=(16, 32, 64), down_block_types=("DownEncoderBlock2D",) * 3,
+            up_block_types=("UpDecoderBlock2D",) * 3, latent_channels=16, norm_num_groups=8,
+            layers_per_block=1).eval()
+        pipe = diffusers.Flux2KleinPipeline(
+            scheduler=on_cpu(diffusers.FlowMatchEulerDiscreteScheduler, use_dynamic_shifting=True, shift=3.0),
+            vae=flux2_vae, text_encoder=text, tokenizer=qtok, transformer=transformer, is_distilled=False)
+        size = 512  # 4096 image tokens, as at 1024 px
+    elif arch == "qwen":
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        from tiny_diffusers import qwen_tokenizer
+        from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+        qtok = qwen_tokenizer(folder / "_qtok")
+        n = len(qtok)
+        config = Qwen2_5_VLConfig(
+            text_config={"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                             "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": n,
+                             "rope_scaling": {"mrope_section": [2, 3, 3], "rope_type": "default",
+                                           "type": "default"}, "bos_token_id": None, "eos_token_id": n - 1},
+            vision_config={"depth": 1, "hidden_size": 16, "intermediate_size": 16, "num_heads": 2, "out_hidden_size": 64},
+            vocab_size=n, vision_start_token_id=n - 3, vision_end_token_id=n - 2, vision_token_id=n - 1,
+            image_token_id=n - 1, video_token_id=n - 1, bos_token_id=None, eos_token_id=n - 1)
+        transformer = diffusers.QwenImageTransformer2DModel(
+            patch_size=2, in_channels=64, out_channels=16, num_layers=6, attention_head_dim=16,
+            num_attention_heads=4, joint_attention_dim=64, axes_dims_rope=(4, 6, 6))
+        qwen_vae = diffusers.AutoencoderKLQwenImage(base_dim=16, z_dim=16, dim_mult=[1, 2, 4],
+                                                    num_res_blocks=1, temperal_downsample=[False, True])
+        pipe = diffusers.QwenImagePipeline(
+            scheduler=on_cpu(diffusers.FlowMatchEulerDiscreteScheduler, use_dynamic_shifting=True, shift=3.0),
+            vae=qwen_vae, text_encoder=Qwen2_5_VLForConditionalGeneration(config).eval(), tokenizer=qtok,
+            transformer=transformer)
+        size = 512  # 4096 image tokens, as at 1024 px
     else:
         raise SystemExit(f"unknown architecture {arch!r}")
     pipe.save_pretrained(folder)
@@ -199,44 +251,114 @@ def layout(size: int, regions: int):
     return Layout(canvas=(size, size), boxes=boxes, objects=objects, background="a room")
 
 
+class PeakMemory:
+    """Peak memory of a block above its start: CUDA's allocator peak on a GPU, else the C heap in
+    use (glibc ``mallinfo2``: torch's CPU tensors live there) sampled every millisecond by a
+    thread (torch releases the GIL in its kernels)."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.peak = 0
+
+    @staticmethod
+    def _heap() -> int:
+        import ctypes
+
+        class Info(ctypes.Structure):
+            _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                       "usmblks", "fsmblks", "uordblks", "fordblks",
+                                                       "keepcost")]
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = Info
+        info = libc.mallinfo2()
+        return int(info.uordblks + info.hblkhd)
+
+    def __enter__(self):
+        import threading
+
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.start = torch.cuda.memory_allocated()
+            return self
+        self.start = self._heap()
+        self.high = self.start
+        self.stop = threading.Event()
+
+        def watch():
+            while not self.stop.is_set():
+                self.high = max(self.high, self._heap())
+                self.stop.wait(0.001)
+
+        self.thread = threading.Thread(target=watch, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated() - self.start
+        else:
+            self.stop.set()
+            self.thread.join()
+            self.peak = max(self.high, self._heap()) - self.start
+        return False
+
+
 def time_pair(backbone, lay, size: int, options: dict, steps: int, repeats: int,
-              device: str) -> dict[str, list[tuple[float, float]]]:
-    """(wall, process CPU) seconds of the plain pipeline and of the regional backbone, per repeat,
-    alternating which goes first; one warm-up each."""
+              device: str) -> dict[str, list[tuple[float, float, int]]]:
+    """(wall s, process CPU s, peak bytes) of the plain pipeline and of the regional backbone, per
+    repeat, alternating which goes first; one warm-up each."""
     import torch
 
-    from compose.backbones.diffusers_common import layout_prompts
+    from compose.backbones.conditioning import layout_prompts
 
     prompt = layout_prompts(lay).base
-    guidance = backbone.options["guidance"]
+    guidance = backbone.options.get("guidance", 1.0)
+    # Qwen-Image: the plain pipeline without a negative prompt guides nothing; so does the backbone
+    # at guidance 1
+    regional_guidance = 1.0 if backbone.name == "qwen-image-regional" else None
+    plain_options = dict(options)
+    if backbone.name != "qwen-image-regional":
+        plain_options["guidance_scale"] = guidance
+    else:
+        plain_options["true_cfg_scale"] = 1.0
+    if backbone.name == "flux2-regional":
+        plain_options["text_encoder_out_layers"] = tuple(backbone.options["text_encoder_out_layers"])
 
     def plain():
-        backbone.pipe(prompt, height=size, width=size, num_inference_steps=steps,
-                      guidance_scale=guidance, generator=torch.Generator(device).manual_seed(0),
-                      **options)
+        backbone.pipe(prompt=prompt, height=size, width=size, num_inference_steps=steps,
+                      generator=torch.Generator(device).manual_seed(0), **plain_options)
 
     def regional():
-        backbone.render([lay], seeds=[0], steps=steps)
+        backbone.render([lay], seeds=[0], steps=steps, guidance=regional_guidance)
 
-    timings: dict[str, list[tuple[float, float]]] = {"plain": [], "regional": []}
+    timings: dict[str, list[tuple[float, float, int]]] = {"plain": [], "regional": []}
     plain(), regional()  # warm-up
     for r in range(repeats):
         order = (("plain", plain), ("regional", regional))
         for label, fn in order if r % 2 == 0 else order[::-1]:
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
-            wall, cpu = time.perf_counter(), time.process_time()
-            fn()
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            timings[label].append((time.perf_counter() - wall, time.process_time() - cpu))
+            with PeakMemory(device) as memory:
+                wall, cpu = time.perf_counter(), time.process_time()
+                fn()
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            timings[label].append((wall, cpu, memory.peak))
     return timings
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=("small", "full"), default="small")
-    parser.add_argument("--arch", nargs="+", default=["sd", "sdxl", "sd3", "flux"])
+    parser.add_argument("--arch", nargs="+", default=["sd", "sdxl", "sd3", "flux", "flux2", "qwen"])
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--regions", type=int, default=3)
@@ -255,7 +377,8 @@ def main() -> None:
     full = args.size == "full"
     device = args.device or ("cuda" if full else "cpu")
     dtype = "fp16" if device.startswith("cuda") else "fp32"
-    names = {"sd": "sd-regional", "sdxl": "sdxl-regional", "sd3": "sd3-regional", "flux": "flux-regional"}
+    names = {"sd": "sd-regional", "sdxl": "sdxl-regional", "sd3": "sd3-regional", "flux": "flux-regional",
+             "flux2": "flux2-regional", "qwen": "qwen-image-regional"}
     rows = []
     for arch in args.arch:
         with tempfile.TemporaryDirectory() as tmp:
@@ -270,29 +393,33 @@ def main() -> None:
                 torch.set_default_dtype(default_dtype)
             # the real text lengths (SD3 256, FLUX 512 T5 tokens), so text and image tokens keep
             # their full-size proportions in the joint attention at either size
-            options = {"max_sequence_length": {"sd3": 256, "flux": 512}[arch]} if arch in ("sd3", "flux") else {}
-            backbone = get_backbone(names[arch], model=tmp, device=device, dtype=dtype, **options)
+            options = ({"max_sequence_length": {"sd3": 256, "flux": 512, "flux2": 512}[arch]}
+                       if arch in ("sd3", "flux", "flux2") else {})
+            extra = {"text_encoder_out_layers": [1, 2, 3]} if arch == "flux2" else {}
+            backbone = get_backbone(names[arch], model=tmp, device=device, dtype=dtype, **options, **extra)
             lay = layout(size, args.regions)
             timings = time_pair(backbone, lay, size, options, args.steps, args.repeats, device)
-            med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
-                   for k, v in timings.items()}
+            med = {k: (statistics.median(w for w, _, _ in v), statistics.median(c for _, c, _ in v),
+                       max(m for _, _, m in v)) for k, v in timings.items()}
             rows.append({"arch": arch, "backbone": names[arch], "size": size, "steps": args.steps,
                          "regions": args.regions, "device": device, "dtype": dtype,
                          "plain_s": med["plain"][0], "regional_s": med["regional"][0],
                          "ratio_wall": med["regional"][0] / med["plain"][0],
                          "plain_cpu_s": med["plain"][1], "regional_cpu_s": med["regional"][1],
-                         "ratio_cpu": med["regional"][1] / med["plain"][1]})
+                         "ratio_cpu": med["regional"][1] / med["plain"][1],
+                         "plain_peak_mb": med["plain"][2] / 2**20,
+                         "regional_peak_mb": med["regional"][2] / 2**20})
             backbone = None
             if device.startswith("cuda"):
                 torch.cuda.empty_cache()
     print(f"regional overhead, {args.size} configs, {args.steps} steps, {args.regions} regions, "
           f"median of {args.repeats}, {args.threads} CPU thread(s) (target ratio <= 1.15)")
     print(f"{'backbone':<15}{'px':>6}{'plain s':>10}{'regional s':>12}{'ratio':>8}"
-          f"{'plain cpu s':>13}{'regional cpu s':>16}{'ratio cpu':>11}")
+          f"{'plain cpu s':>13}{'regional cpu s':>16}{'ratio cpu':>11}{'plain MB':>10}{'regional MB':>13}")
     for row in rows:
         print(f"{row['backbone']:<15}{row['size']:>6}{row['plain_s']:>10.3f}{row['regional_s']:>12.3f}"
               f"{row['ratio_wall']:>8.2f}{row['plain_cpu_s']:>13.3f}{row['regional_cpu_s']:>16.3f}"
-              f"{row['ratio_cpu']:>11.2f}")
+              f"{row['ratio_cpu']:>11.2f}{row['plain_peak_mb']:>10.0f}{row['regional_peak_mb']:>13.0f}")
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=2), encoding="utf-8")
 

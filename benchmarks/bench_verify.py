@@ -1,6 +1,6 @@
 """Verification benchmark: the world detector against ground truth, GenEval's rule, throughput.
 
-Run: python benchmarks/bench_verify.py [--renders 500] [--repeat 3]  (prints one table)
+Run: python benchmarks/bench_verify.py [--renders 500] [--repeat 3] [--engines-only --images 120 --workers 1 2]
 Targets: >= 99% counts, shapes, colors and boxes (IoU >= 0.5) on 500 renders of 1-6 separated
 shapes; 100% agreement of the position predicates with GenEval's rule; >= 100 images/s verified
 on CPU with the world detector.
@@ -20,8 +20,12 @@ Rows:
   box pairs;
 * self-pass: ``random_scene`` scenes laid out by the solver, rendered exactly and verified
   against themselves (the ceiling of the world's pass rate before any model is involved);
-* throughput: ``compose.verify.verify`` (detect, colors, bind, every check) on the separated
-  renders against their own scenes, images/s, median over repeats (the detector alone too).
+* throughput: ``compose.verification.verify`` (detect, colors, bind, every check) on the separated
+  renders against their own scenes, images/s, median over repeats (the detector alone too);
+* engines: ``verify-batch`` (:func:`compose.batch.verify.verify_batch`) over a GenEval folder of
+  world renders, per engine (``local``, ``ray``) and worker count, images/s from the run's own
+  clock (start-up included: workers spawn and load their detector), with compose's checks and with
+  GenEval's protocol on a COCO detections file (no model).
 """
 
 from __future__ import annotations
@@ -41,8 +45,8 @@ sys.path.insert(0, str(ROOT))
 def accuracy_rows(renders: int) -> list[tuple[str, dict]]:
     from PIL import Image
 
-    from compose.verify.detectors.world import WorldDetector
-    from compose.verify.evaluation import (
+    from compose.verification.detectors.world import WorldDetector
+    from compose.verification.evaluation import (
         evaluate_world_detector,
         score_detections,
         separated_layouts,
@@ -109,8 +113,8 @@ def self_pass(scenes: int) -> tuple[int, int, dict]:
 
     from compose.api import layout
     from compose.errors import ComposeError
-    from compose.verify import verify
-    from compose.verify.detectors.world import WorldDetector
+    from compose.verification import verify
+    from compose.verification.detectors.world import WorldDetector
     from compose.world.dataset import random_scene
     from compose.world.render import render_layout
 
@@ -141,9 +145,9 @@ def scene_of(layout):
 
 
 def throughput(renders: int, repeat: int) -> tuple[float, float, float]:
-    from compose.verify import verify
-    from compose.verify.detectors.world import WorldDetector
-    from compose.verify.evaluation import separated_layouts
+    from compose.verification import verify
+    from compose.verification.detectors.world import WorldDetector
+    from compose.verification.evaluation import separated_layouts
     from compose.world.render import render_layout
 
     layouts = separated_layouts(min(renders, 200), seed=99)
@@ -175,11 +179,77 @@ def throughput(renders: int, repeat: int) -> tuple[float, float, float]:
     return statistics.median(full), statistics.median(alone), statistics.median(per_cpu)
 
 
+def _engine_folder(root: Path, n: int) -> Path:
+    """A GenEval folder of ``n`` world renders (one sample per prompt) and a COCO detections file
+    of their drawn boxes."""
+    import json
+
+    from compose.verification.evaluation import separated_layouts
+    from compose.world.render import render_layout
+
+    entries = []
+    for i, lay in enumerate(separated_layouts(n, seed=11, canvas=(128, 128))):
+        first = next(iter(lay.objects.values()))
+        meta = {"tag": "single_object" if i % 2 else "counting", "prompt": f"a {first.class_name}",
+                "include": [{"class": first.class_name, "count": 1}]}
+        folder = root / f"{i:05d}" / "samples"
+        folder.mkdir(parents=True)
+        (root / f"{i:05d}" / "metadata.jsonl").write_text(json.dumps(meta) + "\n")
+        render_layout(lay).image.save(folder / "0000.png")
+        for inst, (x0, y0, x1, y1) in lay.boxes.items():
+            entries.append({"image_id": f"{i:05d}/0000.png", "category": lay.objects[inst].class_name,
+                            "bbox": [x0 * 128, y0 * 128, (x1 - x0) * 128, (y1 - y0) * 128], "score": 0.95})
+    (root / "detections.json").write_text(json.dumps(entries))
+    return root
+
+
+def engine_rows(images: int, workers: list[int]) -> None:
+    """images/s of verify-batch per engine and worker count. The clock is the batch runner's:
+    spawning local workers and creating Ray actors is inside it, starting the Ray instance is not."""
+    import shutil
+    import tempfile
+
+    from compose.batch.verify import VerifyTask, geneval_items, verify_batch
+
+    root = Path(tempfile.mkdtemp(prefix="bench-verify-"))
+    try:
+        folder = _engine_folder(root / "images", images)
+        items = geneval_items(folder)
+        engines = ["local"]
+        try:
+            import ray  # noqa: F401
+
+            engines.append("ray")
+        except ImportError:
+            print("(ray is not installed: local engine only)")
+        print(f"\n{'engine':<8} {'workers':>7} {'task':<34} {'images':>6} {'seconds':>8} {'images/s':>9}")
+        # warm this process's imports and caches, so the first row is not charged for them
+        verify_batch(items[:8], root / "warm", VerifyTask(), progress=False)
+        tasks = [("compose checks, world detector", VerifyTask()),
+                 ("GenEval protocol, COCO detections", VerifyTask(protocol="geneval",
+                                                                  detections=str(folder / "detections.json")))]
+        for engine in engines:
+            for n in workers:
+                for label, task in tasks:
+                    out = root / f"out-{engine}-{n}-{len(label)}"
+                    summary = verify_batch(items, out, task, engine=engine, workers=n, threads=1, progress=False)
+                    print(f"{engine:<8} {n:>7} {label:<34} {summary['done_now']:>6} {summary['seconds_now']:>8.2f} "
+                          f"{summary['images_per_second_now']:>9.1f}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--renders", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--images", type=int, default=120, help="images per engine run")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts per engine")
+    parser.add_argument("--engines-only", action="store_true", help="only the engine table")
     args = parser.parse_args()
+    if args.engines_only:
+        engine_rows(args.images, args.workers)
+        return
 
     print(f"{'set':<22} {'renders':>7} {'objects':>7} {'counts':>8} {'recall':>8} {'shapes':>8} {'colors':>8} {'mean IoU':>8}")
     for name, f in accuracy_rows(args.renders):
@@ -197,6 +267,7 @@ def main() -> None:
     print(f"throughput (64 x 64, one process, median of {args.repeat}): verify {full:.1f} images/s wall clock, "
           f"{per_cpu:.1f} images per CPU-second; detector alone {alone:.1f} images/s "
           f"(load average {load:.1f} on {os.cpu_count()} cores)")
+    engine_rows(args.images, args.workers)
 
 
 if __name__ == "__main__":

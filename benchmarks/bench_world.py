@@ -10,7 +10,7 @@ Prints one table:
   training never draws from): per-object recall -- the object's shape *and* color found in its
   box (a detection matched to it at box IoU >= 0.5 by optimal assignment) -- and the share of
   scenes with every object right (targets 90% / 75%). The judge is the verification part's
-  :class:`~compose.verify.detectors.world.WorldDetector`; its own figures on the procedural
+  :class:`~compose.verification.detectors.world.WorldDetector`; its own figures on the procedural
   renders of the same layouts (the exact ground truth) are printed beside the model's, as the
   ceiling any model can reach under this judge.
 
@@ -35,7 +35,7 @@ def objects_right(detections, rendered, *, min_visible: float = 0.003) -> tuple[
     assignment) by a detection of the same shape and color."""
     from scipy.optimize import linear_sum_assignment
 
-    from compose.verify.evaluation import box_iou
+    from compose.verification.evaluation import box_iou
 
     h, w = next(iter(rendered.masks.values())).shape if rendered.masks else (1, 1)
     truth = [o for o in rendered.objects if rendered.masks[o.instance].sum() >= max(4, round(min_visible * h * w))]
@@ -81,7 +81,7 @@ def main() -> None:
 
 
     from compose.backbones.embedded import EmbeddedBackbone
-    from compose.verify.detectors.world import WorldDetector
+    from compose.verification.detectors.world import WorldDetector
     from compose.world.dataset import heldout_layouts
     from compose.world.render import render_layout
 

@@ -3,8 +3,8 @@
 parse (program or prompt) -> Scene -> layout -> render -> verify -> repaint.
 
 The public functions are imported lazily so that ``import compose`` stays quick; torch,
-diffusers and spaCy load only when a stage that needs them runs. Verification is
-``compose.api.verify`` (``compose.verify`` is the package of detectors and checks).
+diffusers and spaCy load only when a stage that needs them runs. ``compose.verify`` is the
+verification step (:func:`compose.verification.verify`); its package is ``compose.verification``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ _LAZY = {
     "layout": "compose.api",
     "render": "compose.api",
     "generate": "compose.api",
+    "verify": "compose.verification",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from compose.scene import Scene
+from compose.seeds import check_seed, resolve_seed
 
 
 def parse_program(text: str, file: str | None = None) -> Scene:
@@ -79,14 +80,14 @@ def layout(scene: Scene, seed: int | None = None, *, fixed: dict | None = None,
 
 
 def verify(scene: Scene, image, *, layout=None, detector=None, **options):
-    """Check an image against a scene; returns a :class:`~compose.verify.report.Report`.
+    """Check an image against a scene; returns a :class:`~compose.verification.report.Report`.
 
     ``image`` is a PIL image, a path or an array; ``layout`` (a :class:`~compose.layouts.Layout`)
     binds instances to detections by box; ``detector`` is a registered name or a detector
     (default: the embedded world's for scenes of shapes, OWLv2 otherwise). ``report.passed`` is
     whether every hard check passed; ``report.raise_for_failure()`` raises E501.
     """
-    from compose.verify import verify as _verify
+    from compose.verification import verify as _verify
 
     return _verify(scene, image, layout=layout, detector=detector, **options)
 
@@ -110,7 +111,7 @@ def render(scene_or_layout, backbone="embedded", *, seed: int | None = None, ste
     layouts, seeds = [], []
     for i, item in enumerate(items):
         own = item.seed if isinstance(item, (Scene, Layout)) else None
-        item_seed = (seed + i) if seed is not None else (own if own is not None else i)
+        item_seed = resolve_seed(None if seed is None else check_seed(seed) + i, own, default=i)
         if isinstance(item, Scene):
             item = layout(item, seed=item_seed)
         elif not isinstance(item, Layout):

@@ -73,6 +73,7 @@ class Errors:
     E503 = "unknown detector '{name}'; expected one of {expected}"
     E504 = "model for detector '{name}' not found; looked in {looked}. Pass a local path (model=...) or put the weights in the Hugging Face cache; nothing is downloaded"
     E505 = "detector '{name}' needs the package '{package}': {install}"
+    E506 = "cannot read detections {path}: {reason}"
     # batch runs
     E601 = "line {line} of {path} is not a valid batch item: {reason}"
     E602 = "unknown engine '{name}'; expected one of {expected}"

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from compose.layouts import Layout
     from compose.scene import Scene
 
+from compose.seeds import resolve_seed
 from compose.sources import as_scene
 
 #: Rounds of repaint after the first render, unless asked otherwise.
@@ -126,7 +127,7 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
         Called with a line of text as each stage starts.
     """
     from compose.placement import place as solve_layout
-    from compose.verify import verify
+    from compose.verification import verify
     from compose.backbones import get_backbone
     from compose.errors import UsageError
     from compose.repaint import plan_repaint, region_mask
@@ -145,7 +146,7 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
     # 1. parse
     say("parse")
     scene, _ = timed("parse", as_scene, scene_or_prompt)
-    seed = int(seed if seed is not None else (scene.seed if scene.seed is not None else 0))
+    seed = resolve_seed(seed, scene.seed)
     # 2. layout
     say("layout")
     layout, t_layout = timed("layout", solve_layout, scene, seed=seed)
@@ -201,7 +202,7 @@ def best_of_n(scene_or_prompt, n: int = 4, *, backbone: str = "embedded", seed: 
               backbone_options: dict[str, Any] | None = None) -> Result:
     """The baseline: ``n`` seeds (each its own layout and render), no repaint, keep the best."""
     scene = as_scene(scene_or_prompt)
-    base = int(seed if seed is not None else (scene.seed if scene.seed is not None else 0))
+    base = resolve_seed(seed, scene.seed)
     results = []
     for i in range(n):
         result = generate(scene, backbone=backbone, seed=base + 1000 * i, max_rounds=0, steps=steps,

@@ -12,7 +12,7 @@ The verify stage says *what* is wrong; this module says *where* to repaint and *
 
 Masks are the union of the regions, dilated and feathered; pixels where the mask is 0 stay exactly
 as they were. The re-denoising itself is each backbone's ``repaint``, built on the one masked
-sampler :func:`compose.diffusion.sample`.
+sampler :func:`compose.backbones.sampling.sample`.
 
 Examples
 --------
@@ -71,7 +71,7 @@ def plan_repaint(scene: Scene, layout: Layout, report, *, seed: int) -> RepaintP
     scene : Scene
     layout : Layout
         The layout the image was rendered from.
-    report : compose.verify.report.Report
+    report : compose.verification.report.Report
         The verify stage's report: its ``checks`` (kind, passed, hard, subjects, detections,
         predicate), ``detections`` and the instance -> detection ``binding``.
     seed : int

@@ -490,11 +490,3 @@ def _short_validation_message(exc: Exception) -> str:
         where = ".".join(str(p) for p in err.get("loc", ()))
         parts.append(f"{where or 'scene'}: {err.get('msg', '')}")
     return "; ".join(parts)
-
-
-def validate_scene(scene: Scene) -> Scene:
-    """Re-validate a scene built or edited in code; raises ``SceneSemanticError`` E114."""
-    try:
-        return Scene.model_validate(scene.model_dump(by_alias=True))
-    except ValueError as exc:
-        raise SceneSemanticError("E114", what="scene", value="", expected=_short_validation_message(exc)) from exc

@@ -3,6 +3,16 @@
 import os
 
 from hypothesis import HealthCheck, settings
+from tiny_diffusers import (  # noqa: F401  (fixtures: tiny checkpoints built once per session)
+    tiny_controlnet,
+    tiny_flux,
+    tiny_flux2,
+    tiny_gligen,
+    tiny_qwen_image,
+    tiny_sd,
+    tiny_sd3,
+    tiny_sdxl,
+)
 
 settings.register_profile("default", max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

@@ -7,14 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from tiny_diffusers import (  # noqa: F401  (fixtures)
-    tiny_controlnet,
-    tiny_flux,
-    tiny_gligen,
-    tiny_sd,
-    tiny_sd3,
-    tiny_sdxl,
-)
 
 from compose.cli.main import main
 

@@ -7,13 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tiny_diffusers import (  # noqa: F401  (fixtures)
-    left_half_mask,
-    tiny_controlnet,
-    tiny_gligen,
-    tiny_sd,
-    two_region_layout,
-)
+from tiny_diffusers import left_half_mask, two_region_layout
 
 from compose.backbones import get_backbone
 from compose.errors import BackboneError

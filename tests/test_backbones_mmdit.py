@@ -7,17 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tiny_diffusers import (  # noqa: F401  (fixtures)
-    full_canvas_layout,
-    left_half_mask,
-    tiny_flux,
-    tiny_sd3,
-    two_region_layout,
-)
+from tiny_diffusers import check_joint_probs, full_canvas_layout, left_half_mask, two_region_layout
 
 from compose.backbones import get_backbone
-from compose.backbones.diffusers_common import exclusive_box_masks, layout_prompts
-from compose.backbones.regional_attention import SD3RegionalJointAttnProcessor, joint_attention_mask
+from compose.backbones.regional_attention import SD3RegionalJointAttnProcessor
 
 BASE_RATIO = 0.3
 T5_TOKENS = 16
@@ -25,34 +18,6 @@ T5_TOKENS = 16
 
 def _pixels(image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.int16)
-
-
-def _check_joint_probs(probs: torch.Tensor, layout, grid, segments: list[int], *, text_first: bool) -> None:
-    """``probs`` (batch, heads, T, T) over [text, image] (FLUX) or [image, text] (SD3); text is
-    the base segment then one per region, of the given lengths."""
-    instances = layout_prompts(layout).instances
-    pixels = grid[0] * grid[1]
-    masks = torch.from_numpy(exclusive_box_masks(layout, instances, *grid)).reshape(len(instances), pixels)
-    assert len(segments) == 1 + len(instances)
-    text = sum(segments)
-    assert probs.shape[-1] == text + pixels
-    img = slice(text, text + pixels) if text_first else slice(0, pixels)
-    starts = np.cumsum([0] + segments) + (0 if text_first else pixels)
-
-    def seg(s):
-        return slice(int(starts[s]), int(starts[s + 1]))
-
-    image_rows = probs[..., img, :]
-    assert image_rows[..., seg(0)].sum(-1).min() > 0  # the base prompt reaches every pixel
-    for r in range(len(instances)):
-        own = image_rows[..., seg(r + 1)].sum(-1)
-        inside = masks[r]
-        assert own[..., ~inside].max() < 1e-6  # pixels outside the box never see the region
-        assert own[..., inside].min() > 0
-        region_rows = probs[..., seg(r + 1), :]
-        assert region_rows[..., img][..., ~inside].max() < 1e-6  # nor does the region see them
-        others = [seg(s) for s in range(1 + len(instances)) if s != r + 1]
-        assert max(region_rows[..., o].max() for o in others) < 1e-6  # segments stay apart
 
 
 # ----------------------------------------------------------------------------- sd3-regional
@@ -79,12 +44,12 @@ def test_sd3_regional_masks_joint_attention_and_restores(sd3_regional):
     assert all(transformer.attn_processors[n] is p for n, p in before.items())
     assert len(captured) == 2 * 2 * 2  # images x steps x joint blocks
     for probs in captured:
-        _check_joint_probs(probs, layout, (8, 8), [77 + T5_TOKENS, 77 + 8, 77 + 8], text_first=False)
-    with pytest.raises(RuntimeError):  # an error inside the block (a mask of the wrong size)
-        with sd3_regional.regional_processors():
-            transformer(hidden_states=torch.randn(1, 4, 16, 16), timestep=torch.tensor([500.0]),
-                        encoder_hidden_states=torch.randn(1, 10, 32), pooled_projections=torch.randn(1, 64),
-                        joint_attention_kwargs={"attention_mask": torch.zeros(1, 1, 3, 3)})
+        check_joint_probs(probs, layout, (8, 8), [77 + T5_TOKENS, 77 + 8, 77 + 8], text_first=False)
+    cond = sd3_regional.encode_layout(layout, 4.5)
+    plan = sd3_regional.attention_plan(layout, cond, 32, 32)
+    with pytest.raises(ValueError, match="regional plan"), sd3_regional.regional_processors(plan):  # an error inside the block (text of the wrong length)
+        transformer(hidden_states=torch.randn(1, 4, 16, 16), timestep=torch.tensor([500.0]),
+                    encoder_hidden_states=torch.randn(1, 10, 32), pooled_projections=torch.randn(1, 64))
     assert all(transformer.attn_processors[n] is p for n, p in before.items())
     assert not any(isinstance(p, SD3RegionalJointAttnProcessor) for p in transformer.attn_processors.values())
 
@@ -112,57 +77,33 @@ def test_sd3_regional_full_canvas_region_equals_plain_pipeline(tiny_sd3):
 # ----------------------------------------------------------------------------- flux-regional
 
 
-class RecordingFluxProcessor:
-    """FLUX's own processor, recording the mask it receives and the attention probabilities it
-    implies from the block's real queries and keys."""
-
-    def __init__(self, records: list) -> None:
-        from diffusers.models.transformers.transformer_flux import FluxAttnProcessor
-
-        self.inner = FluxAttnProcessor()
-        self.records = records
-
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None,
-                 image_rotary_emb=None):
-        from diffusers.models.embeddings import apply_rotary_emb
-        from diffusers.models.transformers.transformer_flux import _get_qkv_projections
-
-        q, k, _, eq, ek, _ = _get_qkv_projections(attn, hidden_states, encoder_hidden_states)
-        q, k = attn.norm_q(q.unflatten(-1, (-1, attn.head_dim))), attn.norm_k(k.unflatten(-1, (-1, attn.head_dim)))
-        if encoder_hidden_states is not None and attn.added_kv_proj_dim is not None:
-            eq = attn.norm_added_q(eq.unflatten(-1, (-1, attn.head_dim)))
-            ek = attn.norm_added_k(ek.unflatten(-1, (-1, attn.head_dim)))
-            q, k = torch.cat([eq, q], dim=1), torch.cat([ek, k], dim=1)
-        if image_rotary_emb is not None:
-            q = apply_rotary_emb(q, image_rotary_emb, sequence_dim=1)
-            k = apply_rotary_emb(k, image_rotary_emb, sequence_dim=1)
-        scores = q.transpose(1, 2) @ k.transpose(1, 2).transpose(-1, -2) / attn.head_dim ** 0.5
-        self.records.append((attention_mask, torch.softmax(scores + attention_mask, dim=-1)))
-        return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
-
-
 @pytest.fixture(scope="module")
 def flux_regional(tiny_flux):
     return get_backbone("flux-regional", model=str(tiny_flux), device="cpu", dtype="fp32",
                         base_ratio=BASE_RATIO, max_sequence_length=T5_TOKENS, region_sequence_length=8)
 
 
-def test_flux_regional_mask_reaches_every_block(flux_regional):
-    from compose.backbones.regional_attention import swapped_processors
-
+def test_flux_regional_groups_attention_in_every_block_and_restores(flux_regional):
     layout = two_region_layout()
-    records: list = []
-    recorder = RecordingFluxProcessor(records)
-    with swapped_processors(flux_regional.pipe.transformer, lambda name, _: recorder):
+    transformer = flux_regional.pipe.transformer
+    before = dict(transformer.attn_processors)
+    flux_regional.capture = []
+    try:
         result = flux_regional.render([layout], seeds=[0], steps=2)
+        captured = flux_regional.capture
+    finally:
+        flux_regional.capture = None
     assert result.images[0].size == (32, 32)
-    assert len(records) == 2 * 2  # steps x (one double-stream + one single-stream block)
+    assert len(captured) == 2 * 2  # steps x (one double-stream + one single-stream block)
     segments = [T5_TOKENS, 8, 8]  # short segments for the region phrases
-    expected = joint_attention_mask(layout, layout_prompts(layout).instances, (8, 8), segments,
-                                    BASE_RATIO, text_first=True)
-    for mask, probs in records:
-        assert torch.equal(mask, expected)
-        _check_joint_probs(probs, layout, (8, 8), segments, text_first=True)
+    for probs in captured:
+        check_joint_probs(probs, layout, (8, 8), segments, text_first=True)
+    assert all(transformer.attn_processors[n] is p for n, p in before.items())
+    plan = flux_regional.attention_plan(layout, flux_regional.encode_layout(layout), 32, 32)
+    with pytest.raises(ValueError, match="regional plan"), flux_regional.regional_processors(plan):
+        flux_regional.pipe("a red cube", height=32, width=32, num_inference_steps=1,
+                           max_sequence_length=8)  # a text of the wrong length
+    assert all(transformer.attn_processors[n] is p for n, p in before.items())
 
 
 def test_flux_regional_repaint_keeps_everything_outside_the_mask(flux_regional):
@@ -193,3 +134,35 @@ def test_flux_regional_true_cfg_uses_region_negatives(tiny_flux):
     without = get_backbone("flux-regional", model=str(tiny_flux), device="cpu", dtype="fp32",
                            max_sequence_length=T5_TOKENS).render([layout], seeds=[0], steps=1).images[0]
     assert not np.array_equal(_pixels(with_cfg), _pixels(without))
+
+
+# ----------------------------------------------------------------------------- grouped attention
+
+
+@pytest.mark.parametrize("text_first", [True, False])
+@pytest.mark.parametrize("base_ratio", [0.0, 0.3, 1.0])
+def test_grouped_attention_equals_the_masked_attention(text_first, base_ratio):
+    """One SDPA per region group gives the masked attention over the whole sequence, to float64
+    rounding, and its captured probabilities are the masked softmax."""
+    from compose.backbones.regional_attention import (
+        grouped_attention,
+        joint_attention_mask,
+        joint_attention_plan,
+    )
+
+    layout = two_region_layout()
+    instances, segments = ["cube#0", "ball#0"], [16, 8, 8]
+    mask = joint_attention_mask(layout, instances, (8, 8), segments, base_ratio,
+                                text_first=text_first, dtype=torch.float64)
+    plan = joint_attention_plan(layout, instances, (8, 8), segments, base_ratio,
+                                text_first=text_first, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, mask.shape[-1], 8, dtype=torch.float64, generator=generator)
+               for _ in range(3))
+    captured: list = []
+    ours = grouped_attention(q, k, v, plan, capture=captured)
+    reference = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    assert (ours - reference).abs().max() < 1e-12
+    dense = torch.softmax(q @ k.transpose(-1, -2) / 8 ** 0.5 + mask, dim=-1)
+    assert (captured[0] - dense).abs().max() < 1e-12
+    assert not any(b is not None and b.shape[-2] != 1 for _, _, b in plan.groups)  # no T x T mask

@@ -10,19 +10,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tiny_diffusers import tiny_sd  # noqa: F401  (fixture)
 
 from compose.backbones import available_backbones, get_backbone
-from compose.backbones.diffusers_common import (
-    exclusive_box_masks,
-    hf_cache_dir,
-    parse_device,
-    parse_dtype_name,
-    require_package,
-)
+from compose.backbones.conditioning import exclusive_box_masks
+from compose.backbones.diffusers_base import parse_device, parse_dtype_name
 from compose.backbones.regional_attention import blend_weights, joint_attention_mask
 from compose.errors import BackboneError
 from compose.layouts import Layout
+from compose.weights import hf_cache_dir, require_package
 
 DIFFUSERS_BACKBONES = ["sd-gligen", "sd-regional", "sdxl-regional", "sd3-regional", "flux-regional",
                        "sd-controlnet-seg"]

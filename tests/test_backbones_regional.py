@@ -9,22 +9,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny_diffusers import (  # noqa: F401  (fixtures)
-    full_canvas_layout,
-    left_half_mask,
-    tiny_sd,
-    tiny_sdxl,
-    two_region_layout,
-)
+from tiny_diffusers import full_canvas_layout, left_half_mask, two_region_layout
 
 from compose.backbones import get_backbone
-from compose.backbones.diffusers_common import (
-    exclusive_box_masks,
-    generator,
-    layout_prompts,
-    repaint_latents,
-)
+from compose.backbones.conditioning import exclusive_box_masks, layout_prompts
+from compose.backbones.diffusers_base import generator
 from compose.backbones.regional_attention import RegionalCrossAttnProcessor
+from compose.backbones.sampling import repaint_latents
 
 BASE_RATIO = 0.3
 

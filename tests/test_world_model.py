@@ -48,7 +48,7 @@ def tiny_unet():
 def test_sampler_keeps_known_pixels_outside_the_mask_and_changes_inside(scheduler_name):
     import diffusers
 
-    from compose.diffusion import sample
+    from compose.backbones.sampling import sample
 
     unet = tiny_unet().eval()
     scheduler = getattr(diffusers, scheduler_name)(num_train_timesteps=1000)
@@ -71,7 +71,7 @@ def test_sampler_keeps_known_pixels_outside_the_mask_and_changes_inside(schedule
 def test_sampler_rejects_mismatched_inputs():
     from diffusers import DDIMScheduler
 
-    from compose.diffusion import sample
+    from compose.backbones.sampling import sample
 
     with pytest.raises(ValueError, match="known and mask"):
         sample(lambda x, t: x, DDIMScheduler(), torch.zeros(1, 3, 4, 4), 2, known=torch.zeros(1, 3, 4, 4))

@@ -58,10 +58,22 @@ class Backbone:
         """Re-denoise only the masked regions (mask ``L`` images, 255 = repaint) of ``images``,
         conditioned on ``layouts``; pixels outside the masks stay exactly as they were.
 
-        Diffusion backbones implement this with :func:`compose.diffusion.sample` (the known region
+        Diffusion backbones implement this with :func:`compose.backbones.sampling.sample` (the known region
         blended back at every step); the procedural backbone redraws the region.
         """
         raise NotImplementedError(f"backbone {self.name!r} cannot repaint")
+
+    def check_inputs(self, layouts: list[Layout], seeds: list[int], steps: int | None,
+                     guidance: float | None, *, images: list[Image.Image] | None = None,
+                     masks: list[Image.Image] | None = None) -> None:
+        """The one entry point for input checks of :meth:`render` (no ``images``/``masks``) and
+        :meth:`repaint`: concise E406 errors naming the argument. Backbones add their own rules
+        by overriding it (calling this first)."""
+        if images is None and masks is None:
+            check_render_inputs(self.name, layouts, seeds, steps, guidance)
+        else:
+            check_repaint_inputs(self.name, list(images or []), list(masks or []), layouts, seeds,
+                                 steps, guidance)
 
     def check_layout(self, layout: Layout) -> None:
         """Raise E402 when the layout asks for a class this backbone cannot draw."""
@@ -74,6 +86,66 @@ class Backbone:
                                     vocabulary=", ".join(sorted(self.vocabulary)),
                                     backbones=", ".join(able) or "none installed")
 
+
+# --------------------------------------------------------------------------- the shared checks
+
+def check_render_inputs(name: str, layouts: list, seeds: list[int], steps: int | None,
+                        guidance: float | None) -> None:
+    """Concise E406 errors naming the argument."""
+    from compose.layouts import Layout
+
+    if not isinstance(layouts, (list, tuple)) or not layouts:
+        raise BackboneError("E406", argument="layouts", value=layouts, name=name,
+                            expected="expected a non-empty list of Layout")
+    for i, lay in enumerate(layouts):
+        if not isinstance(lay, Layout):
+            raise BackboneError("E406", argument=f"layouts[{i}]", value=type(lay).__name__,
+                                name=name, expected="expected a Layout")
+        for instance, (x0, y0, x1, y1) in lay.boxes.items():
+            if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+                raise BackboneError("E406", argument=f"layouts[{i}].boxes[{instance!r}]",
+                                    value=(x0, y0, x1, y1), name=name,
+                                    expected="expected 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1")
+    if len(seeds) != len(layouts):
+        raise BackboneError("E406", argument="seeds", value=list(seeds), name=name,
+                            expected=f"expected one seed per layout ({len(layouts)})")
+    if steps is not None and (not isinstance(steps, int) or steps < 1):
+        raise BackboneError("E406", argument="steps", value=steps, name=name,
+                            expected="expected an integer >= 1")
+    if guidance is not None and not (isinstance(guidance, (int, float)) and guidance >= 0):
+        raise BackboneError("E406", argument="guidance", value=guidance, name=name,
+                            expected="expected a number >= 0")
+
+
+def check_repaint_inputs(name: str, images: list, masks: list, layouts: list,
+                         seeds: list[int], steps: int | None, guidance: float | None) -> None:
+    check_render_inputs(name, layouts, seeds, steps, guidance)
+    for argument, values in (("images", images), ("masks", masks)):
+        if len(values) != len(layouts):
+            raise BackboneError("E406", argument=argument, value=f"{len(values)} items", name=name,
+                                expected=f"expected one per layout ({len(layouts)})")
+    for i, (image, mask) in enumerate(zip(images, masks)):
+        if image.size != mask.size:
+            raise BackboneError("E406", argument=f"masks[{i}]", value=mask.size, name=name,
+                                expected=f"expected the size of images[{i}], {image.size}")
+
+
+def check_strength(name: str, strength: float) -> None:
+    if strength != 1.0:
+        raise BackboneError("E406", argument="strength", value=strength, name=name,
+                            expected="expected 1.0 (masked regions are regenerated from pure noise)")
+
+
+def paste_outside(original: Image.Image, repainted: Image.Image, mask: Image.Image) -> Image.Image:
+    """``repainted`` inside the mask (255), ``original`` exactly everywhere else."""
+    from PIL import Image
+
+    repainted = repainted.convert(original.mode).resize(original.size, Image.BICUBIC)
+    binary = mask.convert("L").point(lambda v: 255 if v > 127 else 0)
+    return Image.composite(repainted, original, binary)
+
+
+# --------------------------------------------------------------------------- the registry
 
 #: Backbone name -> "module:Class". Modules are imported only when a backbone is asked for.
 BACKBONES: dict[str, str] = {}
@@ -115,4 +187,6 @@ register_backbone("sd-regional", "compose.backbones.sd_regional:SDRegionalBackbo
 register_backbone("sdxl-regional", "compose.backbones.sdxl_regional:SDXLRegionalBackbone")
 register_backbone("sd3-regional", "compose.backbones.sd3_regional:SD3RegionalBackbone")
 register_backbone("flux-regional", "compose.backbones.flux_regional:FluxRegionalBackbone")
+register_backbone("flux2-regional", "compose.backbones.flux2_regional:Flux2RegionalBackbone")
+register_backbone("qwen-image-regional", "compose.backbones.qwen_image_regional:QwenImageRegionalBackbone")
 register_backbone("sd-controlnet-seg", "compose.backbones.sd_controlnet_seg:SDControlNetSegBackbone")

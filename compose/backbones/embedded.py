@@ -13,7 +13,7 @@ Pipeline of :meth:`EmbeddedBackbone.render`:
    (:func:`compose.world.render.with_open_colors_drawn`), then rasterise the layouts into
    condition channels (:func:`compose.world.model.layout_condition`);
 3. draw each image's starting noise from its own seed (batching does not change an image);
-4. denoise with DPM-Solver++ through :func:`compose.diffusion.sample`, with classifier-free
+4. denoise with DPM-Solver++ through :func:`compose.backbones.sampling.sample`, with classifier-free
    guidance over the layout;
 5. convert to images.
 
@@ -27,8 +27,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from compose.backbones.base import Backbone, RenderResult
-from compose.backbones.diffusers_common import (
+from compose.backbones.base import (
+    Backbone,
+    RenderResult,
     check_render_inputs,
     check_repaint_inputs,
     check_strength,
@@ -157,9 +158,8 @@ class EmbeddedBackbone(Backbone):
     def _sample(self, layouts, seeds, steps, guidance, known=None, mask=None):
         import torch
 
-        from compose.diffusion import sample
+        from compose.backbones.sampling import sample
         from compose.world.model import condition_batch, guided_predictor, inference_scheduler
-
         from compose.world.render import with_open_colors_drawn
 
         unet = self.load()

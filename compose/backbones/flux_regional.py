@@ -5,8 +5,11 @@ T5 segment for the whole image (every phrase, the background and the style) and 
 an additive mask (:func:`~compose.backbones.regional_attention.joint_attention_mask`) lets a
 region's tokens and the pixels of its box see each other and nothing else of the image, lets
 every pixel see the base prompt (scaled by ``base_ratio`` inside boxes) and keeps segments apart.
-FLUX's own processors take the mask through ``joint_attention_kwargs={"attention_mask": mask}``
-in both the double- and single-stream blocks, so no processor is replaced. Text token positions
+It is computed as one attention per region group
+(:class:`~compose.backbones.regional_attention.AttentionPlan`) by
+:class:`~compose.backbones.regional_attention.FluxRegionalAttnProcessor`, installed in the double-
+and single-stream blocks for the call (FLUX's own processor would take the mask, but a mask over
+the whole sequence keeps SDPA off its fused kernels). Text token positions
 are all zero in FLUX's rotary embedding, so segments need no position shift. The pooled (CLIP)
 embedding is the base prompt's. Negative prompts apply only with ``true_cfg > 1`` (FLUX-dev is
 guidance-distilled; ``guidance`` is its embedded guidance).
@@ -19,25 +22,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from compose.backbones.base import Backbone, RenderResult
-from compose.backbones.diffusers_common import (
-    FlowMatchSampling,
-    Runtime,
-    check_render_inputs,
-    check_repaint_inputs,
-    check_strength,
-    generator,
-    layout_prompts,
-    load_local,
-    render_size,
-    repaint_latents,
-    repaint_size,
-    require_package,
-    with_config,
-)
-from compose.errors import BackboneError
+from compose.backbones.base import RenderResult, check_strength
+from compose.backbones.conditioning import layout_prompts, render_size
+from compose.backbones.diffusers_base import DiffusersBackbone, generator
+from compose.backbones.sampling import FlowMatchSampling, repaint_latents, repaint_size
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
     from PIL import Image
 
     from compose.layouts import Layout
@@ -50,7 +41,38 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class FluxRegionalBackbone(Backbone):
+# Copied from diffusers.pipelines.flux.pipeline_flux.FluxPipeline._prepare_latent_image_ids
+def prepare_latent_image_ids(batch_size: int, height: int, width: int, device: Any, dtype: Any) -> torch.Tensor:
+    import torch
+
+    latent_image_ids = torch.zeros(height, width, 3)
+    latent_image_ids[..., 1] = latent_image_ids[..., 1] + torch.arange(height)[:, None]
+    latent_image_ids[..., 2] = latent_image_ids[..., 2] + torch.arange(width)[None, :]
+    h, w, c = latent_image_ids.shape
+    return latent_image_ids.reshape(h * w, c).to(device=device, dtype=dtype)
+
+
+# Copied from diffusers.pipelines.flux.pipeline_flux.FluxPipeline._pack_latents
+def pack_latents(latents: torch.Tensor, batch_size: int, num_channels_latents: int, height: int,
+                 width: int) -> torch.Tensor:
+    latents = latents.view(batch_size, num_channels_latents, height // 2, 2, width // 2, 2)
+    latents = latents.permute(0, 2, 4, 1, 3, 5)
+    return latents.reshape(batch_size, (height // 2) * (width // 2), num_channels_latents * 4)
+
+
+# Copied from diffusers.pipelines.flux.pipeline_flux.FluxPipeline._unpack_latents
+def unpack_latents(latents: torch.Tensor, height: int, width: int, vae_scale_factor: int) -> torch.Tensor:
+    batch_size, _, channels = latents.shape
+    # VAE applies 8x compression on images but we must also account for packing which requires
+    # latent height and width to be divisible by 2.
+    height = 2 * (int(height) // (vae_scale_factor * 2))
+    width = 2 * (int(width) // (vae_scale_factor * 2))
+    latents = latents.view(batch_size, height // 2, width // 2, channels // 4, 2, 2)
+    latents = latents.permute(0, 3, 1, 4, 2, 5)
+    return latents.reshape(batch_size, channels // (2 * 2), height, width)
+
+
+class FluxRegionalBackbone(DiffusersBackbone):
     """Regional prompting for FLUX through its joint attention mask (see the module docstring).
 
     Parameters
@@ -70,39 +92,10 @@ class FluxRegionalBackbone(Backbone):
 
     name = "flux-regional"
     default_steps = 28
+    pipeline_class = "FluxPipeline"
     defaults = DEFAULTS
 
-    def __init__(self, model: str | None = None, *, device: str | None = None,
-                 dtype: str | None = None, attention_slicing: bool | None = None,
-                 cpu_offload: bool | str | None = None, base_ratio: float | None = None,
-                 guidance: float | None = None, steps: int | None = None,
-                 resolution: int | None = None, progress: bool | None = None,
-                 max_sequence_length: int | None = None, region_sequence_length: int | None = None,
-                 true_cfg: float | None = None, config: str | None = None) -> None:
-        opts = with_config(self.name, config, dict(
-            model=model, device=device, dtype=dtype, attention_slicing=attention_slicing,
-            cpu_offload=cpu_offload, base_ratio=base_ratio, guidance=guidance, steps=steps,
-            resolution=resolution, progress=progress, max_sequence_length=max_sequence_length,
-            region_sequence_length=region_sequence_length, true_cfg=true_cfg), self.defaults)
-        if not 0.0 <= float(opts["base_ratio"]) <= 1.0:
-            raise BackboneError("E406", argument="base_ratio", value=opts["base_ratio"],
-                                name=self.name, expected="expected a number in [0, 1]")
-        require_package("transformers", self.name)
-        from diffusers import FluxPipeline
-
-        self.options = opts
-        self.runtime = Runtime.from_options(self.name, opts["device"], opts["dtype"],
-                                            opts["attention_slicing"], opts["cpu_offload"],
-                                            opts["progress"])
-        self.pipe = load_local(FluxPipeline, opts["model"], name=self.name,
-                               torch_dtype=self.runtime.torch_dtype)
-        self.runtime.place(self.pipe)
-
     # ------------------------------------------------------------------ conditioning
-
-    def check_inputs(self, layouts: list[Layout], seeds: list[int], steps: int | None,
-                     guidance: float | None) -> None:
-        check_render_inputs(self.name, layouts, seeds, steps, guidance)
 
     def encode_texts(self, texts: list[str], length: int):
         embeds, pooled, _ = self.pipe.encode_prompt(
@@ -134,14 +127,25 @@ class FluxRegionalBackbone(Backbone):
             embeds.update(negative_prompt_embeds=uncond, negative_pooled_prompt_embeds=uncond_pooled)
         return {"embeds": embeds, "instances": prompts.instances, "segment_lengths": lengths}
 
-    def attention_mask(self, layout: Layout, cond: dict[str, Any], height: int, width: int):
-        from compose.backbones.regional_attention import joint_attention_mask
+    def attention_plan(self, layout: Layout, cond: dict[str, Any], height: int, width: int):
+        """The region groups of the joint attention (the segments first, then the image tokens)."""
+        from compose.backbones.regional_attention import joint_attention_plan
 
         patch = self.pipe.vae_scale_factor * 2  # FLUX packs 2x2 latent patches into one token
-        return joint_attention_mask(layout, cond["instances"], (height // patch, width // patch),
+        return joint_attention_plan(layout, cond["instances"], (height // patch, width // patch),
                                     cond["segment_lengths"], float(self.options["base_ratio"]),
                                     text_first=True, dtype=self.pipe.transformer.dtype,
                                     device=self.pipe._execution_device)
+
+    def regional_processors(self, plan):
+        """Every attention of the transformer split by region groups, for a ``with`` block."""
+        from compose.backbones.regional_attention import (
+            FluxRegionalAttnProcessor,
+            swapped_processors,
+        )
+
+        processor = FluxRegionalAttnProcessor(plan, self.capture)
+        return swapped_processors(self.pipe.transformer, lambda name, _: processor)
 
     # ------------------------------------------------------------------ render
 
@@ -158,16 +162,16 @@ class FluxRegionalBackbone(Backbone):
             t0 = time.perf_counter()
             cond = self.encode_layout(layout)
             width, height = render_size(layout, multiple, self.options["resolution"])
-            mask = self.attention_mask(layout, cond, height, width)
+            plan = self.attention_plan(layout, cond, height, width)
             timings["encode"] += time.perf_counter() - t0
-            # 3. denoise with the mask passed to FLUX's own attention processors, decode
+            # 3. denoise with the regional processors installed, decode
             t0 = time.perf_counter()
-            out = self.pipe(**cond["embeds"], height=height, width=width,
-                            num_inference_steps=steps, guidance_scale=guidance,
-                            true_cfg_scale=float(self.options["true_cfg"]),
-                            max_sequence_length=int(self.options["max_sequence_length"]),
-                            joint_attention_kwargs={"attention_mask": mask},
-                            generator=generator(seed, self.runtime.device))
+            with self.regional_processors(plan):
+                out = self.pipe(**cond["embeds"], height=height, width=width,
+                                num_inference_steps=steps, guidance_scale=guidance,
+                                true_cfg_scale=float(self.options["true_cfg"]),
+                                max_sequence_length=int(self.options["max_sequence_length"]),
+                                generator=generator(seed, self.runtime.device))
             timings["denoise"] += time.perf_counter() - t0
             images.append(out.images[0])
         # 4. report what was done
@@ -181,18 +185,16 @@ class FluxRegionalBackbone(Backbone):
 
     # ------------------------------------------------------------------ repaint
 
-    def noise_predictor(self, cond: dict[str, Any], mask: Any, guidance: float,
-                        latent_size: tuple[int, int]):
-        """``predict(x_t, t)`` on packed latents: the transformer's flow prediction under the joint
-        mask (embedded guidance; true CFG with the negatives when ``true_cfg > 1``)."""
+    def noise_predictor(self, cond: dict[str, Any], guidance: float, latent_size: tuple[int, int]):
+        """``predict(x_t, t)`` on packed latents: the transformer's flow prediction (the regional
+        processors must be installed; embedded guidance; true CFG with the negatives when
+        ``true_cfg > 1``)."""
         import torch
-        from diffusers import FluxPipeline
-
         embeds = cond["embeds"]
         transformer = self.pipe.transformer
         device, dtype = self.pipe._execution_device, transformer.dtype
         h, w = latent_size
-        image_ids = FluxPipeline._prepare_latent_image_ids(1, h // 2, w // 2, device, dtype)
+        image_ids = prepare_latent_image_ids(1, h // 2, w // 2, device, dtype)
         text_ids = torch.zeros(embeds["prompt_embeds"].shape[1], 3, device=device, dtype=dtype)
         embedded = (torch.full([1], guidance, device=device, dtype=torch.float32)
                     if transformer.config.guidance_embeds else None)
@@ -201,8 +203,7 @@ class FluxRegionalBackbone(Backbone):
         def run(x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, pooled: torch.Tensor):
             return transformer(hidden_states=x, timestep=(t / 1000).expand(x.shape[0]).to(x.dtype),
                                guidance=embedded, pooled_projections=pooled,
-                               encoder_hidden_states=text, txt_ids=text_ids, img_ids=image_ids,
-                               joint_attention_kwargs={"attention_mask": mask}).sample
+                               encoder_hidden_states=text, txt_ids=text_ids, img_ids=image_ids).sample
 
         def predict(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             flow = run(x, t, embeds["prompt_embeds"], embeds["pooled_prompt_embeds"])
@@ -216,12 +217,10 @@ class FluxRegionalBackbone(Backbone):
     def repaint(self, images: list[Image.Image], masks: list[Image.Image], layouts: list[Layout], *,
                 seeds: list[int], steps: int | None = None, guidance: float | None = None,
                 strength: float = 1.0) -> RenderResult:
-        from diffusers import FluxPipeline
-
         steps = self.options["steps"] if steps is None else steps
         guidance = float(self.options["guidance"] if guidance is None else guidance)
         # 1. check the inputs
-        check_repaint_inputs(self.name, images, masks, layouts, seeds, steps, guidance)
+        self.check_inputs(layouts, seeds, steps, guidance, images=images, masks=masks)
         check_strength(self.name, strength)
         out, timings = [], {"encode": 0.0, "denoise": 0.0}
         scale = self.pipe.vae_scale_factor
@@ -230,7 +229,7 @@ class FluxRegionalBackbone(Backbone):
             t0 = time.perf_counter()
             cond = self.encode_layout(layout)
             width, height = repaint_size(image, scale * 2)
-            attention_mask = self.attention_mask(layout, cond, height, width)
+            plan = self.attention_plan(layout, cond, height, width)
             h, w = height // scale, width // scale
             timings["encode"] += time.perf_counter() - t0
             # 3. masked re-denoising of the packed latents, decode, paste back
@@ -238,13 +237,13 @@ class FluxRegionalBackbone(Backbone):
             channels = self.pipe.transformer.config.in_channels // 4
             scheduler = FlowMatchSampling(self.pipe.scheduler, image_tokens=(h // 2) * (w // 2),
                                           flux_sigmas=True)
-            done = repaint_latents(
-                self.pipe.vae, scheduler,
-                self.noise_predictor(cond, attention_mask, guidance, (h, w)), image, mask,
-                (width, height), steps, generator(seed, self.runtime.device),
-                pack=lambda z, c=channels, h=h, w=w: FluxPipeline._pack_latents(z, z.shape[0], c, h, w),
-                unpack=lambda z, h=height, w=width: FluxPipeline._unpack_latents(z, h, w, scale),
-                progress=self.runtime.progress)
+            with self.regional_processors(plan):
+                done = repaint_latents(
+                    self.pipe.vae, scheduler, self.noise_predictor(cond, guidance, (h, w)), image, mask,
+                    (width, height), steps, generator(seed, self.runtime.device),
+                    pack=lambda z, c=channels, h=h, w=w: pack_latents(z, z.shape[0], c, h, w),
+                    unpack=lambda z, h=height, w=width: unpack_latents(z, h, w, scale),
+                    progress=self.runtime.progress)
             timings["denoise"] += time.perf_counter() - t0
             out.append(done.image)
         # 4. report what was done

@@ -20,8 +20,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from compose.backbones.base import Backbone, RenderResult
-from compose.backbones.diffusers_common import (
+from compose.backbones.base import (
+    Backbone,
+    RenderResult,
     check_render_inputs,
     check_repaint_inputs,
     check_strength,

@@ -1,7 +1,7 @@
 """Regional prompting by attention: each region's prompt tokens reach only the pixels of its box.
 
 Two mechanisms, one per architecture family, sharing the box masks of
-:func:`compose.backbones.diffusers_common.exclusive_box_masks` (a cell belongs to the front-most
+:func:`compose.backbones.conditioning.exclusive_box_masks` (a cell belongs to the front-most
 box containing it):
 
 - **UNets (SD 1.x/2.x, SDXL)**: the text embeddings are segments of equal length, the base prompt
@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from compose.backbones.diffusers_common import exclusive_box_masks, grid_for_tokens
+from compose.backbones.conditioning import exclusive_box_masks, grid_for_tokens
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -208,14 +208,180 @@ def joint_attention_mask(layout: Layout, instances: list[str], grid: tuple[int, 
     return mask[None, None]
 
 
-class SD3RegionalJointAttnProcessor:
-    """diffusers' ``JointAttnProcessor2_0`` with the joint attention mask applied (SD3's own
-    processor drops ``attention_mask``). Image-only attention (SD3.5's second attention) is left
-    unmasked. ``capture`` as in :class:`RegionalCrossAttnProcessor`."""
+class AttentionPlan:
+    """One attention per region group over a joint text + image sequence: the exact result of
+    :func:`joint_attention_mask` without a mask over the whole sequence.
 
-    def __init__(self, capture: list | None = None) -> None:
+    The boxes' exclusive masks partition the image, so queries fall into groups that see the same
+    keys: the pixels of region *r* see every pixel, the base prompt and region *r*'s tokens; the
+    pixels outside every box and the base prompt's tokens see every pixel and the base prompt;
+    region *r*'s tokens see their own segment and the pixels of their box. Each group is one
+    unmasked scaled-dot-product attention over its own keys (PyTorch keeps its fused kernels),
+    except that inside boxes the base prompt's keys get the bias ``log(base_ratio)``, a
+    ``(1, 1, 1, keys)`` row broadcast over the group (the memory-efficient kernels take it; at
+    ``base_ratio`` 1 there is none, at 0 the base keys are left out of the group). The work is
+    about that of one attention over the sequence; no ``T x T`` mask is ever built.
+
+    ``groups`` holds ``(queries, keys, bias)``: index tensors (or slices, where contiguous) into
+    the joint sequence and the bias row or ``None``.
+    """
+
+    def __init__(self, groups: list, length: int, segment_lengths: list[int], text_first: bool,
+                 pixels: int) -> None:
+        self.groups = groups
+        self.length = length
+        self.segment_lengths = list(segment_lengths)
+        self.text_first = text_first
+        self.pixels = pixels
+
+    @property
+    def text_length(self) -> int:
+        return sum(self.segment_lengths)
+
+    def keep_keys(self, valid: torch.Tensor) -> AttentionPlan:
+        """The plan with the keys where ``valid`` (a bool vector over the sequence) is false left
+        out, as a padding mask would (Qwen-Image pads text segments)."""
+        import torch
+
+        valid = valid.to(torch.bool).cpu()
+        groups = []
+        for queries, keys, bias in self.groups:
+            index = _as_index(keys, self.length)
+            keep = valid[index]
+            if bool(keep.all()):
+                groups.append((queries, keys, bias))
+                continue
+            device = index.device if isinstance(keys, torch.Tensor) else None
+            kept = index[keep]
+            groups.append((queries, kept.to(device) if device is not None else kept,
+                           None if bias is None else bias[..., keep.to(bias.device)]))
+        return AttentionPlan(groups, self.length, self.segment_lengths, self.text_first, self.pixels)
+
+    def to(self, device: Any = None, dtype: Any = None) -> AttentionPlan:
+        def move(t):
+            return t.to(device) if hasattr(t, "to") and not isinstance(t, slice) else t
+
+        groups = [(move(q), move(k), None if b is None else b.to(device=device, dtype=dtype))
+                  for q, k, b in self.groups]
+        return AttentionPlan(groups, self.length, self.segment_lengths, self.text_first, self.pixels)
+
+
+def _as_index(index: Any, length: int) -> torch.Tensor:
+    import torch
+
+    if isinstance(index, slice):
+        return torch.arange(length)[index]
+    return index.cpu()
+
+
+def _compact(index: torch.Tensor) -> Any:
+    """A slice where the indices are one contiguous run (no gather needed), else the tensor."""
+    if index.numel() and int(index[-1]) - int(index[0]) + 1 == index.numel():
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
+
+
+def joint_attention_plan(layout: Layout, instances: list[str], grid: tuple[int, int],
+                         segment_lengths: list[int], base_ratio: float, *, text_first: bool,
+                         device: Any = None, dtype: Any = None) -> AttentionPlan:
+    """The :class:`AttentionPlan` of :func:`joint_attention_mask` (same arguments).
+
+    >>> from compose.layouts import Layout
+    >>> lay = Layout(canvas=(8, 8), boxes={"a": (0.0, 0.0, 0.5, 1.0)})
+    >>> plan = joint_attention_plan(lay, ["a"], (1, 2), [1, 1], 1.0, text_first=True)
+    >>> [(_as_index(q, 4).tolist(), _as_index(k, 4).tolist()) for q, k, _ in plan.groups]
+    [([0, 3], [0, 2, 3]), ([2], [2, 3, 0, 1]), ([1], [1, 2])]
+
+    Tokens: base, region a, the left pixel (in the box), the right one. Queries: the base and the
+    pixel outside; the pixel inside; region a's token. Each sees the keys listed with it.
+    """
+    import torch
+
+    gh, gw = grid
+    pixels = gh * gw
+    masks = torch.from_numpy(exclusive_box_masks(layout, instances, gh, gw)).reshape(len(instances), pixels)
+    covered = masks.any(0)
+    text = sum(segment_lengths)
+    t0 = 0 if text_first else pixels
+    i0 = text if text_first else 0
+    starts = [t0 + sum(segment_lengths[:s]) for s in range(len(segment_lengths))]
+    segs = [torch.arange(a, a + n) for a, n in zip(starts, segment_lengths)]
+    image = torch.arange(i0, i0 + pixels)
+    groups: list = []
+    # the base prompt and the pixels outside every box: every pixel and the base prompt
+    outside = image[~covered]
+    queries = torch.cat([segs[0], outside]) if text_first else torch.cat([outside, segs[0]])
+    keys = torch.cat([image, segs[0]]) if not text_first else torch.cat([segs[0], image])
+    groups.append((queries, keys, None))
+    bias_value = math.log(base_ratio) if 0.0 < base_ratio < 1.0 else None
+    for r in range(len(instances)):
+        own = image[masks[r]]
+        seg = segs[r + 1]
+        if own.numel():  # the pixels of region r: every pixel, the base prompt, region r
+            with_base = base_ratio > 0.0
+            keys = torch.cat([image] + ([segs[0]] if with_base else []) + [seg])
+            bias = None
+            if bias_value is not None:
+                bias = torch.zeros(1, 1, 1, keys.numel())
+                bias[..., pixels:pixels + segment_lengths[0]] = bias_value
+            groups.append((own, keys, bias))
+        # region r's tokens: their own segment and their box
+        keys = torch.cat([seg, own]) if text_first else torch.cat([own, seg])
+        groups.append((seg, keys, None))
+    groups = [(_compact(q), _compact(k), b) for q, k, b in groups]
+    return AttentionPlan(groups, text + pixels, segment_lengths, text_first, pixels).to(device, dtype)
+
+
+def grouped_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                      plan: AttentionPlan, *, scale: float | None = None,
+                      capture: list | None = None) -> torch.Tensor:
+    """Scaled-dot-product attention of ``(batch, heads, T, dim)`` tensors following ``plan``: one
+    SDPA call per group. ``capture``, when a list, gets the dense probabilities ``(batch, heads,
+    T, T)`` the groups amount to (zero where a query does not see a key), for tests (slow)."""
+    import torch
+    import torch.nn.functional as F
+
+    if query.shape[2] != plan.length:
+        raise ValueError(f"the joint sequence has {query.shape[2]} tokens; the regional plan was "
+                         f"made for {plan.length}")
+    out = torch.empty_like(query)
+    probs = None
+    if capture is not None:
+        probs = query.new_zeros(*query.shape[:2], plan.length, plan.length)
+    for queries, keys, bias in plan.groups:
+        q = query[:, :, queries] if isinstance(queries, slice) else query.index_select(2, queries)
+        if isinstance(keys, slice):
+            k, v = key[:, :, keys], value[:, :, keys]
+        else:
+            k, v = key.index_select(2, keys), value.index_select(2, keys)
+        mask = None if bias is None else bias.to(q.dtype)
+        part = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
+        if isinstance(queries, slice):
+            out[:, :, queries] = part
+        else:
+            out.index_copy_(2, queries, part)
+        if probs is not None:
+            s = (q @ k.transpose(-1, -2)) * (scale if scale is not None else q.shape[-1] ** -0.5)
+            p = torch.softmax(s if mask is None else s + mask, dim=-1)
+            rows = _as_index(queries, plan.length).to(query.device)
+            cols = _as_index(keys, plan.length).to(query.device)
+            probs[:, :, rows[:, None], cols[None, :]] = p
+    if capture is not None:
+        capture.append(probs.detach())
+    return out
+
+
+class SD3RegionalJointAttnProcessor:
+    """diffusers' ``JointAttnProcessor2_0`` with the joint attention split by region groups
+    (:func:`grouped_attention`); SD3's own processor drops attention masks. Image-only attention
+    (SD3.5's second attention) is left as it is. ``capture`` as in :func:`grouped_attention`."""
+
+    def __init__(self, plan: AttentionPlan, capture: list | None = None) -> None:
+        self.plan = plan
         self.capture = capture
 
+    # Copied from diffusers.models.attention_processor.JointAttnProcessor2_0.__call__ (the joint
+    # attention replaced by grouped_attention)
     def __call__(self, attn: Any, hidden_states: torch.Tensor,
                  encoder_hidden_states: torch.Tensor | None = None,
                  attention_mask: torch.Tensor | None = None, *args: Any, **kwargs: Any) -> torch.Tensor:
@@ -240,14 +406,9 @@ class SD3RegionalJointAttnProcessor:
             if attn.norm_added_k is not None:
                 ek = attn.norm_added_k(ek)
             query, key, value = (torch.cat([a, b], dim=2) for a, b in ((query, eq), (key, ek), (value, ev)))
+            hidden_states = grouped_attention(query, key, value, self.plan, capture=self.capture)
         else:
-            attention_mask = None
-        if attention_mask is not None:
-            attention_mask = attention_mask.to(query.dtype)
-            if self.capture is not None:
-                scores = query @ key.transpose(-1, -2) * attn.scale + attention_mask
-                self.capture.append(torch.softmax(scores, dim=-1).detach())
-        hidden_states = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask)
+            hidden_states = F.scaled_dot_product_attention(query, key, value)
         hidden_states = hidden_states.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim)
         hidden_states = hidden_states.to(query.dtype)
         if encoder_hidden_states is not None:
@@ -257,6 +418,53 @@ class SD3RegionalJointAttnProcessor:
                 encoder_hidden_states = attn.to_add_out(encoder_hidden_states)
         hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))
         if encoder_hidden_states is not None:
+            return hidden_states, encoder_hidden_states
+        return hidden_states
+
+
+class FluxRegionalAttnProcessor:
+    """diffusers' ``FluxAttnProcessor`` with the joint attention split by region groups, in the
+    double-stream blocks (text and image given apart) and the single-stream ones (one sequence,
+    text first). ``capture`` as in :func:`grouped_attention`."""
+
+    def __init__(self, plan: AttentionPlan, capture: list | None = None) -> None:
+        self.plan = plan
+        self.capture = capture
+
+    # Copied from diffusers.models.transformers.transformer_flux.FluxAttnProcessor.__call__ (the
+    # dispatch_attention_fn call replaced by grouped_attention)
+    def __call__(self, attn: Any, hidden_states: torch.Tensor,
+                 encoder_hidden_states: torch.Tensor | None = None,
+                 attention_mask: torch.Tensor | None = None,
+                 image_rotary_emb: Any = None) -> torch.Tensor:
+        import torch
+        from diffusers.models.embeddings import apply_rotary_emb
+        from diffusers.models.transformers.transformer_flux import _get_qkv_projections
+
+        query, key, value, encoder_query, encoder_key, encoder_value = _get_qkv_projections(
+            attn, hidden_states, encoder_hidden_states)
+        query = attn.norm_q(query.unflatten(-1, (-1, attn.head_dim)))
+        key = attn.norm_k(key.unflatten(-1, (-1, attn.head_dim)))
+        value = value.unflatten(-1, (-1, attn.head_dim))
+        if attn.added_kv_proj_dim is not None:
+            encoder_query = attn.norm_added_q(encoder_query.unflatten(-1, (-1, attn.head_dim)))
+            encoder_key = attn.norm_added_k(encoder_key.unflatten(-1, (-1, attn.head_dim)))
+            encoder_value = encoder_value.unflatten(-1, (-1, attn.head_dim))
+            query = torch.cat([encoder_query, query], dim=1)
+            key = torch.cat([encoder_key, key], dim=1)
+            value = torch.cat([encoder_value, value], dim=1)
+        if image_rotary_emb is not None:
+            query = apply_rotary_emb(query, image_rotary_emb, sequence_dim=1)
+            key = apply_rotary_emb(key, image_rotary_emb, sequence_dim=1)
+        hidden_states = grouped_attention(query.transpose(1, 2), key.transpose(1, 2),
+                                          value.transpose(1, 2), self.plan,
+                                          capture=self.capture).transpose(1, 2)
+        hidden_states = hidden_states.flatten(2, 3).to(query.dtype)
+        if encoder_hidden_states is not None:
+            encoder_hidden_states, hidden_states = hidden_states.split_with_sizes(
+                [encoder_hidden_states.shape[1], hidden_states.shape[1] - encoder_hidden_states.shape[1]], dim=1)
+            hidden_states = attn.to_out[1](attn.to_out[0](hidden_states.contiguous()))
+            encoder_hidden_states = attn.to_add_out(encoder_hidden_states.contiguous())
             return hidden_states, encoder_hidden_states
         return hidden_states
 

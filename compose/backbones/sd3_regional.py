@@ -5,8 +5,10 @@ whole image (every phrase, the background and the style) and one segment per reg
 CLIP-L + CLIP-G + T5 tokens, as SD3 encodes a prompt); an additive mask
 (:func:`~compose.backbones.regional_attention.joint_attention_mask`) lets a region's tokens and
 the pixels of its box see each other and nothing else of the image, lets every pixel see the base
-prompt (scaled by ``base_ratio`` inside boxes) and keeps segments from seeing each other. SD3's
-own processor ignores attention masks, so every attention module gets
+prompt (scaled by ``base_ratio`` inside boxes) and keeps segments from seeing each other. It is
+computed as one attention per region group
+(:class:`~compose.backbones.regional_attention.AttentionPlan`), never as a masked attention over
+the whole sequence: every attention module gets
 :class:`~compose.backbones.regional_attention.SD3RegionalJointAttnProcessor` for the call; the
 originals are restored afterwards, also on error. The pooled embedding is the base prompt's.
 
@@ -19,23 +21,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from compose.backbones.base import Backbone, RenderResult
-from compose.backbones.diffusers_common import (
-    FlowMatchSampling,
-    Runtime,
-    check_render_inputs,
-    check_repaint_inputs,
-    check_strength,
-    generator,
-    layout_prompts,
-    load_local,
-    render_size,
-    repaint_latents,
-    repaint_size,
-    require_package,
-    with_config,
-)
-from compose.errors import BackboneError
+from compose.backbones.base import RenderResult, check_strength
+from compose.backbones.conditioning import layout_prompts, render_size
+from compose.backbones.diffusers_base import DiffusersBackbone, generator
+from compose.backbones.sampling import FlowMatchSampling, repaint_latents, repaint_size
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -50,7 +39,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class SD3RegionalBackbone(Backbone):
+class SD3RegionalBackbone(DiffusersBackbone):
     """Regional prompting for SD3 through a masked joint attention (see the module docstring).
 
     Parameters
@@ -68,41 +57,10 @@ class SD3RegionalBackbone(Backbone):
 
     name = "sd3-regional"
     default_steps = 28
+    pipeline_class = "StableDiffusion3Pipeline"
     defaults = DEFAULTS
 
-    def __init__(self, model: str | None = None, *, device: str | None = None,
-                 dtype: str | None = None, attention_slicing: bool | None = None,
-                 cpu_offload: bool | str | None = None, base_ratio: float | None = None,
-                 guidance: float | None = None, steps: int | None = None,
-                 resolution: int | None = None, progress: bool | None = None,
-                 max_sequence_length: int | None = None, region_sequence_length: int | None = None,
-                 config: str | None = None) -> None:
-        opts = with_config(self.name, config, dict(
-            model=model, device=device, dtype=dtype, attention_slicing=attention_slicing,
-            cpu_offload=cpu_offload, base_ratio=base_ratio, guidance=guidance, steps=steps,
-            resolution=resolution, progress=progress, max_sequence_length=max_sequence_length,
-            region_sequence_length=region_sequence_length),
-            self.defaults)
-        if not 0.0 <= float(opts["base_ratio"]) <= 1.0:
-            raise BackboneError("E406", argument="base_ratio", value=opts["base_ratio"],
-                                name=self.name, expected="expected a number in [0, 1]")
-        require_package("transformers", self.name)
-        from diffusers import StableDiffusion3Pipeline
-
-        self.options = opts
-        self.runtime = Runtime.from_options(self.name, opts["device"], opts["dtype"],
-                                            opts["attention_slicing"], opts["cpu_offload"],
-                                            opts["progress"])
-        self.pipe = load_local(StableDiffusion3Pipeline, opts["model"], name=self.name,
-                               torch_dtype=self.runtime.torch_dtype)
-        self.runtime.place(self.pipe)
-        self.capture: list | None = None  # set to a list to record attention probabilities
-
     # ------------------------------------------------------------------ conditioning
-
-    def check_inputs(self, layouts: list[Layout], seeds: list[int], steps: int | None,
-                     guidance: float | None) -> None:
-        check_render_inputs(self.name, layouts, seeds, steps, guidance)
 
     def encode_layout(self, layout: Layout, guidance: float) -> dict[str, Any]:
         """Segmented embeddings (base, then one per region; each CLIP 77 + T5 tokens, the regions'
@@ -133,22 +91,23 @@ class SD3RegionalBackbone(Backbone):
             embeds["negative_pooled_prompt_embeds"] = uncond_pooled[:1]
         return {"embeds": embeds, "instances": prompts.instances, "segment_lengths": lengths}
 
-    def attention_mask(self, layout: Layout, cond: dict[str, Any], height: int, width: int):
-        from compose.backbones.regional_attention import joint_attention_mask
+    def attention_plan(self, layout: Layout, cond: dict[str, Any], height: int, width: int):
+        """The region groups of the joint attention (image tokens first, then the segments)."""
+        from compose.backbones.regional_attention import joint_attention_plan
 
         patch = self.pipe.transformer.config.patch_size * self.pipe.vae_scale_factor
-        return joint_attention_mask(layout, cond["instances"], (height // patch, width // patch),
+        return joint_attention_plan(layout, cond["instances"], (height // patch, width // patch),
                                     cond["segment_lengths"], float(self.options["base_ratio"]),
                                     text_first=False, dtype=self.pipe.transformer.dtype,
                                     device=self.pipe._execution_device)
 
-    def regional_processors(self):
+    def regional_processors(self, plan):
         from compose.backbones.regional_attention import (
             SD3RegionalJointAttnProcessor,
             swapped_processors,
         )
 
-        processor = SD3RegionalJointAttnProcessor(self.capture)
+        processor = SD3RegionalJointAttnProcessor(plan, self.capture)
         return swapped_processors(self.pipe.transformer, lambda name, _: processor)
 
     # ------------------------------------------------------------------ render
@@ -166,15 +125,14 @@ class SD3RegionalBackbone(Backbone):
             t0 = time.perf_counter()
             cond = self.encode_layout(layout, guidance)
             width, height = render_size(layout, multiple, self.options["resolution"])
-            mask = self.attention_mask(layout, cond, height, width)
+            plan = self.attention_plan(layout, cond, height, width)
             timings["encode"] += time.perf_counter() - t0
-            # 3. denoise with the masking processors installed, decode
+            # 3. denoise with the regional processors installed, decode
             t0 = time.perf_counter()
-            with self.regional_processors():
+            with self.regional_processors(plan):
                 out = self.pipe(**cond["embeds"], height=height, width=width,
                                 num_inference_steps=steps, guidance_scale=guidance,
                                 max_sequence_length=int(self.options["max_sequence_length"]),
-                                joint_attention_kwargs={"attention_mask": mask},
                                 generator=generator(seed, self.runtime.device))
             timings["denoise"] += time.perf_counter() - t0
             images.append(out.images[0])
@@ -189,9 +147,9 @@ class SD3RegionalBackbone(Backbone):
 
     # ------------------------------------------------------------------ repaint
 
-    def noise_predictor(self, cond: dict[str, Any], mask: Any, guidance: float):
-        """``predict(x_t, t)``: the transformer's flow prediction under the joint mask, with
-        classifier-free guidance."""
+    def noise_predictor(self, cond: dict[str, Any], guidance: float):
+        """``predict(x_t, t)``: the transformer's flow prediction (the regional processors must be
+        installed), with classifier-free guidance."""
         import torch
 
         embeds = cond["embeds"]
@@ -205,8 +163,7 @@ class SD3RegionalBackbone(Backbone):
             model_input = torch.cat([x, x]) if cfg else x
             flow = self.pipe.transformer(hidden_states=model_input,
                                          timestep=t.expand(model_input.shape[0]),
-                                         encoder_hidden_states=text, pooled_projections=pooled,
-                                         joint_attention_kwargs={"attention_mask": mask}).sample
+                                         encoder_hidden_states=text, pooled_projections=pooled).sample
             if cfg:
                 u, c = flow.chunk(2)
                 flow = u + guidance * (c - u)
@@ -220,7 +177,7 @@ class SD3RegionalBackbone(Backbone):
         steps = self.options["steps"] if steps is None else steps
         guidance = float(self.options["guidance"] if guidance is None else guidance)
         # 1. check the inputs
-        check_repaint_inputs(self.name, images, masks, layouts, seeds, steps, guidance)
+        self.check_inputs(layouts, seeds, steps, guidance, images=images, masks=masks)
         check_strength(self.name, strength)
         out, timings = [], {"encode": 0.0, "denoise": 0.0}
         patch = self.pipe.vae_scale_factor * self.pipe.transformer.config.patch_size
@@ -229,15 +186,15 @@ class SD3RegionalBackbone(Backbone):
             t0 = time.perf_counter()
             cond = self.encode_layout(layout, guidance)
             width, height = repaint_size(image, patch)
-            attention_mask = self.attention_mask(layout, cond, height, width)
+            plan = self.attention_plan(layout, cond, height, width)
             timings["encode"] += time.perf_counter() - t0
             # 3. masked re-denoising of the latents with the masking processors, decode, paste back
             t0 = time.perf_counter()
             scheduler = FlowMatchSampling(self.pipe.scheduler,
                                           image_tokens=(height // patch) * (width // patch))
-            with self.regional_processors():
+            with self.regional_processors(plan):
                 done = repaint_latents(self.pipe.vae, scheduler,
-                                       self.noise_predictor(cond, attention_mask, guidance),
+                                       self.noise_predictor(cond, guidance),
                                        image, mask, (width, height), steps,
                                        generator(seed, self.runtime.device),
                                        progress=self.runtime.progress)

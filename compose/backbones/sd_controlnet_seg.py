@@ -16,21 +16,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from compose.backbones.base import Backbone, RenderResult
-from compose.backbones.diffusers_common import (
-    Runtime,
-    check_render_inputs,
-    check_repaint_inputs,
-    check_strength,
-    generator,
-    layout_prompts,
-    load_local,
-    render_size,
-    repaint_latents,
-    repaint_size,
-    require_package,
-    with_config,
-)
+from compose.backbones.base import RenderResult, check_strength
+from compose.backbones.conditioning import layout_prompts, render_size
+from compose.backbones.diffusers_base import DiffusersBackbone, generator
+from compose.backbones.sampling import repaint_latents, repaint_size
+from compose.weights import load_local
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -79,7 +69,7 @@ def segmentation_map(layout: Layout, size: tuple[int, int]) -> Image.Image:
     return image
 
 
-class SDControlNetSegBackbone(Backbone):
+class SDControlNetSegBackbone(DiffusersBackbone):
     """A segmentation ControlNet conditioned on the layout drawn as an ADE20K map.
 
     Parameters
@@ -98,34 +88,15 @@ class SDControlNetSegBackbone(Backbone):
     default_steps = 30
     defaults = DEFAULTS
 
-    def __init__(self, model: str | None = None, *, controlnet: str | None = None,
-                 device: str | None = None, dtype: str | None = None,
-                 attention_slicing: bool | None = None, cpu_offload: bool | str | None = None,
-                 guidance: float | None = None, steps: int | None = None,
-                 resolution: int | None = None, progress: bool | None = None,
-                 conditioning_scale: float | None = None, config: str | None = None) -> None:
-        opts = with_config(self.name, config, dict(
-            model=model, controlnet=controlnet, device=device, dtype=dtype,
-            attention_slicing=attention_slicing, cpu_offload=cpu_offload, guidance=guidance,
-            steps=steps, resolution=resolution, progress=progress,
-            conditioning_scale=conditioning_scale), self.defaults)
-        require_package("transformers", self.name)
+    def load_pipeline(self) -> Any:
+        """The ControlNet first, then the SD pipeline around it."""
         from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
 
-        self.options = opts
-        self.runtime = Runtime.from_options(self.name, opts["device"], opts["dtype"],
-                                            opts["attention_slicing"], opts["cpu_offload"],
-                                            opts["progress"])
-        net = load_local(ControlNetModel, opts["controlnet"], name=self.name,
+        net = load_local(ControlNetModel, self.options["controlnet"], name=self.name,
                          torch_dtype=self.runtime.torch_dtype)
-        self.pipe = load_local(StableDiffusionControlNetPipeline, opts["model"], name=self.name,
-                               controlnet=net, torch_dtype=self.runtime.torch_dtype,
-                               safety_checker=None, requires_safety_checker=False)
-        self.runtime.place(self.pipe)
-
-    def check_inputs(self, layouts: list[Layout], seeds: list[int], steps: int | None,
-                     guidance: float | None) -> None:
-        check_render_inputs(self.name, layouts, seeds, steps, guidance)
+        return load_local(StableDiffusionControlNetPipeline, self.options["model"], name=self.name,
+                          controlnet=net, torch_dtype=self.runtime.torch_dtype,
+                          safety_checker=None, requires_safety_checker=False)
 
     def render(self, layouts: list[Layout], *, seeds: list[int], steps: int | None = None,
                guidance: float | None = None) -> RenderResult:
@@ -198,7 +169,7 @@ class SDControlNetSegBackbone(Backbone):
         steps = self.options["steps"] if steps is None else steps
         guidance = float(self.options["guidance"] if guidance is None else guidance)
         # 1. check the inputs
-        check_repaint_inputs(self.name, images, masks, layouts, seeds, steps, guidance)
+        self.check_inputs(layouts, seeds, steps, guidance, images=images, masks=masks)
         check_strength(self.name, strength)
         out, timings = [], {"denoise": 0.0}
         for image, mask, layout, seed in zip(images, masks, layouts, seeds):

@@ -19,21 +19,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from compose.backbones.base import Backbone, RenderResult
-from compose.backbones.diffusers_common import (
-    Runtime,
-    check_render_inputs,
-    check_repaint_inputs,
-    check_strength,
-    generator,
-    layout_prompts,
-    load_local,
-    render_size,
-    repaint_latents,
-    repaint_size,
-    require_package,
-    with_config,
-)
+from compose.backbones.base import RenderResult, check_strength
+from compose.backbones.conditioning import layout_prompts, render_size
+from compose.backbones.diffusers_base import DiffusersBackbone, generator
+from compose.backbones.sampling import repaint_latents, repaint_size
 from compose.errors import BackboneError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,7 +39,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class SDGligenBackbone(Backbone):
+class SDGligenBackbone(DiffusersBackbone):
     """GLIGEN text-box grounding for SD 1.x (see the module docstring).
 
     Parameters
@@ -65,43 +54,27 @@ class SDGligenBackbone(Backbone):
 
     name = "sd-gligen"
     default_steps = 50
+    pipeline_class = "StableDiffusionPipeline"
     defaults = DEFAULTS
 
-    def __init__(self, model: str | None = None, *, device: str | None = None,
-                 dtype: str | None = None, attention_slicing: bool | None = None,
-                 cpu_offload: bool | str | None = None, guidance: float | None = None,
-                 steps: int | None = None, resolution: int | None = None,
-                 progress: bool | None = None, gligen_scheduled_sampling_beta: float | None = None,
-                 config: str | None = None) -> None:
-        opts = with_config(self.name, config, dict(
-            model=model, device=device, dtype=dtype, attention_slicing=attention_slicing,
-            cpu_offload=cpu_offload, guidance=guidance, steps=steps, resolution=resolution,
-            progress=progress, gligen_scheduled_sampling_beta=gligen_scheduled_sampling_beta),
-            self.defaults)
-        beta = float(opts["gligen_scheduled_sampling_beta"])
+    def check_options(self, options: dict[str, Any]) -> None:
+        beta = float(options["gligen_scheduled_sampling_beta"])
         if not 0.0 <= beta <= 1.0:
             raise BackboneError("E406", argument="gligen_scheduled_sampling_beta", value=beta,
                                 name=self.name, expected="expected a number in [0, 1]")
-        require_package("transformers", self.name)
-        from diffusers import StableDiffusionPipeline
 
-        self.options = opts
-        self.runtime = Runtime.from_options(self.name, opts["device"], opts["dtype"],
-                                            opts["attention_slicing"], opts["cpu_offload"],
-                                            opts["progress"])
-        self.pipe = load_local(StableDiffusionPipeline, opts["model"], name=self.name,
-                               torch_dtype=self.runtime.torch_dtype)
-        if getattr(self.pipe.unet, "position_net", None) is None:
-            raise BackboneError("E406", argument="model", value=str(opts["model"]), name=self.name,
+    def check_pipeline(self, pipe: Any) -> None:
+        if getattr(pipe.unet, "position_net", None) is None:
+            raise BackboneError("E406", argument="model", value=str(self.options["model"]), name=self.name,
                                 expected="expected a GLIGEN checkpoint (a UNet with "
                                          "attention_type 'gated' and a position net)")
-        self.runtime.place(self.pipe)
 
     # ------------------------------------------------------------------ conditioning
 
     def check_inputs(self, layouts: list[Layout], seeds: list[int], steps: int | None,
-                     guidance: float | None) -> None:
-        check_render_inputs(self.name, layouts, seeds, steps, guidance)
+                     guidance: float | None, *, images: list | None = None,
+                     masks: list | None = None) -> None:
+        super().check_inputs(layouts, seeds, steps, guidance, images=images, masks=masks)
         for i, layout in enumerate(layouts):
             if len(layout.boxes) > MAX_BOXES:
                 raise BackboneError("E406", argument=f"layouts[{i}].boxes",
@@ -233,8 +206,7 @@ class SDGligenBackbone(Backbone):
         steps = self.options["steps"] if steps is None else steps
         guidance = float(self.options["guidance"] if guidance is None else guidance)
         # 1. check the inputs
-        self.check_inputs(layouts, seeds, steps, guidance)
-        check_repaint_inputs(self.name, images, masks, layouts, seeds, steps, guidance)
+        self.check_inputs(layouts, seeds, steps, guidance, images=images, masks=masks)
         check_strength(self.name, strength)
         out, timings = [], {"denoise": 0.0}
         for image, mask, layout, seed in zip(images, masks, layouts, seeds):

@@ -18,22 +18,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from compose.backbones.base import Backbone, RenderResult
-from compose.backbones.diffusers_common import (
-    Runtime,
-    check_render_inputs,
-    check_repaint_inputs,
-    check_strength,
-    generator,
-    layout_prompts,
-    load_local,
-    render_size,
-    repaint_latents,
-    repaint_size,
-    require_package,
-    with_config,
-)
-from compose.errors import BackboneError
+from compose.backbones.base import RenderResult, check_strength
+from compose.backbones.conditioning import layout_prompts, render_size
+from compose.backbones.diffusers_base import DiffusersBackbone, generator
+from compose.backbones.sampling import repaint_latents, repaint_size
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -47,7 +35,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class SDRegionalBackbone(Backbone):
+class SDRegionalBackbone(DiffusersBackbone):
     """Regional prompting for SD 1.x/2.x (see the module docstring).
 
     Parameters
@@ -71,36 +59,7 @@ class SDRegionalBackbone(Backbone):
     pipeline_class = "StableDiffusionPipeline"
     defaults = DEFAULTS
 
-    def __init__(self, model: str | None = None, *, device: str | None = None,
-                 dtype: str | None = None, attention_slicing: bool | None = None,
-                 cpu_offload: bool | str | None = None, base_ratio: float | None = None,
-                 guidance: float | None = None, steps: int | None = None,
-                 resolution: int | None = None, progress: bool | None = None,
-                 config: str | None = None) -> None:
-        opts = with_config(self.name, config, dict(
-            model=model, device=device, dtype=dtype, attention_slicing=attention_slicing,
-            cpu_offload=cpu_offload, base_ratio=base_ratio, guidance=guidance, steps=steps,
-            resolution=resolution, progress=progress), self.defaults)
-        if not 0.0 <= float(opts["base_ratio"]) <= 1.0:
-            raise BackboneError("E406", argument="base_ratio", value=opts["base_ratio"],
-                                name=self.name, expected="expected a number in [0, 1]")
-        require_package("transformers", self.name)
-        import diffusers
-
-        self.options = opts
-        self.runtime = Runtime.from_options(self.name, opts["device"], opts["dtype"],
-                                            opts["attention_slicing"], opts["cpu_offload"],
-                                            opts["progress"])
-        self.pipe = load_local(getattr(diffusers, self.pipeline_class), opts["model"],
-                               name=self.name, torch_dtype=self.runtime.torch_dtype)
-        self.runtime.place(self.pipe)
-        self.capture: list | None = None  # set to a list to record attention probabilities
-
     # ------------------------------------------------------------------ conditioning
-
-    def check_inputs(self, layouts: list[Layout], seeds: list[int], steps: int | None,
-                     guidance: float | None) -> None:
-        check_render_inputs(self.name, layouts, seeds, steps, guidance)
 
     def encode_layout(self, layout: Layout, guidance: float) -> dict[str, Any]:
         """Prompt embeddings ``(1, segments * 77, dim)`` (base first, then regions back to front)
@@ -195,7 +154,7 @@ class SDRegionalBackbone(Backbone):
         steps = self.options["steps"] if steps is None else steps
         guidance = float(self.options["guidance"] if guidance is None else guidance)
         # 1. check the inputs
-        check_repaint_inputs(self.name, images, masks, layouts, seeds, steps, guidance)
+        self.check_inputs(layouts, seeds, steps, guidance, images=images, masks=masks)
         check_strength(self.name, strength)
         out, timings = [], {"encode": 0.0, "denoise": 0.0}
         scale = self.pipe.vae_scale_factor

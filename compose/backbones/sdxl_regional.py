@@ -16,7 +16,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from compose.backbones.base import RenderResult
-from compose.backbones.diffusers_common import generator, layout_prompts, render_size
+from compose.backbones.conditioning import layout_prompts, render_size
+from compose.backbones.diffusers_base import generator
 from compose.backbones.sd_regional import DEFAULTS, SDRegionalBackbone
 
 if TYPE_CHECKING:  # pragma: no cover

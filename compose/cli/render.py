@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from compose.cli.console import add_scene_source, console
 from compose.io import read_text
+from compose.seeds import resolve_seed
 from compose.errors import UsageError
 
 
@@ -40,11 +41,11 @@ def run(args) -> int:
         layout = Layout.from_json(read_text(args.layout, "layout"))
     else:
         scene = load_scene_from_args(args)
-        seed = args.seed if args.seed is not None else (scene.seed if scene.seed is not None else 0)
+        seed = resolve_seed(args.seed, scene.seed, argument="--seed")
         from compose.api import layout as solve_layout
 
         layout = solve_layout(scene, seed=seed)
-    seed = args.seed if args.seed is not None else (layout.seed if layout.seed is not None else 0)
+    seed = resolve_seed(args.seed, layout.seed, argument="--seed")
     if args.layout_out:
         Path(args.layout_out).write_text(layout.to_json() + "\n", encoding="utf-8")
     result = render(layout, backbone=args.backbone, seed=seed, steps=args.steps, guidance=args.guidance)

@@ -4,21 +4,25 @@
 report JSON; ``--html DIR``: a page with the image, the boxes and the checks) and exits 0 when
 every hard check passes, 6 (E501) when one fails.
 
-``compose verify-batch --items ITEMS.jsonl --out DIR`` or ``--geneval FOLDER --out DIR`` verifies a
-batch. ITEMS lines are ``{"id"?, "scene": FILE | "program": TEXT | "prompt": TEXT | "metadata": {GenEval
-metadata}, "image": PATH | "images": [PATH...], "layout"?: FILE, "tag"?: TEXT}`` (paths relative to
-the ITEMS file). FOLDER is GenEval's layout: ``<index>/samples/*.png`` with ``<index>/metadata.jsonl``
-or ``--metadata FILE`` (line ``index``). DIR receives ``results.jsonl`` (ours, one row per image),
-``geneval_results.jsonl`` (GenEval's results format), ``summary.json``, ``summary.txt`` (GenEval's
-per-tag table, overall = mean over tags) and ``index.html``; ``--html`` adds a page per image.
-Rows are appended and fsynced one at a time; run the same command again after a kill and it
-carries on where it stopped.
+``compose verify-batch --items ITEMS.jsonl | --geneval FOLDER | --images FOLDER --prompts FILE...
+--out DIR`` verifies a batch. ITEMS lines are ``{"id"?, "scene": FILE | "program": TEXT | "prompt":
+TEXT | "metadata": {GenEval metadata}, "image": PATH | "images": [PATH...], "layout"?: FILE, "tag"?:
+TEXT}`` (paths relative to the ITEMS file). A GenEval FOLDER is ``<index>/samples/*.png`` with
+``<index>/metadata.jsonl`` or ``--metadata FILE`` (line ``index``). ``--images`` is a folder of
+images named by their prompt (T2I-CompBench, LMD: ``<prompt>_000003.png``) with prompt files, one
+prompt a line, each file a category (``color_val.txt`` is ``color``). ``--protocol geneval`` judges
+GenEval metadata with GenEval's own protocol (Mask2Former, thresholds 0.3 / 0.9, CLIP colors);
+``--detections FILE`` takes a COCO results file instead of running a detector. ``--engine local
+--workers N`` or ``--engine ray`` spreads the images over processes or Ray actors (one detector
+each). DIR receives ``results.jsonl`` (ours, one row per image), ``geneval_results.jsonl``
+(GenEval's results format), ``summary.json``, ``summary.txt`` (GenEval's per-tag table, overall =
+mean over tags or categories) and ``index.html``; ``--html`` adds a page per image. Rows are
+appended and fsynced one at a time; run the same command again after a kill and it carries on where
+it stopped.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +32,12 @@ from compose.cli.console import (
     err_console,
     load_scene_from_args,
 )
-from compose.errors import ComposeError, UsageError, VerificationError
+from compose.errors import UsageError, VerificationError
 from compose.io import read_text
 
 
 def _detector_options(p) -> None:
-    from compose.verify.detection import available_detectors
+    from compose.verification.detection import available_detectors
 
     p.add_argument("--detector", help=f"detector: {', '.join(available_detectors())} (default: world for "
                                       "scenes of shapes, owlv2 otherwise)")
@@ -41,6 +45,12 @@ def _detector_options(p) -> None:
     p.add_argument("--threshold", type=float, help="detection score threshold (open-vocabulary detectors)")
     p.add_argument("--count-rule", choices=("exact", "at_least"), default=None,
                    help="exact: a count N means N (default for scenes); at_least: N or more (GenEval's include)")
+    p.add_argument("--device", help="torch device for model detectors and CLIP (cpu, cuda); default cpu")
+    p.add_argument("--detections", metavar="FILE",
+                   help="a COCO results file (image, category, bbox, score, optional RLE mask): no detector runs")
+    p.add_argument("--clip-model", metavar="MODEL",
+                   help="CLIP for colors (a local folder or a cached hub id); default: HSV pixel rules "
+                        "(GenEval's protocol: openai/clip-vit-large-patch14)")
 
 
 def register(subparsers) -> None:
@@ -61,7 +71,15 @@ def register(subparsers) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--items", metavar="FILE", help="a JSONL of {scene|program|prompt|metadata, image|images}")
     source.add_argument("--geneval", metavar="FOLDER", help="GenEval's image folder: <index>/samples/*.png")
+    source.add_argument("--images", metavar="FOLDER", help="images named by prompt (T2I-CompBench, LMD); with --prompts")
     p.add_argument("--metadata", metavar="FILE", help="with --geneval: GenEval's evaluation_metadata.jsonl")
+    p.add_argument("--prompts", metavar="FILE", nargs="+", help="with --images: prompt files, one prompt a line")
+    p.add_argument("--protocol", choices=("compose", "geneval"), default="compose",
+                   help="compose's checks (default) or GenEval's own protocol (Mask2Former, 0.3/0.9, CLIP colors)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local", help="where images are verified")
+    p.add_argument("--workers", type=int, help="processes (local, default 1) or Ray actors (ray); one detector each")
+    p.add_argument("--address", help="with --engine ray: a running cluster to join")
+    p.add_argument("--threads", type=int, help="torch threads per worker (default: the CPUs shared evenly)")
     p.add_argument("--out", metavar="DIR", required=True, help="where results go (and are resumed from)")
     p.add_argument("--html", action="store_true", help="also write an HTML page per image")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -71,7 +89,7 @@ def register(subparsers) -> None:
 
 
 def _make_detector(args):
-    from compose.verify.detection import get_detector
+    from compose.verification.detection import get_detector
 
     if args.detector is None:
         return None
@@ -80,6 +98,8 @@ def _make_detector(args):
         options["model"] = args.model
     if args.threshold is not None:
         options["threshold"] = args.threshold
+    if args.device is not None:
+        options["device"] = args.device
     return get_detector(args.detector, **options)
 
 
@@ -101,14 +121,24 @@ def _print_report(report) -> None:
 def run_verify(args) -> int:
     from compose.cli.console import print_error
     from compose.layouts import Layout
-    from compose.verify import load_image, verify
+    from compose.verification import load_image, verify
 
     scene = load_scene_from_args(args)
     layout = Layout.from_json(read_text(args.layout, "layout")) if args.layout else None
     detector = _make_detector(args)
     image = load_image(args.image)
+    detections = None
+    if args.detections:
+        from compose.verification.coco import DetectionsFile
+
+        detections = DetectionsFile(args.detections).for_image(str(args.image), image.size)
+    classifier = None
+    if args.clip_model:
+        from compose.verification.color import ClipColorClassifier
+
+        classifier = ClipColorClassifier(args.clip_model, device=args.device or "cpu")
     report = verify(scene, image, layout=layout, detector=detector, count_rule=args.count_rule or "exact",
-                    image_path=str(args.image))
+                    image_path=str(args.image), detections=detections, color_classifier=classifier)
     if args.json:
         print(report.to_json())
     else:
@@ -129,178 +159,43 @@ def run_verify(args) -> int:
 
 # --- batches ------------------------------------------------------------------------------------
 
-class _ItemSource:
-    """The scenes of an items JSONL, parsed once per line (a failure is kept and re-raised for
-    each of the line's images, which become error rows)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.base = path.parent
-        self._scenes: dict[int, Any] = {}
-
-    def resolve(self, value: str) -> str:
-        p = Path(value)
-        return str(p if p.is_absolute() else self.base / p)
-
-    def scene(self, line: int, spec: dict[str, Any]):
-        if line not in self._scenes:
-            try:
-                self._scenes[line] = self._build(spec)
-            except ComposeError as exc:
-                self._scenes[line] = exc
-        found = self._scenes[line]
-        if isinstance(found, ComposeError):
-            raise found
-        return found
-
-    def _build(self, spec: dict[str, Any]):
-        from compose.verify.geneval import GENEVAL_COUNT_RULE, scene_from_metadata
-
-        if "metadata" in spec:
-            return scene_from_metadata(spec["metadata"]), GENEVAL_COUNT_RULE
-        if "scene" in spec:
-            from compose.api import load_scene
-
-            return load_scene(self.resolve(spec["scene"])), "exact"
-        if "program" in spec:
-            from compose.api import parse_program
-
-            return parse_program(spec["program"], file=f"{self.path}:{spec.get('_line')}"), "exact"
-        from compose.api import parse_prompt
-
-        return parse_prompt(spec["prompt"]), "exact"
-
-
-def _items_from_jsonl(path: Path):
-    from compose.batch import BatchItem
-
-    source = _ItemSource(path)
-    items = []
-    for k, line in enumerate(read_text(path, "batch items").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            spec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError("E601", line=k, path=str(path), reason=f"not JSON ({exc.msg})") from exc
-        if not isinstance(spec, dict):
-            raise UsageError("E601", line=k, path=str(path), reason="expected a JSON object")
-        kinds = [key for key in ("scene", "program", "prompt", "metadata") if key in spec]
-        if len(kinds) != 1:
-            raise UsageError("E601", line=k, path=str(path),
-                             reason="expected exactly one of 'scene', 'program', 'prompt' or 'metadata'")
-        images = spec.get("images", [spec["image"]] if "image" in spec else None)
-        if not isinstance(images, list) or not images or not all(isinstance(i, str) for i in images):
-            raise UsageError("E601", line=k, path=str(path), reason="expected 'image': PATH or 'images': [PATH, ...]")
-        spec["_line"] = k
-        base = str(spec.get("id", k))
-        for j, image in enumerate(images):
-            item_id = base if "image" in spec and "images" not in spec else f"{base}/{j}"
-            items.append(BatchItem(id=item_id, payload={"line": k, "spec": spec, "image": source.resolve(image)}))
-    return items, source
-
-
 def run_verify_batch(args) -> int:
-    from compose.batch import BatchItem, read_rows, run_batch
-    from compose.io import write_text_atomic
-    from compose.layouts import Layout
-    from compose.verify import load_image, verify
-    from compose.verify.geneval import (
-        GENEVAL_COUNT_RULE,
-        image_folder_items,
-        results_row,
-        scene_from_metadata,
+    from compose.batch.verify import (
+        VerifyTask,
+        geneval_items,
+        prompt_items,
+        read_items,
+        verify_batch,
     )
-    from compose.verify.report import batch_html, summary_table, tag_accuracy
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    detector = _make_detector(args)
     if args.items:
-        items, source = _items_from_jsonl(Path(args.items))
+        items = read_items(args.items)
+    elif args.geneval:
+        items = geneval_items(args.geneval, args.metadata)
     else:
-        found = image_folder_items(args.geneval, args.metadata)
-        items = [BatchItem(id=i, payload={"metadata": m, "image": path}) for i, path, m in found]
-        source = None
-        scenes: dict[str, Any] = {}
-    pages = out / "pages"
-    detectors: dict[str, Any] = {}
-
-    def detector_for(scene):
-        """The batch's detector, or the scene's default one, loaded once per name."""
-        from compose.verify import default_detector_name
-        from compose.verify.detection import get_detector
-
-        if detector is not None:
-            return detector
-        name = default_detector_name(scene)
-        if name not in detectors:
-            try:
-                detectors[name] = get_detector(name)
-            except ComposeError as exc:
-                detectors[name] = exc
-        if isinstance(detectors[name], ComposeError):
-            raise detectors[name]
-        return detectors[name]
-
-    def work(item) -> dict[str, Any]:
-        payload = item.payload
-        if source is not None:
-            scene, rule = source.scene(payload["line"], payload["spec"])
-            spec = payload["spec"]
-            metadata = spec.get("metadata") or {"tag": spec.get("tag"), "prompt": scene.prompt or spec.get("prompt")}
-            layout = (Layout.from_json(read_text(source.resolve(spec["layout"]), "layout")) if spec.get("layout") else None)
-        else:
-            metadata = payload["metadata"]
-            key = json.dumps(metadata, sort_keys=True)
-            if key not in scenes:
-                scenes[key] = scene_from_metadata(metadata)
-            scene, rule, layout = scenes[key], GENEVAL_COUNT_RULE, None
-        image = load_image(payload["image"])
-        report = verify(scene, image, layout=layout, detector=detector_for(scene),
-                        count_rule=args.count_rule or rule, image_path=payload["image"])
-        row = {"image": payload["image"], "tag": metadata.get("tag"), "prompt": metadata.get("prompt"),
-               "correct": report.passed, "score": round(report.score, 4),
-               "reason": "\n".join(c.reason for c in report.failed),
-               "checks": [c.to_dict() for c in report.checks],
-               "detections": [d.to_dict() for d in report.detections],
-               "geneval": results_row(report, payload["image"], metadata)}
-        if args.html:
-            name = re.sub(r"[^A-Za-z0-9._-]+", "_", item.id) + ".html"
-            write_text_atomic(pages / name, report.to_html(image, title=f"{item.id}: {metadata.get('prompt') or ''}"))
-            row["page"] = f"pages/{name}"
-        return row
-
-    def on_error(item, exc) -> dict[str, Any]:
-        from compose.batch import error_row
-
-        row = error_row(item.id, exc)
-        payload = item.payload
-        spec = payload.get("spec", {})
-        metadata = payload.get("metadata") or spec.get("metadata") or {"tag": spec.get("tag"), "prompt": spec.get("prompt")}
-        row.update({"image": payload["image"], "tag": metadata.get("tag"), "prompt": metadata.get("prompt"),
-                    "correct": False, "reason": row["error"]["message"],
-                    "geneval": results_row(None, payload["image"], metadata,
-                                           error=f"{row['error']['code']}: {row['error']['message']}")})
-        return row
-
-    stats = run_batch(items, work, results=out / "results.jsonl",
-                      derived={out / "geneval_results.jsonl": lambda row: row.get("geneval")},
-                      on_error=on_error, progress=not args.no_progress, description="verifying", limit=args.limit)
-    rows = read_rows(out / "results.jsonl")
-    wanted = {item.id for item in items}
-    rows = [r for r in rows if r.get("id") in wanted]
-    summary = tag_accuracy(r.get("geneval") or r for r in rows)
-    summary.update({"items": len(items), "rows": len(rows), "errors": sum("error" in r for r in rows),
-                    "done_now": stats.done_now, "done_before": stats.done_before,
-                    "images_per_second_now": round(stats.rows_per_second, 2)})
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
-    table = summary_table(summary)
-    write_text_atomic(out / "summary.txt", table + "\n")
-    page_links = {r["id"]: r["page"] for r in rows if r.get("page")}
-    write_text_atomic(out / "index.html", batch_html(summary, rows, title=f"verify-batch: {args.items or args.geneval}",
-                                                     pages=page_links))
-    console.print(table, highlight=False, markup=False)
-    err_console.print(f"{stats.done_now} verified now ({stats.errors} errors), {stats.done_before} from before; "
-                      f"{len(rows)}/{len(items)} rows in {out / 'results.jsonl'}")
+        if not args.prompts:
+            raise UsageError("E006", argument="--prompts", value=None, expected="prompt files with --images")
+        items = prompt_items(args.images, args.prompts)
+    options: dict[str, Any] = {}
+    if args.model is not None:
+        options["model"] = args.model
+    if args.threshold is not None:
+        options["threshold"] = args.threshold
+    if args.device is not None:
+        options["device"] = args.device
+    task = VerifyTask(protocol=args.protocol, detector=args.detector, detector_options=options,
+                      clip_model=args.clip_model, detections=args.detections, count_rule=args.count_rule,
+                      html=args.html, device=args.device)
+    summary = verify_batch(items, args.out, task, engine=args.engine, workers=args.workers, address=args.address,
+                           threads=args.threads, progress=not args.no_progress, limit=args.limit,
+                           title=f"verify-batch: {args.items or args.geneval or args.images}")
+    out = Path(args.out)
+    console.print((out / "summary.txt").read_text(encoding="utf-8").rstrip(), highlight=False, markup=False)
+    partial = summary["read_in_part"]
+    if partial["images"]:
+        err_console.print(f"{partial['images']} images of {len(partial['prompts'])} prompts read only in part: "
+                          "not scored (see summary.json)")
+    err_console.print(f"{summary['done_now']} verified now ({summary['errors_now']} errors) on {summary['engine']}, "
+                      f"{summary['done_before']} from before; {summary['rows']}/{summary['items']} rows in "
+                      f"{out / 'results.jsonl'}")
     return 0

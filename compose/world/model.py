@@ -168,7 +168,7 @@ def denoise(unet, x_t: torch.Tensor, condition: torch.Tensor, t: torch.Tensor, p
 
 
 def guided_predictor(unet, condition: torch.Tensor, guidance: float, patch: int):
-    """``predict_noise(x_t, t)`` for :func:`compose.diffusion.sample`: the UNet on the image
+    """``predict_noise(x_t, t)`` for :func:`compose.backbones.sampling.sample`: the UNet on the image
     plus layout channels, with classifier-free guidance ``guidance`` (1 = none). Its output is
     in the schedule's ``prediction_type`` (the clean image), which the scheduler converts."""
     import torch

@@ -146,9 +146,10 @@ def load_image(image: Any) -> Image.Image:
                             reason="expected a PIL image, a path or an (h, w, 3) uint8 array")
 
 
-register_detector("world", "compose.verify.detectors.world:WorldDetector")
-register_detector("owlv2", "compose.verify.detectors.owlv2:Owlv2Detector")
-register_detector("grounding-dino", "compose.verify.detectors.grounding_dino:GroundingDinoDetector")
+register_detector("world", "compose.verification.detectors.world:WorldDetector")
+register_detector("owlv2", "compose.verification.detectors.owlv2:Owlv2Detector")
+register_detector("grounding-dino", "compose.verification.detectors.grounding_dino:GroundingDinoDetector")
+register_detector("mask2former", "compose.verification.detectors.mask2former:Mask2FormerDetector")
 
 
 def non_max_suppression(boxes: Any, scores: Any, iou: float = 0.5) -> list[int]:

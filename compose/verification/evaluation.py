@@ -8,7 +8,7 @@ and their boxes. :func:`evaluate_world_detector` runs it over many seeded render
 Examples
 --------
 >>> from compose.world.dataset import heldout_layouts
->>> from compose.verify.detectors.world import WorldDetector
+>>> from compose.verification.detectors.world import WorldDetector
 >>> figures = evaluate_world_detector(WorldDetector(), heldout_layouts(3))
 >>> figures["renders"], figures["objects"] > 0
 (3, True)
@@ -95,8 +95,7 @@ def separated_layouts(n: int, *, seed: int = 0, objects: tuple[int, int] = (1, 6
     (2, True)
     """
     from compose.layouts import Layout, Region
-    from compose.vocabulary import COLORS
-    from compose.vocabulary import BACKGROUNDS, SHAPES
+    from compose.vocabulary import BACKGROUNDS, COLORS, SHAPES
 
     out = []
     for i in range(n):

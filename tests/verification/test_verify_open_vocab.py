@@ -4,9 +4,6 @@ transformers classes, loaded offline, nothing downloaded."""
 
 from __future__ import annotations
 
-import json
-import string
-
 import numpy as np
 import pytest
 import torch
@@ -14,20 +11,12 @@ from PIL import Image
 
 from compose.errors import BackboneError, UsageError
 from compose.scene import ObjectGroup, Scene
-from compose.verify import verify
-from compose.verify.detection import get_detector
+from compose.verification import verify
+from compose.verification.detection import get_detector
 
 transformers = pytest.importorskip("transformers")
 
-
-def _clip_tokenizer(folder):
-    from transformers import CLIPTokenizer
-
-    tokens = ["<|startoftext|>", "<|endoftext|>", "!", "!</w>", "-", "-</w>"]
-    tokens += list(string.ascii_lowercase) + [c + "</w>" for c in string.ascii_lowercase]
-    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=64, pad_token="!"), len(tokens)
+from tests.verification.conftest import clip_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +29,7 @@ def owlv2_folder(tmp_path_factory):
     )
 
     folder = tmp_path_factory.mktemp("owlv2")
-    tokenizer, vocab = _clip_tokenizer(folder)
+    tokenizer, vocab = clip_tokenizer(folder)
     torch.manual_seed(0)
     config = Owlv2Config(text_config=dict(vocab_size=vocab, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
                                           num_attention_heads=4, max_position_embeddings=64, bos_token_id=0,
@@ -77,24 +66,6 @@ def dino_folder(tmp_path_factory):
     GroundingDinoForObjectDetection(config).eval().save_pretrained(folder)
     GroundingDinoProcessor(image_processor=GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96}),
                            tokenizer=BertTokenizer(str(folder / "vocab.txt"))).save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def clip_folder(tmp_path_factory):
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
-
-    folder = tmp_path_factory.mktemp("clip")
-    tokenizer, vocab = _clip_tokenizer(folder)
-    torch.manual_seed(0)
-    config = CLIPConfig(text_config=dict(vocab_size=vocab, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-                                         num_attention_heads=4, max_position_embeddings=64, bos_token_id=0,
-                                         eos_token_id=1, pad_token_id=2),
-                        vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-                                           num_attention_heads=4, image_size=32, patch_size=8), projection_dim=32)
-    CLIPModel(config).eval().save_pretrained(folder)
-    CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
-                  tokenizer=tokenizer).save_pretrained(folder)
     return folder
 
 
@@ -138,7 +109,7 @@ def test_grounding_dino_spans_and_boxes_match_transformers(dino_folder):
 
 
 def test_open_vocabulary_detectors_verify_a_scene_with_colors(owlv2_folder, clip_folder):
-    from compose.verify.color import ClipColorClassifier
+    from compose.verification.color import ClipColorClassifier
 
     scene = Scene(objects=[ObjectGroup(name="dog", phrase="a red dog", color="red")])
     detector = get_detector("owlv2", model=str(owlv2_folder), threshold=0.0)

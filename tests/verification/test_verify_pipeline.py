@@ -7,7 +7,7 @@ import pytest
 
 from compose.api import layout, parse_program
 from compose.relations import RELATIONS
-from compose.verify import verify
+from compose.verification import verify
 from compose.world.render import render_layout
 
 PROGRAMS = {
@@ -69,3 +69,11 @@ def test_random_world_scenes_laid_out_and_rendered_mostly_pass_their_own_checks(
         passed += verify(scene, render_layout(lay).image, layout=lay).passed
     assert total >= 35
     assert passed / total >= 0.75
+
+
+def test_compose_verify_is_the_step():
+    import compose
+    import compose.verification as verification
+    from compose.verification.verify import verify as step
+
+    assert compose.verify is step and verification.verify is step

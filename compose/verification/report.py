@@ -10,7 +10,7 @@ scripts), so a report folder can be copied anywhere and opened.
 
 Examples
 --------
->>> from compose.verify.checks import Check
+>>> from compose.verification.checks import Check
 >>> from compose.scene import Scene
 >>> r = Report(scene=Scene(), checks=[Check("count", False, 0.5, "found 1 mug, expected 2")],
 ...            detections=[], image_size=(64, 64), detector="world")
@@ -24,7 +24,7 @@ import base64
 import html
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from compose.layouts import Layout
     from compose.scene import Scene
-    from compose.verify.checks import Check
-    from compose.verify.detection import Detection
+    from compose.verification.checks import Check
+    from compose.verification.detection import Detection
 
 
 @dataclass
@@ -171,82 +171,101 @@ tr.soft td:first-child{color:#ef6c00}.verdict{font-size:1.2em}svg{border:1px sol
 .bar{fill:#42a5f5}pre{white-space:pre-wrap}"""
 
 
-def tag_accuracy(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """GenEval's summary: accuracy per tag (in first-seen order), the overall score as the
-    unweighted mean of the tags, and the image and prompt totals. Error rows count as wrong.
-
-    >>> s = tag_accuracy([{"tag": "a", "correct": True, "metadata": "1"}, {"tag": "a", "correct": False,
-    ...                    "metadata": "1"}, {"tag": "b", "correct": True, "metadata": "2"}])
-    >>> s["tags"]["a"], s["overall"]
-    ({'correct': 1, 'total': 2, 'accuracy': 0.5}, 0.75)
-    """
-    tags: dict[str, dict[str, Any]] = {}
-    prompts: dict[str, bool] = {}
-    images = correct = 0
-    for row in rows:
-        tag = row.get("tag") or "untagged"
-        entry = tags.setdefault(tag, {"correct": 0, "total": 0})
-        ok = bool(row.get("correct"))
-        entry["correct"] += ok
-        entry["total"] += 1
-        images += 1
-        correct += ok
-        key = str(row.get("metadata") or row.get("prompt") or row.get("id"))
-        prompts[key] = prompts.get(key, False) or ok
-    for entry in tags.values():
-        entry["accuracy"] = entry["correct"] / entry["total"] if entry["total"] else 0.0
-    overall = sum(e["accuracy"] for e in tags.values()) / len(tags) if tags else 0.0
-    return {"images": images, "correct_images": correct / images if images else 0.0,
-            "prompts": len(prompts), "correct_prompts": sum(prompts.values()) / len(prompts) if prompts else 0.0,
-            "tags": tags, "overall": overall}
+def _verdict(row: dict[str, Any]) -> str:
+    if row.get("read_in_part"):
+        return "partial"
+    if row.get("error"):
+        return "error"
+    return "pass" if row.get("correct") else "fail"
 
 
-def summary_table(summary: dict[str, Any]) -> str:
-    """GenEval's ``summary_scores.py`` printout, from :func:`tag_accuracy`'s result."""
-    lines = ["Summary", "=======", f"Total images: {summary['images']}", f"Total prompts: {summary['prompts']}",
-             f"% correct images: {summary['correct_images']:.2%}", f"% correct prompts: {summary['correct_prompts']:.2%}",
-             "", "Task breakdown", "=============="]
-    for tag, e in summary["tags"].items():
-        lines.append(f"{tag:<16} = {e['accuracy']:.2%} ({e['correct']} / {e['total']})")
-    lines += ["", f"Overall score (avg. over tasks): {summary['overall']:.5f}"]
-    return "\n".join(lines)
+def _worst_first(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    rank = {"error": 0, "fail": 1, "partial": 2, "pass": 3}
+    return sorted(rows, key=lambda r: (rank[_verdict(r)], float(r.get("score") or 0.0), str(r.get("id", ""))))
 
 
 def batch_html(summary: dict[str, Any], rows: Sequence[dict[str, Any]], *, title: str = "batch verification",
-               pages: dict[str, str] | None = None) -> str:
-    """A page for a batch: accuracy per tag as a table and as SVG bars, and every row
-    (linked to its own page where ``pages`` maps a row id to one)."""
+               base: Any = None) -> str:
+    """The page of a batch (``index.html``): accuracy per tag (or category) as bars, then every
+    image, worst first (errors, then failures by score, then passes), with its detections drawn
+    (red where a failing check used them) and links to its page; a filter by tag and verdict
+    (also read from the address: ``index.html#tag=counting&verdict=fail``).
+
+    ``base`` is the folder the page is written to: image paths are made relative to it.
+    """
+    import os
+
     tags = summary["tags"]
     bar_h, width = 22, 360
     bars = []
     for i, (tag, e) in enumerate(tags.items()):
         y = i * (bar_h + 6)
-        bars.append(f'<text x="0" y="{y + 15}" font-size="13">{html.escape(tag)}</text>'
-                    f'<rect class="bar" x="130" y="{y}" width="{e["accuracy"] * width:.1f}" height="{bar_h}"/>'
-                    f'<rect x="130" y="{y}" width="{width}" height="{bar_h}" fill="none" stroke="#999"/>'
-                    f'<text x="{136 + width}" y="{y + 15}" font-size="13">{e["accuracy"]:.1%} ({e["correct"]}/{e["total"]})</text>')
+        bars.append(f'<g class="tagbar" data-tag="{html.escape(tag)}"><text x="0" y="{y + 15}" font-size="13">{html.escape(tag)}</text>'
+                    f'<rect class="bar" x="150" y="{y}" width="{e["accuracy"] * width:.1f}" height="{bar_h}"/>'
+                    f'<rect x="150" y="{y}" width="{width}" height="{bar_h}" fill="none" stroke="#999"/>'
+                    f'<text x="{156 + width}" y="{y + 15}" font-size="13">{e["accuracy"]:.1%} ({e["correct"]}/{e["total"]})</text></g>')
     svg_h = max(1, len(tags)) * (bar_h + 6)
-    table = "\n".join(f"<tr><td>{html.escape(t)}</td><td>{e['correct']}</td><td>{e['total']}</td><td>{e['accuracy']:.2%}</td></tr>"
-                      for t, e in tags.items())
-    item_rows = []
-    for row in rows:
-        rid = str(row.get("id", ""))
-        name = html.escape(str(row.get("filename") or rid))
-        link = f"<a href='{html.escape(pages[rid])}'>{name}</a>" if pages and rid in pages else name
-        ok = row.get("correct")
-        state = "error" if row.get("error") else ("pass" if ok else "fail")
-        item_rows.append(f"<tr class='{'pass' if ok else 'fail'}'><td>{state}</td><td>{html.escape(str(row.get('tag', '')))}</td>"
-                         f"<td>{link}</td><td>{html.escape(str(row.get('prompt') or ''))}</td>"
-                         f"<td>{html.escape(str(row.get('reason') or ''))}</td></tr>")
+    all_tags = list(dict.fromkeys([*tags, *(str(r.get("tag") or "untagged") for r in rows)]))
+    cards = []
+    for row in _worst_first(rows):
+        verdict = _verdict(row)
+        tag = str(row.get("tag") or "untagged")
+        image = str(row.get("image") or "")
+        src = image
+        if base is not None and image:
+            try:
+                src = os.path.relpath(image, base)
+            except ValueError:  # another drive (Windows)
+                src = image
+        failing = {k for c in row.get("checks", []) if c.get("hard", True) and not c.get("passed") for k in c.get("detections", [])}
+        boxes = []
+        for k, det in enumerate(row.get("detections") or []):
+            x0, y0, x1, y1 = det["box"]
+            label = f"{det.get('color', '') + ' ' if det.get('color') else ''}{det['class']} {det['score']:.2f}"
+            kind = "bad" if k in failing or (verdict == "fail" and row.get("protocol") == "geneval") else "good"
+            boxes.append(f"<span class='box {kind}' style='left:{x0:.2%};top:{y0:.2%};width:{x1 - x0:.2%};"
+                         f"height:{y1 - y0:.2%}' title='{html.escape(label)}'><i>{html.escape(label)}</i></span>")
+        rid = html.escape(str(row.get("id", "")))
+        name = f"<a href='{html.escape(row['page'])}'>{rid}</a>" if row.get("page") else rid
+        notes = html.escape(str(row.get("reason") or ""))
+        if row.get("read_in_part"):
+            notes = "prompt read only in part (not scored): " + html.escape("; ".join(row.get("warnings") or []))
+        cards.append(f"<div class='card {verdict}' data-tag='{html.escape(tag)}' data-verdict='{verdict}' data-id='{rid}'>"
+                     f"<div class='pic'><img loading='lazy' src='{html.escape(src)}' alt='{rid}'>{''.join(boxes)}</div>"
+                     f"<p><b class='{verdict}'>{verdict}</b> {html.escape(tag)} {name}<br>{html.escape(str(row.get('prompt') or ''))}"
+                     f"<br><small>{notes}</small></p></div>")
+    tag_options = "".join(f"<option value='{html.escape(t)}'>{html.escape(t)}</option>" for t in all_tags)
+    partial = summary.get("read_in_part", {})
+    partial_note = (f"<p>{partial.get('images', 0)} images of {len(partial.get('prompts', []))} prompts read only in part "
+                    f"are not scored.</p>" if partial.get("images") else "")
     return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}{_BATCH_CSS}</style></head>
 <body><h1>{html.escape(title)}</h1>
 <p>{summary['images']} images, {summary['prompts']} prompts; correct images {summary['correct_images']:.2%},
 correct prompts {summary['correct_prompts']:.2%}; <b>overall score (mean over tags) {summary['overall']:.5f}</b></p>
-<svg width="{width + 260}" height="{svg_h}">{''.join(bars)}</svg>
-<table><tr><th>tag</th><th>correct</th><th>total</th><th>accuracy</th></tr>{table}</table>
-<h2>Items</h2>
-<table><tr><th>verdict</th><th>tag</th><th>image</th><th>prompt</th><th>reason</th></tr>
-{''.join(item_rows)}
-</table></body></html>
+{partial_note}
+<svg id="bars" width="{width + 290}" height="{svg_h}">{''.join(bars)}</svg>
+<form id="filter">tag <select id="tag"><option value="">all</option>{tag_options}</select>
+verdict <select id="verdict"><option value="">all</option><option>fail</option><option>error</option>
+<option>pass</option><option>partial</option></select> <span id="shown">{len(cards)}</span> of {len(cards)} shown</form>
+<div id="cards">{''.join(cards)}</div>
+<script>{_BATCH_JS}</script>
+</body></html>
 """
+
+
+_BATCH_CSS = """#cards{display:flex;flex-wrap:wrap;gap:.8em;margin-top:1em}.card{width:260px;border:1px solid #ccc;padding:.4em}
+.card[hidden]{display:none}.pic{position:relative;line-height:0}.pic img{width:100%}.box{position:absolute;border:2px solid}
+.box.good{border-color:#2e7d32}.box.bad{border-color:#c62828}.box i{font:10px sans-serif;background:#fffc;position:absolute;
+top:-12px;left:0;white-space:nowrap;line-height:12px}.card p{margin:.3em 0;font-size:.85em}.partial{color:#ef6c00}
+.error{color:#6a1b9a;font-weight:bold}"""
+
+_BATCH_JS = """(function(){
+var tag=document.getElementById('tag'),verdict=document.getElementById('verdict');
+function apply(){var n=0;document.querySelectorAll('#cards .card').forEach(function(c){
+var ok=(!tag.value||c.dataset.tag===tag.value)&&(!verdict.value||c.dataset.verdict===verdict.value);
+c.hidden=!ok;if(ok)n++;});document.getElementById('shown').textContent=n;
+var h=[];if(tag.value)h.push('tag='+encodeURIComponent(tag.value));if(verdict.value)h.push('verdict='+verdict.value);
+history.replaceState(null,'',h.length?'#'+h.join('&'):location.pathname);}
+var q=new URLSearchParams(location.hash.slice(1));if(q.get('tag'))tag.value=q.get('tag');if(q.get('verdict'))verdict.value=q.get('verdict');
+tag.onchange=apply;verdict.onchange=apply;apply();})();"""

@@ -11,9 +11,13 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from compose.verify.detection import get_detector
-from compose.verify.detectors.world import WorldDetector
-from compose.verify.evaluation import evaluate_world_detector, score_detections, separated_layouts
+from compose.verification.detection import get_detector
+from compose.verification.detectors.world import WorldDetector
+from compose.verification.evaluation import (
+    evaluate_world_detector,
+    score_detections,
+    separated_layouts,
+)
 from compose.world.dataset import heldout_layouts
 from compose.world.render import render_layout
 

@@ -19,7 +19,7 @@ objects are found without learning anything:
    by side into the hiding pixels, which count for nothing; so a partly hidden object gets the
    box and shape of the whole object;
 4. the color is the nearest vocabulary color of the median of its inner pixels
-   (:func:`compose.verify.color.palette_color`).
+   (:func:`compose.verification.color.palette_color`).
 
 Two same-colored objects that overlap merge into one component; the detector then sees one
 object (measured in ``benchmarks/bench_verify.py``).
@@ -42,10 +42,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from compose.verify.color import palette_color
-from compose.verify.detection import Detection, Detector, load_image
-from compose.vocabulary import COLORS
-from compose.vocabulary import BACKGROUNDS, SHAPES
+from compose.verification.color import palette_color
+from compose.verification.detection import Detection, Detector, load_image
+from compose.vocabulary import BACKGROUNDS, COLORS, SHAPES
 
 _COLOR_NAMES = tuple(COLORS)
 _OBJECT_TONES = np.asarray([COLORS[c] for c in _COLOR_NAMES], dtype=np.float32)

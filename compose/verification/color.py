@@ -169,7 +169,7 @@ class ClipColorClassifier:
                  device: str = "cpu") -> None:
         from transformers import CLIPModel, CLIPProcessor
 
-        from compose.verify.detectors.hub import resolve_model
+        from compose.verification.hub import resolve_model
 
         path = resolve_model("clip-color", model)
         self.model = CLIPModel.from_pretrained(path, local_files_only=True).to(device).eval()
@@ -194,17 +194,39 @@ class ClipColorClassifier:
             self._text[class_name] = torch.stack(rows)
         return self._text[class_name]
 
-    def classify(self, image: Image.Image, box_px: tuple[int, int, int, int], mask: np.ndarray | None,
-                 class_name: str) -> tuple[str, float]:
-        """Color of one detection: its mask on gray, cropped to ``box_px`` (pixels)."""
+    def classify_many(self, image: Image.Image, boxes_px: Sequence[tuple[int, int, int, int]],
+                      masks: Sequence[np.ndarray | None], class_name: str) -> list[str]:
+        """GenEval's ``color_classification``: one color per object, from its mask composited on
+        gray (``#999``) and cropped to its box, in batches of 16 as GenEval runs them."""
         import torch
+
+        crops = [self._crop(image, box, mask) for box, mask in zip(boxes_px, masks)]
+        out: list[str] = []
+        with torch.no_grad():
+            for start in range(0, len(crops), 16):
+                inputs = self.processor(images=crops[start:start + 16], return_tensors="pt").to(self.device)
+                emb = _features(self.model.get_image_features(**inputs))
+                emb = emb / emb.norm(dim=-1, keepdim=True)
+                logits = 100.0 * emb @ self._classifier(class_name).T
+                out.extend(self.names[int(k)] for k in logits.argmax(dim=-1))
+        return out
+
+    @staticmethod
+    def _crop(image: Image.Image, box_px: tuple[int, int, int, int], mask: np.ndarray | None) -> Image.Image:
         from PIL import Image as PILImage
 
         crop = image
         if mask is not None:
             blank = PILImage.new("RGB", image.size, "#999999")
-            crop = PILImage.composite(image, blank, PILImage.fromarray((mask * 255).astype(np.uint8), "L"))
-        crop = crop.crop(box_px)
+            crop = PILImage.composite(image, blank, PILImage.fromarray((np.asarray(mask) * 255).astype(np.uint8), "L"))
+        return crop.crop(box_px)
+
+    def classify(self, image: Image.Image, box_px: tuple[int, int, int, int], mask: np.ndarray | None,
+                 class_name: str) -> tuple[str, float]:
+        """Color of one detection: its mask on gray, cropped to ``box_px`` (pixels)."""
+        import torch
+
+        crop = self._crop(image, box_px, mask)
         with torch.no_grad():
             inputs = self.processor(images=crop, return_tensors="pt").to(self.device)
             emb = _features(self.model.get_image_features(**inputs))

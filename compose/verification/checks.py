@@ -31,7 +31,7 @@ class and color.
 Examples
 --------
 >>> from compose.scene import Scene, ObjectGroup, RelationStatement, Ref
->>> from compose.verify.detection import Detection
+>>> from compose.verification.detection import Detection
 >>> scene = Scene(objects=[ObjectGroup(name="circle", phrase="a red circle", color="red"),
 ...                        ObjectGroup(name="square", phrase="a blue square", color="blue")],
 ...               statements=[RelationStatement(subject=Ref(group="circle"), predicate="left_of",
@@ -60,7 +60,7 @@ from compose.relations import RELATIONS, Verdict
 if TYPE_CHECKING:  # pragma: no cover
     from compose.layouts import Layout
     from compose.scene import ObjectGroup, Scene
-    from compose.verify.detection import Detection
+    from compose.verification.detection import Detection
 
 CountRule = Literal["exact", "at_least"]
 
@@ -152,7 +152,7 @@ def bind_instances(scene: Scene, detections: Sequence[Detection], counts: dict[s
     ties); without one, a wrong color costs 1 and lower detector scores break ties.
 
     >>> from compose.scene import Scene, ObjectGroup
-    >>> from compose.verify.detection import Detection
+    >>> from compose.verification.detection import Detection
     >>> s = Scene(objects=[ObjectGroup(name="c", phrase="circles", **{"class": "circle"}, count=2, color="red")])
     >>> d = [Detection((0, 0, .1, .1), "circle", .9, color="blue"), Detection((.5, .5, .6, .6), "circle", .8, color="red")]
     >>> bind_instances(s, d, {"c": 2})
@@ -160,7 +160,7 @@ def bind_instances(scene: Scene, detections: Sequence[Detection], counts: dict[s
     """
     from scipy.optimize import linear_sum_assignment
 
-    from compose.verify.evaluation import box_iou
+    from compose.verification.evaluation import box_iou
 
     instances = scene.instances(counts)
     binding: dict[str, int | None] = {inst.id: None for inst in instances}

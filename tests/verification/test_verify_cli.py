@@ -104,23 +104,25 @@ def test_verify_batch_reads_genevals_layout(tmp_path, capsys):
     summary = capsys.readouterr().out
     assert "position         = 0.00% (0 / 2)" in summary and "Overall score (avg. over tasks): 0.66667" in summary
     index = (out / "index.html").read_text()
-    assert "pages/00000_0000.png.html" in index and (out / "pages" / "00000_0000.png.html").exists()
+    assert "pages/00000/0000.png/report.html" in index and (out / "pages" / "00000" / "0000.png" / "report.html").exists()
 
 
-def _kill_and_resume(tmp_path: Path, n_prompts: int, per_prompt: int, kill_after: int, size: int) -> None:
+def _kill_and_resume(tmp_path: Path, n_prompts: int, per_prompt: int, kill_after: int, size: int,
+                     engine: tuple[str, ...] = ()) -> None:
     _geneval_folder(tmp_path / "images", n_prompts, per_prompt, size)
     out = tmp_path / "out"
     command = [sys.executable, "-c", "import sys; from compose.cli.main import main; sys.exit(main(sys.argv[1:]))", "verify-batch", "--geneval", str(tmp_path / "images"),
-               "--out", str(out), "--no-progress"]
+               "--out", str(out), "--no-progress", *engine]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    # a session of its own, so the kill takes the worker processes with it
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     results = out / "results.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline:
         if results.exists() and results.read_bytes().count(b"\n") >= kill_after:
             break
         time.sleep(0.002)
-    proc.send_signal(signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     before = len(read_rows(results))
     total = n_prompts * per_prompt
@@ -136,6 +138,10 @@ def _kill_and_resume(tmp_path: Path, n_prompts: int, per_prompt: int, kill_after
 
 def test_verify_batch_killed_midway_resumes_without_duplicates_or_losses(tmp_path):
     _kill_and_resume(tmp_path, n_prompts=10, per_prompt=3, kill_after=8, size=256)
+
+
+def test_verify_batch_on_two_workers_killed_midway_resumes_exactly_once(tmp_path):
+    _kill_and_resume(tmp_path, n_prompts=12, per_prompt=3, kill_after=6, size=256, engine=("--workers", "2"))
 
 
 @pytest.mark.slow

@@ -1,8 +1,9 @@
-"""Verification: detectors find what is in an image; symbolic checks compare it with a scene.
+"""The verification step: detect, fill in colors, bind scene instances to detections, check.
 
 :func:`verify` is the whole step: detect (the embedded world's detector for scenes of shapes, an
 open-vocabulary detector otherwise), fill in colors where the detector gave none, bind scene
-instances to detections, run every check, and return a :class:`~compose.verify.report.Report`.
+instances to detections, run every check, and return a
+:class:`~compose.verification.report.Report`.
 
 Examples
 --------
@@ -22,34 +23,15 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from compose.verify.checks import Check, CountRule, bind_instances, resolve_counts, run_checks
-from compose.verify.detection import (
-    Detection,
-    Detector,
-    available_detectors,
-    get_detector,
-    load_image,
-    register_detector,
-)
-from compose.verify.report import Report
+from compose.verification.checks import CountRule, bind_instances, resolve_counts, run_checks
+from compose.verification.detection import Detection, Detector, get_detector, load_image
+from compose.verification.report import Report
 
 if TYPE_CHECKING:  # pragma: no cover
     from compose.layouts import Layout
     from compose.scene import Scene
 
-__all__ = [
-    "Check",
-    "Detection",
-    "Detector",
-    "Report",
-    "available_detectors",
-    "default_detector_name",
-    "fill_colors",
-    "get_detector",
-    "register_detector",
-    "verify",
-    "world_scene",
-]
+__all__ = ["default_detector_name", "fill_colors", "verify", "world_scene"]
 
 
 def world_scene(scene: Scene) -> Scene | None:
@@ -100,11 +82,11 @@ def default_detector_name(scene: Scene) -> str:
 
 def fill_colors(image, detections: list[Detection], *, classifier: Any = None) -> None:
     """Give every detection without a color one: ``classifier.classify`` (for instance a
-    :class:`~compose.verify.color.ClipColorClassifier`) when given, else HSV pixel rules over the
+    :class:`~compose.verification.color.ClipColorClassifier`) when given, else HSV pixel rules over the
     detection's mask (its box when it has none)."""
     import numpy as np
 
-    from compose.verify.color import hsv_color
+    from compose.verification.color import hsv_color
 
     pixels = None
     for det in detections:
@@ -128,7 +110,7 @@ def fill_colors(image, detections: list[Detection], *, classifier: Any = None) -
 def verify(scene: Scene, image: Any, *, layout: Layout | None = None, detector: str | Detector | None = None,
            count_rule: CountRule = "exact", color_classifier: Any = None, detections: list[Detection] | None = None,
            image_path: str | None = None) -> Report:
-    """Check ``image`` against ``scene``; see :mod:`compose.verify.checks` for the checks.
+    """Check ``image`` against ``scene``; see :mod:`compose.verification.checks` for the checks.
 
     Parameters
     ----------
@@ -137,7 +119,7 @@ def verify(scene: Scene, image: Any, *, layout: Layout | None = None, detector: 
     layout : Layout, optional
         The layout the image was drawn from: binds instances by box and shows expected boxes.
     detector : str or Detector, optional
-        A registered name (``compose.verify.available_detectors()``) or an instance; by default
+        A registered name (``compose.verification.available_detectors()``) or an instance; by default
         :func:`default_detector_name`.
     count_rule : {"exact", "at_least"}
     color_classifier : optional

@@ -20,11 +20,15 @@ from compose.scene import (
     Requirement,
     Scene,
 )
-from compose.verify import verify
-from compose.verify.checks import bind_instances, run_checks
-from compose.verify.detection import Detection
-from compose.verify.geneval import results_row, scene_from_metadata
-from compose.verify.report import summary_table, tag_accuracy
+from compose.verification import verify
+from compose.verification.checks import bind_instances, run_checks
+from compose.verification.detection import Detection
+from compose.verification.geneval import (
+    results_row,
+    scene_from_metadata,
+    summary_table,
+    tag_accuracy,
+)
 from compose.world.render import render_layout
 
 
@@ -193,7 +197,7 @@ def test_geneval_metadata_to_scene_and_results_row():
 def test_every_line_of_genevals_metadata_becomes_a_scene():
     from pathlib import Path
 
-    path = Path(__file__).parent / "data" / "geneval" / "evaluation_metadata.jsonl"
+    path = Path(__file__).parent.parent / "data" / "geneval" / "evaluation_metadata.jsonl"
     lines = [json.loads(x) for x in path.read_text().splitlines()]
     assert len(lines) == 553
     for meta in lines:

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from compose.errors import UsageError
-from compose.verify.detection import Detection, Detector, load_image, non_max_suppression
-from compose.verify.detectors.hub import require_transformers, resolve_model
+from compose.verification.detection import Detection, Detector, load_image, non_max_suppression
+from compose.verification.hub import require_transformers, resolve_model
 
 
 class Owlv2Detector(Detector):
