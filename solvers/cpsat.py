@@ -17,11 +17,11 @@ deletion: a tag is dropped when the rest is still infeasible.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 
 from compose.errors import InfeasibleLayoutError, LayoutError
+
+from .model import AnyOf, Linear, Problem, Solution, Tag, clique_cover
 from .relax import relaxed_layout
-from .model import AnyOf, Linear, Problem, Solution, Tag
 
 #: Largest problem (in boxes) that CP-SAT presolves: presolving NoOverlap2D over hundreds of
 #: rectangles takes longer than the time limits and does not stop at them.
@@ -143,7 +143,7 @@ class CpSatBackend:
         return self._shrink(built, sorted(core, key=position.__getitem__), step, deadline, problem)
 
     @staticmethod
-    def _shrink(built: "_Model", core: list[Tag], step: float, deadline: float,
+    def _shrink(built: _Model, core: list[Tag], step: float, deadline: float,
                 problem: Problem) -> list[Tag]:
         """Deletion: a tag is dropped when the rest is still infeasible (CP-SAT's smaller core of
         the rest then replaces it); kept when the rest has a layout (a quick witness first, then
@@ -208,48 +208,6 @@ def overfull(problem: Problem) -> bool:
             if total > canvas:
                 return True
     return False
-
-
-def clique_cover(names: list[str], allowed: set[frozenset[str]]) -> list[list[str]]:
-    """Groups of boxes, each pairwise forbidden to overlap, that together cover every pair of
-    ``names`` not in ``allowed``; one group when nothing is allowed.
-
-    >>> clique_cover(["a", "b", "c", "d"], {frozenset(("a", "b"))})
-    [['a', 'c', 'd'], ['b', 'c', 'd']]
-    """
-    partners: dict[str, set[str]] = defaultdict(set)
-    for pair in allowed:
-        a, b = tuple(pair)
-        partners[a].add(b)
-        partners[b].add(a)
-
-    def grow(members: list[str]) -> list[str]:
-        inside = set(members)
-        blocked = set().union(*(partners[m] for m in members))
-        for n in names:
-            if n not in inside and n not in blocked:
-                members.append(n)
-                inside.add(n)
-                blocked |= partners[n]
-        return members
-
-    cliques = [grow([])]
-    sharing: dict[str, set[str]] = defaultdict(set)
-    for member in cliques[0]:
-        sharing[member] = set(cliques[0])
-    for v in names:
-        if not partners[v]:
-            continue
-        while True:
-            missing = [u for u in names if u != v and u not in partners[v] and u not in sharing[v]]
-            if not missing:
-                break
-            clique = grow([v, missing[0]])
-            cliques.append(clique)
-            members = set(clique)
-            for m in clique:
-                sharing[m] |= members
-    return [c for c in cliques if len(c) > 1]
 
 
 class _Model:

@@ -20,7 +20,7 @@ answer with CP-SAT, and falls back to CP-SAT's own cores when neither applies.
 
 from __future__ import annotations
 
-from .model import AnyOf, Linear, Problem, Tag
+from .model import AnyOf, Linear, Problem, Tag, clique_cover
 
 _BASE = {"x0": ((0, 1),), "y0": ((1, 1),), "w": ((2, 1),), "h": ((3, 1),),
          "x1": ((0, 1), (2, 1)), "y1": ((1, 1), (3, 1))}
@@ -131,8 +131,6 @@ def area_core(problem: Problem) -> list[Tag] | None:
     a point of the lattice ``(k a - 1, l b - 1)`` in their extent, distinct points for boxes that
     do not overlap, so at most ``floor(W / a) floor(H / b)`` of them fit; one more cannot.
     """
-    from .cpsat import clique_cover
-
     W, H = problem.width, problem.height
     best: list[str] | None = None
     for sep in problem.separations:

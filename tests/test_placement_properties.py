@@ -8,6 +8,7 @@ import warnings
 from types import SimpleNamespace
 
 import pytest
+from compose.solvers import Problem, solve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +17,6 @@ from compose.placement import place
 from compose.placement.planted import planted_scene
 from compose.relations import RELATIONS, RELAXED, STRICT
 from compose.scene import ObjectGroup, Ref, RelationStatement, Scene
-from compose.solvers import Problem, solve
 
 FEW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -90,8 +90,8 @@ def test_planted_scenes_are_laid_out_never_called_impossible(n, seed, layout_see
     "object cup \"a cup\"\nobject table \"a table\"\ncup on table\ntable below cup\n",
     "object dog \"a dog\"\nobject tree \"a tree\"\ndog in front of tree\ndog left of tree\n",
     "object sun \"a sun\"\nobject mountain \"a mountain\"\nsun behind mountain\nsun above mountain\n",
-    "object diamond \"a diamond\" count 5\nobject cross \"a cross\" count 4\n"
-    "diamond above cross\ndiamond right of cross\n",
+    ("object diamond \"a diamond\" count 5\nobject cross \"a cross\" count 4\n"
+     "diamond above cross\ndiamond right of cross\n"),
 ])
 def test_statements_the_predicates_allow_together_lay_out(program):
     """Pairs of relations that the predicates allow together (the same fact twice, a direction

@@ -27,14 +27,30 @@ from compose.layouts import Layout, Region
 from compose.relations import RELAXED, STRICT
 from compose.scene import Scene
 
-from .problem import (CLASS_PRIORS, GRID, Box, ConstraintTag, assign_z, build_problem, class_prior,
-                      grid_size)
+from .problem import (
+    CLASS_PRIORS,
+    GRID,
+    Box,
+    ConstraintTag,
+    assign_z,
+    build_problem,
+    class_prior,
+    grid_size,
+)
 
 #: Share of the time limit the layout with the strict margins may take before the relaxed one.
 STRICT_SHARE = 0.5
 
-__all__ = ["CLASS_PRIORS", "ConstraintTag", "GRID", "assign_z", "build_problem", "class_prior",
-           "grid_size", "place"]
+__all__ = [
+    "CLASS_PRIORS",
+    "GRID",
+    "ConstraintTag",
+    "assign_z",
+    "build_problem",
+    "class_prior",
+    "grid_size",
+    "place",
+]
 
 
 def place(scene: Scene, seed: int | None = None, *, fixed: dict[str, Box] | None = None,

@@ -93,7 +93,7 @@ def planted_scene(n: int, seed: int = 0, *, relations: tuple[str, ...] = PLANTED
     fit the planted boxes.
     """
     rng = random.Random(f"planted:{n}:{seed}")
-    n_child = min(n // 2, int(round(children * n)))
+    n_child = min(n // 2, round(children * n))
     grid = planted_boxes(n - n_child, rng)
     boxes = list(grid)
     # children: each on its own parent, overlapping nothing else; inside always fits
@@ -112,7 +112,7 @@ def planted_scene(n: int, seed: int = 0, *, relations: tuple[str, ...] = PLANTED
     free = [k for k in range(len(grid)) if k not in set(parents)]
     rng.shuffle(free)
     members: list[list[int]] = []
-    budget = int(round(groups * len(grid)))
+    budget = round(groups * len(grid))
     while budget >= 2 and len(free) >= 2:
         size = min(len(free), rng.randint(2, 5), budget)
         members.append(free[:size])
