@@ -264,11 +264,12 @@ class Margins:
 STRICT = Margins(direction=0.02, share=0.1, band=0.8, touch=True, level=True, inside=0.4,
                  near=0.9, side=1.35, apart=0.1, separation=0.025)
 
-#: No room beyond the predicates (only what rounding and the linear inner approximations need):
+#: No room beyond the predicates (only what rounding, floating-point ties in the predicates and the
+#: linear inner approximations need):
 #: used when the strict margins make a scene impossible, to tell that apart from a scene that
 #: cannot hold as written.
-RELAXED = Margins(direction=0.002, share=0.0, band=1.0, touch=False, level=False, inside=1.0,
-                  near=1.0, side=1.2248, apart=0.0, separation=0.0)
+RELAXED = Margins(direction=0.002, share=0.01, band=0.99, touch=False, level=False, inside=1.0,
+                  near=1.0, side=1.2248, apart=0.01, separation=0.0)
 
 #: Facet normals (degrees) of the regular 32-gon that bounds the Euclidean norm from above:
 #: |v| <= max_k n_k . v / cos(pi / 32). Directions need the half-plane facing their way only.
@@ -385,8 +386,8 @@ def _encode_inside(problem, s, objects, margins=None):
                 10 * (s.cx2 - o.cx2) <= o.w, 10 * (s.cx2 - o.cx2) >= -o.w,
                 10 * (s.cy2 - o.cy2) <= o.h, 10 * (s.cy2 - o.cy2) >= -o.h]
     return [AnyOf([_overlap_at_least(s, o, 0, 0.95, s) + _overlap_at_least(s, o, 1, 0.95, s),
-                   _overlap_at_least(s, o, 0, 1.0, s) + _overlap_at_least(s, o, 1, 0.9, s),
-                   _overlap_at_least(s, o, 0, 0.9, s) + _overlap_at_least(s, o, 1, 1.0, s)])]
+                   _overlap_at_least(s, o, 0, 1.0, s) + _overlap_at_least(s, o, 1, 0.91, s),
+                   _overlap_at_least(s, o, 0, 0.91, s) + _overlap_at_least(s, o, 1, 1.0, s)])]
 
 
 def _encode_near(problem, s, objects, margins=None):
@@ -466,8 +467,8 @@ def _encode_between(problem, s, objects, margins=None):
     a, b = objects
     kx, ky = _scales(problem)
     tenths = round(10 * (1 + margins.apart))
-    inset_x = 2 if margins.apart == 0 else max(2, round(0.02 * problem.width))
-    inset_y = 2 if margins.apart == 0 else max(2, round(0.02 * problem.height))
+    inset_x = 2 if margins.apart < 0.05 else max(2, round(0.02 * problem.width))
+    inset_y = 2 if margins.apart < 0.05 else max(2, round(0.02 * problem.height))
     branches = []
     for first, second in ((a, b), (b, a)):
         dx, dy = kx * (second.cx2 - first.cx2), ky * (second.cy2 - first.cy2)
