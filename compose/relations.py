@@ -459,23 +459,24 @@ def _encode_layered(front: bool):
 
 def _encode_between(problem, s, objects, margins=None):
     """Centre strictly between the others' centres on the axis that separates them more (in
-    normalised units; ties go to x, as the predicate's); strict: by a tenth more, and a hundredth
-    of the canvas inside."""
+    normalised units, by 1% more: the predicate's floats may break an exact tie either way);
+    strict: by a tenth more, and 2% of the canvas inside."""
     from compose.solvers.model import AnyOf
 
     margins = margins or STRICT
     a, b = objects
     kx, ky = _scales(problem)
-    tenths = round(10 * (1 + margins.apart))
+    # hundredths, and strict on both axes: on a tie the predicate's floats may pick either axis
+    factor = round(100 * (1 + margins.apart))
     inset_x = 2 if margins.apart < 0.05 else max(2, round(0.02 * problem.width))
     inset_y = 2 if margins.apart < 0.05 else max(2, round(0.02 * problem.height))
     branches = []
     for first, second in ((a, b), (b, a)):
         dx, dy = kx * (second.cx2 - first.cx2), ky * (second.cy2 - first.cy2)
         branches.append([first.cx2 + inset_x <= s.cx2, s.cx2 + inset_x <= second.cx2,
-                         10 * dx >= tenths * dy, 10 * dx >= -(tenths * dy)])
+                         100 * dx >= factor * dy + 1, 100 * dx >= -(factor * dy) + 1])
         branches.append([first.cy2 + inset_y <= s.cy2, s.cy2 + inset_y <= second.cy2,
-                         10 * dy >= tenths * dx + 1, 10 * dy >= -(tenths * dx) + 1])
+                         100 * dy >= factor * dx + 1, 100 * dy >= -(factor * dx) + 1])
     return [AnyOf(branches)]
 
 
