@@ -15,11 +15,14 @@ from compose.seeds import check_seed, resolve_seed
 def parse_program(text: str, file: str | None = None) -> Scene:
     """Parse and check a scene program; raises ``SceneSyntaxError`` / ``SceneSemanticError``.
 
+    Object phrases are read by the prompt reader: what they say fills what the options leave
+    unset (``object c "a red circle"`` is a red circle), and a contradiction is a warning.
+
     >>> scene = parse_program('object cat "a cat"\\nobject dog "a dog"\\ncat left of dog\\n')
     >>> [r.predicate for r in scene.relations()]
     ['left_of']
     """
-    from compose.language import parse_program as _parse
+    from compose.sources import parse_program as _parse
 
     return _parse(text, file=file)
 

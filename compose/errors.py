@@ -194,3 +194,66 @@ class VerificationError(ComposeError):
     """An image that fails its hard checks (exit code 6)."""
 
     exit_code = 6
+
+
+# --- warnings ------------------------------------------------------------------------------------
+
+
+class Warnings:
+    """The catalogue of warnings: what a reader dropped or guessed, kept on the scene.
+
+    A warning never stops a run. Its text starts with its code (``"W201: ..."``), so that the
+    scene JSON keeps its shape (``{"message", "span"}``) and a reader of it can still select by
+    code. Codes are grouped like the errors': W1xx scene programs, W2xx prompts.
+    """
+
+    # scene programs: object phrases
+    W101 = "{option} of '{name}' is {given}, but its phrase '{phrase}' says {read}; the option is kept"
+    W103 = "the phrase '{phrase}' of '{name}' names several things ({things}); nothing is read from it"
+    # prompts: words
+    W201 = "'{words}' was not understood; dropped"
+    W202 = "words not read: {words}"
+    W203 = "'{words}' names no thing; dropped"
+    W204 = "color '{color}' of '{words}' is not one the verifier can see; kept as the color attribute"
+    W205 = "'{words}' has more than one color; '{color}' is checked, {others} kept as an attribute"
+    W206 = "adjective '{words}' describes nothing; dropped"
+    W207 = "count {count} of '{words}' is over the limit of {limit}; using {limit}"
+    W208 = "'{words}' refers to nothing mentioned before; dropped"
+    W209 = "'{words}' does not add up to the group it describes; dropped"
+    # prompts: relations
+    W211 = "relation '{words}' has no object; dropped"
+    W212 = "relation '{words}' has no subject; dropped"
+    W213 = "relation '{words}' has no object that is a thing; dropped"
+    W214 = "relation '{words}' has no subject that is a thing; dropped"
+    W215 = "relation '{words}' needs {arity} object(s), found {found}; dropped"
+    W216 = "relation '{words}' would relate '{name}' with itself; dropped"
+    W217 = "negated relation 'not {words}' cannot be expressed; dropped"
+    W218 = "'{words}' between '{subject}' and '{object}' is no spatial relation; dropped"
+    W219 = "'{words} each other' needs two things; dropped"
+    W220 = "relation '{words}' refers to an instance that does not exist; dropped"
+    # prompts: positions and the whole scene
+    W231 = "position '{words}' belongs to no thing; dropped"
+    W232 = "absolute position '{words}' of '{name}' has no counterpart to relate to; dropped"
+    W240 = "nothing in the prompt names a thing to draw; the scene is empty"
+
+
+def warning_text(code: str, **fields: Any) -> str:
+    """The text of warning ``code`` from :class:`Warnings`, filled and prefixed with the code.
+
+    >>> warning_text("W201", words="zorp")
+    "W201: 'zorp' was not understood; dropped"
+    """
+    template = getattr(Warnings, code, None)
+    if template is None:
+        raise KeyError(f"unknown warning code {code!r}")
+    return f"{code}: {template.format(**fields)}"
+
+
+def warning_code(message: str) -> str | None:
+    """The code a warning's text starts with, or ``None`` for an uncoded one.
+
+    >>> warning_code("W201: 'zorp' was not understood; dropped"), warning_code("free text")
+    ('W201', None)
+    """
+    head = message.split(":", 1)[0]
+    return head if len(head) == 4 and head[0] == "W" and head[1:].isdigit() else None

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -37,6 +38,9 @@ class Round:
     seed: int
     seconds: dict[str, float]
     plan: Any = None
+    strategy: dict[str, Any] = field(default_factory=dict)
+    cost: Any = None
+    mask: Any = None
 
     @property
     def score(self) -> tuple[int, float]:
@@ -56,6 +60,18 @@ class Result:
     seed: int
     backbone: str
     timings: dict[str, float] = field(default_factory=dict)
+    source: str | None = None
+    mode: str = "loop"
+
+    @property
+    def cost(self):
+        """Total compute of every round (:class:`compose.repair.compute.Cost`)."""
+        from compose.repair.compute import Cost
+
+        total = Cost()
+        for r in self.rounds:
+            total = total + (r.cost or Cost())
+        return total
 
     @property
     def passed(self) -> bool:
@@ -67,7 +83,10 @@ class Result:
             "passed": self.passed, "backbone": self.backbone, "seed": self.seed, "best_round": self.best,
             "rounds": [{"round": r.index, "seed": r.seed, "passed": bool(r.report.passed),
                         "hard_passed": r.score[0], "score": round(r.score[1], 4), "seconds": r.seconds,
+                        **({"strategy": r.strategy} if r.strategy else {}),
+                        **({"cost": r.cost.to_dict()} if r.cost is not None else {}),
                         **({"repaint": r.plan.to_dict()} if r.plan is not None else {})} for r in self.rounds],
+            "mode": self.mode, "cost": self.cost.to_dict(),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "versions": versions(),
         }
@@ -95,10 +114,29 @@ def versions() -> dict[str, str]:
     return out
 
 
+#: Crop windows a zoomed-repaint round repaints at most (each costs one render); regions left
+#: over wait for the next round.
+MAX_WINDOWS = 2
+
+#: A layout whose smallest box is under this many pixels at the backbone's native size is worked
+#: on at twice that size: round 0 is upscaled and zoomed repaints add the detail.
+SMALL_OBJECT_PX = 16
+
+
+def working_scale(layout: Layout, native: tuple[int, int]) -> int:
+    """2 when the layout's smallest box would be drawn under :data:`SMALL_OBJECT_PX` pixels at
+    ``native`` (and ``native`` is at most 512), else 1."""
+    if not layout.boxes or max(native) > 512:
+        return 1
+    smallest = min(min((x1 - x0) * native[0], (y1 - y0) * native[1]) for x0, y0, x1, y1 in layout.boxes.values())
+    return 2 if smallest < SMALL_OBJECT_PX else 1
+
+
 def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = None,
              max_rounds: int = DEFAULT_MAX_ROUNDS, steps: int | None = None, guidance: float | None = None,
              detector: str | None = None, backbone_options: dict[str, Any] | None = None,
-             out_dir: str | Path | None = None,
+             out_dir: str | Path | None = None, scale: int | None = None,
+             budget: float | None = None, source: str | None = None,
              progress: Callable[[str], None] | None = None) -> Result:
     """Generate a verified image for a scene.
 
@@ -110,10 +148,11 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
         A registered backbone name (default: the embedded model, which runs on a CPU), or a
         backbone instance, already loaded, to reuse across calls (batch workers do).
     seed : int, optional
-        Seeds the layout and the render (default: the scene's seed, else 0); round ``k`` repaints
-        with ``seed + k``. Recorded in the result.
+        Seeds the layout and the render (default: the scene's seed, else 0); repair rounds and
+        fresh layouts derive their seeds from it. Recorded in the result.
     max_rounds : int
-        Repaint rounds after the first render (0 = layout and render only).
+        Repair rounds after the first render (0 = layout and render only). Each round's strategy
+        comes from :func:`compose.repair.policy.choose_step`.
     steps, guidance : optional
         Passed to the backbone (its defaults otherwise).
     detector : str, optional
@@ -123,14 +162,26 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
         Constructor options for the backbone (model, device, dtype...).
     out_dir : path, optional
         Write the outputs there (see :func:`write_outputs`).
+    scale : int, optional
+        Working size over the backbone's native size (default: :func:`working_scale`): at 2, round
+        0 is upscaled and zoomed repaints draw the failing regions at full detail.
+    budget : float, optional
+        Stop repairing once this many renders' worth of compute is spent (see
+        :mod:`compose.repair.compute`).
+    source : str, optional
+        The scene file or prompt, for the report's title.
     progress : callable, optional
         Called with a line of text as each stage starts.
     """
-    from compose.placement import place as solve_layout
-    from compose.verification import verify
+    from PIL import Image as PILImage
+
     from compose.backbones import get_backbone
     from compose.errors import UsageError
+    from compose.placement import place as solve_layout
     from compose.repaint import plan_repaint, region_mask
+    from compose.repair import choose_step, render_cost, replace_instances, zoomed_repaint
+    from compose.repair.policy import plan_keys
+    from compose.verification import verify
 
     if max_rounds < 0:
         raise UsageError("E006", argument="max_rounds", value=max_rounds, expected="0 or more")
@@ -146,6 +197,8 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
     # 1. parse
     say("parse")
     scene, _ = timed("parse", as_scene, scene_or_prompt)
+    if source is None and isinstance(scene_or_prompt, (str, Path)):
+        source = str(scene_or_prompt)
     seed = resolve_seed(seed, scene.seed)
     # 2. layout
     say("layout")
@@ -161,36 +214,92 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
     if model is None:
         model, _ = timed("load backbone", get_backbone, backbone, **(backbone_options or {}))
     model.check_layout(layout)
-    rendered, t_render = timed("render", model.render, [layout], seeds=[seed], steps=steps, guidance=guidance)
-    image = rendered.images[0]
     detector = detector or model.default_detector
+
+    def first_render(lay, render_seed):
+        rendered, t_render = timed("render", model.render, [lay], seeds=[render_seed], steps=steps,
+                                   guidance=guidance)
+        native = rendered.images[0].size
+        return rendered.images[0], native, t_render, render_cost(model, 1, steps=steps, guidance=guidance,
+                                                                  seconds=t_render)
+
+    image, native, t_render, cost = first_render(layout, seed)
+    factor = scale if scale is not None else working_scale(layout, native)
+    work = (native[0] * factor, native[1] * factor)
+    if factor != 1:
+        image = image.resize(work, PILImage.BICUBIC)
     # 4. verify
     say("verify")
     report, t_verify = timed("verify", verify, scene, image, layout=layout, detector=detector)
-    rounds = [Round(0, image, layout, report, seed, {"layout": t_layout, "render": t_render, "verify": t_verify})]
+    rounds = [Round(0, image, layout, report, seed, {"layout": t_layout, "render": t_render, "verify": t_verify},
+                    strategy={"strategy": "render", "scale": factor}, cost=cost)]
     best = 0
-    # 5. repaint while hard checks fail and rounds remain
+    spent = cost
+    attempts: dict[str, int] = {}
+    stagnant = 0
+    # 5. repair while hard checks fail and rounds (and budget) remain
     for k in range(1, max_rounds + 1):
         current = rounds[best]
-        if current.report.passed:
+        if current.report.passed or (budget is not None and spent.renders >= budget - 1e-9):
             break
-        plan, t_plan = timed("plan", plan_repaint, scene, current.layout, current.report, seed=seed + k)
-        if plan is None:
-            break
-        say(f"repaint round {k}: {len(plan.regions)} region(s)")
-        mask = region_mask([r.box for r in plan.regions], current.image.size)
-        repainted, t_repaint = timed("repaint", model.repaint, [current.image], [mask], [plan.layout],
-                                     seeds=[seed + k], steps=steps, guidance=guidance)
-        say(f"verify round {k}")
-        new_report, t_verify = timed("verify", verify, scene, repainted.images[0], layout=plan.layout,
-                                     detector=detector)
-        rounds.append(Round(k, repainted.images[0], plan.layout, new_report, seed + k,
-                            {"plan": t_plan, "repaint": t_repaint, "verify": t_verify}, plan))
+        round_seed = seed + 7919 * k
+        plan, t_plan = timed("plan", plan_repaint, scene, current.layout, current.report, seed=round_seed)
+        step = choose_step(plan, attempts, stagnant)
+        if step.name == "replace":
+            moved = replace_instances(scene, current.layout, step.move, seed=round_seed, report=current.report)
+            if moved is None:
+                step = type(step)("fresh")
+            else:  # the rest of the plan goes on in place
+                keep = [r for r in plan.regions if r.instance not in step.move]
+                moved.regions = keep + moved.regions
+                moved.moved = {**plan.moved, **moved.moved}
+                boxes = dict(plan.layout.boxes)
+                boxes.update(moved.moved)
+                moved.layout = plan.layout.model_copy(update={"boxes": boxes})
+                plan = moved
+        if step.name == "fresh":
+            fresh_seed = seed + 1000 * k
+            say(f"round {k}: fresh layout (seed {fresh_seed})")
+            lay, t_l = timed("layout", solve_layout, scene, seed=fresh_seed)
+            img, _, t_r, c = first_render(lay, fresh_seed)
+            if img.size != work:
+                img = img.resize(work, PILImage.BICUBIC)
+            new_report, t_v = timed("verify", verify, scene, img, layout=lay, detector=detector)
+            rounds.append(Round(k, img, lay, new_report, fresh_seed, {"layout": t_l, "render": t_r, "verify": t_v},
+                                strategy=step.to_dict(), cost=c))
+            previous_attempts, attempts = attempts, {}
+        else:
+            for key in plan_keys(plan):
+                attempts[key] = attempts.get(key, 0) + 1
+            r_steps = None
+            base_steps = steps or getattr(model, "steps", None) or getattr(model, "default_steps", None)
+            if step.steps_factor != 1.0 and base_steps:
+                r_steps = max(1, round(base_steps * step.steps_factor))
+            r_guidance = guidance
+            if step.guidance_factor != 1.0:
+                g = guidance if guidance is not None else getattr(model, "guidance", None)
+                r_guidance = None if g is None else float(g) * step.guidance_factor
+            say(f"round {k}: {step.name}, {len(plan.regions)} region(s)")
+            boxes = [r.box for r in plan.regions]
+            mask = region_mask(boxes, work)
+            (img, info), t_r = timed("repaint", zoomed_repaint, model, current.image, mask, plan.layout, boxes,
+                                     native=native, seed=round_seed, steps=r_steps or steps, guidance=r_guidance,
+                                     limit=MAX_WINDOWS)
+            c = render_cost(model, info["images"], steps=r_steps or steps, guidance=r_guidance, seconds=t_r)
+            new_report, t_v = timed("verify", verify, scene, img, layout=plan.layout, detector=detector)
+            rounds.append(Round(k, img, plan.layout, new_report, round_seed,
+                                {"plan": t_plan, "repaint": t_r, "verify": t_v}, plan,
+                                strategy={**step.to_dict(), "windows": info["windows"]}, cost=c, mask=mask))
+        spent = spent + rounds[-1].cost
         if rounds[-1].score > rounds[best].score:
-            best = k
+            best, stagnant = k, 0
+        else:
+            stagnant += 1
+            if step.name == "fresh":  # the old image stays the one to repair, with its history
+                attempts = previous_attempts
     chosen = rounds[best]
     result = Result(scene=scene, image=chosen.image, layout=chosen.layout, report=chosen.report,
-                    rounds=rounds, best=best, seed=seed, backbone=backbone, timings=timings)
+                    rounds=rounds, best=best, seed=seed, backbone=backbone, timings=timings, source=source)
     if out_dir is not None:
         say(f"write {out_dir}")
         write_outputs(result, Path(out_dir))
@@ -198,15 +307,27 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
 
 
 def best_of_n(scene_or_prompt, n: int = 4, *, backbone: str = "embedded", seed: int | None = None,
-              steps: int | None = None, detector: str | None = None,
-              backbone_options: dict[str, Any] | None = None) -> Result:
-    """The baseline: ``n`` seeds (each its own layout and render), no repaint, keep the best."""
+              steps: int | None = None, guidance: float | None = None, detector: str | None = None,
+              backbone_options: dict[str, Any] | None = None, out_dir: str | Path | None = None,
+              scale: int | None = None, source: str | None = None,
+              progress: Callable[[str], None] | None = None) -> Result:
+    """The baseline: ``n`` seeds (each its own layout and render), no repaint, keep the best
+    (stopping at the first that passes). Candidate ``i`` uses seed ``seed + 1000 * i``, as the
+    loop's fresh layouts do."""
+    from compose.backbones import get_backbone
+    from compose.backbones.base import Backbone
+
     scene = as_scene(scene_or_prompt)
+    if source is None and isinstance(scene_or_prompt, (str, Path)):
+        source = str(scene_or_prompt)
     base = resolve_seed(seed, scene.seed)
+    model = backbone if isinstance(backbone, Backbone) else get_backbone(backbone, **(backbone_options or {}))
     results = []
     for i in range(n):
-        result = generate(scene, backbone=backbone, seed=base + 1000 * i, max_rounds=0, steps=steps,
-                          detector=detector, backbone_options=backbone_options)
+        if progress:
+            progress(f"candidate {i + 1}/{n}")
+        result = generate(scene, backbone=model, seed=base + 1000 * i, max_rounds=0, steps=steps,
+                          guidance=guidance, detector=detector, scale=scale)
         results.append(result)
         if result.passed:
             break
@@ -216,9 +337,15 @@ def best_of_n(scene_or_prompt, n: int = 4, *, backbone: str = "embedded", seed: 
     for r in results:
         for stage, seconds in r.timings.items():
             timings[stage] = timings.get(stage, 0.0) + seconds
-    rounds = [Round(i, r.image, r.layout, r.report, r.seed, r.rounds[0].seconds) for i, r in enumerate(results)]
-    return Result(scene=scene, image=chosen.image, layout=chosen.layout, report=chosen.report, rounds=rounds,
-                  best=best, seed=chosen.seed, backbone=backbone, timings=timings)
+    rounds = [Round(i, r.image, r.layout, r.report, r.seed, r.rounds[0].seconds,
+                    strategy={"strategy": "candidate", "scale": r.rounds[0].strategy.get("scale", 1)},
+                    cost=r.rounds[0].cost) for i, r in enumerate(results)]
+    out = Result(scene=scene, image=chosen.image, layout=chosen.layout, report=chosen.report, rounds=rounds,
+                 best=best, seed=chosen.seed, backbone=model.name, timings=timings, source=source,
+                 mode=f"best-of-{n}")
+    if out_dir is not None:
+        write_outputs(out, Path(out_dir))
+    return out
 
 
 def write_outputs(result: Result, out_dir: Path) -> None:
@@ -236,5 +363,6 @@ def write_outputs(result: Result, out_dir: Path) -> None:
     write_text_atomic(out_dir / "layout.json", result.layout.to_json() + "\n")
     write_text_atomic(out_dir / "report.json", json.dumps(result.report.to_dict(), indent=2) + "\n")
     write_text_atomic(out_dir / "run.json", json.dumps(result.record(), indent=2) + "\n")
-    write_text_atomic(out_dir / "report.html",
-                 result.report.to_html(result.image, title=f"compose generate: {result.scene.prompt or 'scene'}"))
+    from compose.run_report import run_report_html
+
+    write_text_atomic(out_dir / "report.html", run_report_html(result))

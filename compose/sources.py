@@ -23,10 +23,12 @@ from compose.scene import Scene
 
 
 def parse_program(text: str, file: str | None = None) -> Scene:
-    """A scene program read and checked (the language front end)."""
+    """A scene program read and checked (the language front end); its object phrases are read
+    by the prompt reader, filling what the options leave unset (docs/scene-language.md)."""
     from compose.language import parse_program as _parse
+    from compose.prompts.phrases import read_object_phrase
 
-    return _parse(text, file=file)
+    return _parse(text, file=file, read_phrase=read_object_phrase)
 
 
 def parse_prompt(text: str) -> Scene:

@@ -83,7 +83,7 @@ def count_word(word: str) -> int | None:
     (3, 7, None)
     """
     word = word.lower()
-    if word.isdigit():
+    if word.isascii() and word.isdigit():  # "¹" is a digit to Python, not a number
         return int(word)
     return COUNT_WORDS.get(word)
 

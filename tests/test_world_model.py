@@ -108,6 +108,25 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
     assert files == {"model.safetensors", "ema.safetensors", "optimizer.safetensors", "state.json"}
 
 
+def test_training_continues_from_exported_weights(tmp_path, tiny_weights):
+    from safetensors.torch import load_file
+
+    from compose.world.train import train
+
+    trainer = train(tiny_config(steps=3), tmp_path / "more", device="cpu", progress=False, init=tiny_weights)
+    assert trainer.step == 3 and trainer.warm_from == 2  # continues the step count (and the data stream)
+    state = json.loads((tmp_path / "more" / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 3 and state["warm_from"] == 2
+    # a second call resumes from the run's own checkpoint, not the exported weights
+    again = Trainer(tiny_config(steps=3), tmp_path / "more", device="cpu")
+    assert again.load() and again.step == 3
+    started = Trainer(tiny_config(steps=2), tmp_path / "fresh", device="cpu")
+    started.init_from_weights(tiny_weights)
+    exported = load_file(str(tiny_weights))
+    for key, value in started.unet.state_dict().items():
+        assert torch.equal(value, exported[key].float()), key
+
+
 def test_training_lowers_the_loss_on_a_fixed_batch():
     trainer = Trainer(tiny_config(lr=3e-3, warmup=1), "/nonexistent-not-written", device="cpu")
     torch.set_num_threads(1)

@@ -157,9 +157,11 @@ class GenerateTask:
                "seed": result.seed, "backbone": backbone, "max_rounds": max_rounds,
                "rounds": len(result.rounds) - 1, "best_round": result.best,
                "hard_passed": sum(bool(c.passed) for c in hard), "hard_total": len(hard),
+               "cost": {k: v for k, v in result.cost.to_dict().items() if k != "seconds"},  # NFE, renders' worth
                "dir": folder, "image": f"{folder}/image.png",
                "paths": {name: f"{folder}/{name}" for name in files},
                "timings": {**{k: round(v, 4) for k, v in result.timings.items()},
+                           "compute": round(result.cost.seconds, 4),  # wall time of renders and repairs
                            "total": round(time.perf_counter() - started, 4)}}
         return ItemOutput(row, files)
 

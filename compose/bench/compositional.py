@@ -13,6 +13,9 @@ The loop's round 0 *is* the layout-only result and best-of-4's first candidate (
 is computed once and its time counted in each. The overall score is the unweighted mean of the
 category accuracies, as GenEval's is.
 
+Harder scenes, and accuracy against compute for the loop and best-of-N, are
+:mod:`compose.bench.hard` (``compose bench compositional --suite hard``).
+
 Examples
 --------
 >>> suite = build_suite(seed=0, per_category=2)

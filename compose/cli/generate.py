@@ -17,6 +17,11 @@ def register(subparsers) -> None:
     p.add_argument("--backbone", default="embedded", help="backbone name (default: embedded)")
     p.add_argument("--seed", type=int, help="seed (default: the scene's seed, else 0)")
     p.add_argument("--max-rounds", type=int, default=3, help="repaint rounds after the first render (default 3)")
+    p.add_argument("--best-of", type=int, metavar="N",
+                   help="the baseline instead of the loop: N seeds (each its own layout and render), no repair, "
+                        "keep the best")
+    p.add_argument("--budget", type=float, metavar="RENDERS",
+                   help="stop repairing after this many renders' worth of compute (NFE of one default render)")
     p.add_argument("--steps", type=int, help="denoising steps (the backbone's default otherwise)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance scale")
     p.add_argument("--detector", help="verifier detector (default: world for the embedded world, owlv2 otherwise)")
@@ -27,23 +32,36 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from compose.loop import generate
+    from compose.errors import UsageError
+    from compose.loop import best_of_n, generate
 
+    if args.best_of is not None and args.best_of < 1:
+        raise UsageError("E006", argument="--best-of", value=args.best_of, expected="a positive number of seeds")
     scene = load_scene_from_args(args)
+    source = getattr(args, "file", None) or getattr(args, "prompt", None)
     options = {k: getattr(args, k) for k in ("model", "device", "dtype") if getattr(args, k) is not None}
     with err_console.status("compose generate") as status:
         def progress(line: str) -> None:
             status.update(f"compose generate: {line}")
             err_console.print(f"[dim]· {line}[/]")
 
-        result = generate(scene, backbone=args.backbone, seed=args.seed, max_rounds=args.max_rounds,
-                          steps=args.steps, guidance=args.guidance, detector=args.detector,
-                          backbone_options=options, out_dir=Path(args.out), progress=progress)
+        if args.best_of is not None:
+            result = best_of_n(scene, args.best_of, backbone=args.backbone, seed=args.seed, steps=args.steps,
+                               guidance=args.guidance, detector=args.detector, backbone_options=options,
+                               out_dir=Path(args.out), source=source, progress=progress)
+        else:
+            result = generate(scene, backbone=args.backbone, seed=args.seed, max_rounds=args.max_rounds,
+                              steps=args.steps, guidance=args.guidance, detector=args.detector,
+                              backbone_options=options, out_dir=Path(args.out), budget=args.budget,
+                              source=source, progress=progress)
     for check in result.report.checks:
         mark = "[green]pass[/]" if check.passed else ("[red]FAIL[/]" if check.hard else "[yellow]soft[/]")
         console.print(f"  {mark} {check.kind:<10} {check.reason}", highlight=False)
     verdict = "[bold green]passed[/]" if result.passed else "[bold red]failed[/]"
-    console.print(f"{verdict} after {len(result.rounds) - 1} repaint round(s) "
-                  f"(kept round {result.best}); seed {result.seed}; "
+    what = (f"{len(result.rounds)} candidate(s)" if args.best_of is not None
+            else f"{len(result.rounds) - 1} repair round(s)")
+    cost = result.cost
+    console.print(f"{verdict} after {what} (kept {result.best}); seed {result.seed}; "
+                  f"{cost.nfe} NFE ({cost.renders:.2f} renders' worth); "
                   f"{sum(result.timings.values()):.2f} s -> {Path(args.out) / 'image.png'}")
     return 0 if result.passed else 6

@@ -37,6 +37,9 @@ def register(subparsers) -> None:
     p.add_argument("--checkpoint-every", type=int, default=250, help="steps between checkpoints")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
     p.add_argument("--export", metavar="FILE", help="after training, write the EMA weights here (safetensors)")
+    p.add_argument("--init", metavar="FILE", help="start from exported weights (e.g. the shipped ones) "
+                   "when OUT has no checkpoint; the step count continues from the file's")
+    p.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps (default 200)")
     p.add_argument("--no-resume", action="store_true", help="start fresh even when OUT has a checkpoint")
     p.set_defaults(func=run_train)
     world.set_defaults(func=lambda args: (world.print_help(), 2)[1])
@@ -75,8 +78,8 @@ def run_train(args) -> int:
             raise UsageError("E006", argument=f"--{name.replace('_', '-')}", value=getattr(args, name),
                              expected="a positive integer")
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         checkpoint_every=args.checkpoint_every, threads=args.threads)
-    trainer = train(config, args.out, device=args.device, resume=not args.no_resume)
+                         checkpoint_every=args.checkpoint_every, threads=args.threads, warmup=args.warmup)
+    trainer = train(config, args.out, device=args.device, resume=not args.no_resume, init=args.init)
     console.print(f"trained to step {trainer.step} in {trainer.wall_time:.0f} s on {trainer.device}")
     if args.export:
         digest = export_weights(args.out, args.export)

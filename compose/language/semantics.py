@@ -4,15 +4,22 @@ Checks run before any solving and each raises a coded :class:`SceneSemanticError
 statement's file:line:col: unknown names (with the nearest declared name), duplicate names and
 options, instance index out of range, a relation of a thing with itself, unknown relation words,
 a fixed box outside 0..1, an impossible count, unknown colors and sizes.
+
+Object phrases are read when the caller gives a phrase reader (``read_phrase``; the public
+:func:`compose.api.parse_program` gives the prompt reader's,
+:func:`compose.prompts.phrases.read_object_phrase`): what the phrase says fills what the options
+leave unset, and an option the phrase contradicts is kept with a warning (W101) naming both. The
+language does not import the prompt reader: the two are independent front ends.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Callable
 from typing import Any
 
-from compose.errors import SceneSemanticError, SceneSyntaxError
+from compose.errors import SceneSemanticError, SceneSyntaxError, warning_text
 from compose.language.syntax import parse_tree
 from compose.relations import RELATIONS, lookup_program_words
 from compose.scene import (
@@ -23,13 +30,15 @@ from compose.scene import (
     RelationStatement,
     Requirement,
     Scene,
+    SceneWarning,
     Span,
     valid_box,
 )
 from compose.vocabulary import COLORS, MAX_COUNT, SIZES, color_name
 
 
-def parse_program(text: str, file: str | None = None) -> Scene:
+def parse_program(text: str, file: str | None = None,
+                  read_phrase: Callable[[str], Any] | None = None) -> Scene:
     """Parse and check a scene program.
 
     Parameters
@@ -38,6 +47,10 @@ def parse_program(text: str, file: str | None = None) -> Scene:
         The program.
     file : str, optional
         Its file name, cited in error positions and kept in every span.
+    read_phrase : callable, optional
+        Reads an object phrase into what it says (an object with ``class_name``, ``count``,
+        ``color``, ``size``, ``attributes`` and ``things``, ``None`` fields saying nothing), or
+        returns ``None``. Without it, phrases are kept as written and not read.
 
     Returns
     -------
@@ -67,7 +80,7 @@ def parse_program(text: str, file: str | None = None) -> Scene:
         raise SceneSyntaxError("E002", span=Span(file=file, line=1, column=1), source=text,
                                what=file or "the program",
                                expected='statements such as: object cat "a cat"')
-    return _Builder(text, file).build(tree)
+    return _Builder(text, file, read_phrase).build(tree)
 
 
 def _string(token) -> str:
@@ -84,9 +97,11 @@ def _number(token) -> float:
 class _Builder:
     """Walks the statements in order, checking each as it goes."""
 
-    def __init__(self, source: str, file: str | None):
+    def __init__(self, source: str, file: str | None, read_phrase=None):
         self.source = source
         self.file = file
+        self.read_phrase = read_phrase
+        self.warnings: list[SceneWarning] = []
         self.groups: dict[str, ObjectGroup] = {}
         self.settings: dict[str, Any] = {}
         self.setting_lines: dict[str, int] = {}
@@ -127,7 +142,8 @@ class _Builder:
         for stmt in tree.children:
             getattr(self, f"stmt_{stmt.data}")(stmt)
         scene = Scene(objects=list(self.groups.values()), statements=self.statements,
-                      forbidden=self.forbidden, requirements=self.requirements, **self.settings)
+                      forbidden=self.forbidden, requirements=self.requirements,
+                      warnings=self.warnings, **self.settings)
         return scene
 
     def setting(self, name: str, node, value) -> None:
@@ -168,12 +184,48 @@ class _Builder:
                 raise self.error("E110", option, option=key.replace("_", " "), name=name)
             seen[key] = option
             fields.update(getattr(self, f"option_{option.data}")(option, name))
+        if self.read_phrase is not None:
+            self.fill_from_phrase(fields, node)
         if fields.get("at") is not None:
             count = fields.get("count", 1)
             if not (isinstance(count, int) and count == 1):
                 raise self.error("E114", seen["at"], what="fixed box for", value=f"{name} (count {count})",
                                  expected="count 1: one box holds one instance")
         self.groups[name] = ObjectGroup(span=self.span(node), **fields)
+
+    def fill_from_phrase(self, fields: dict[str, Any], node) -> None:
+        """Fill the fields the options leave unset from what the object's phrase says.
+
+        Class, count, color and size are read; other words of the phrase stay in the phrase (the
+        backbone reads it). An option the phrase contradicts is kept, with a warning (W101) that
+        names both. A phrase naming several things ("a cat and a dog") fills nothing (W103).
+        """
+        name, phrase = fields["name"], fields["phrase"]
+        reading = self.read_phrase(phrase)
+        if reading is None:
+            return
+        span = self.span(node)
+        if reading.things:
+            self.warnings.append(SceneWarning(message=warning_text(
+                "W103", name=name, phrase=phrase, things=", ".join(reading.things)), span=span))
+            return
+        said = {"class_name": reading.class_name, "color": reading.color, "size": reading.size}
+        if reading.count is not None and fields.get("at") is None:
+            said["count"] = reading.count
+        for key, value in said.items():
+            if value is None:
+                continue
+            if key not in fields:
+                fields[key] = value
+            elif fields[key] != value:
+                self.conflict(span, name, phrase, key.replace("class_name", "class"), fields[key], value)
+
+    def conflict(self, span: Span, name: str, phrase: str, option: str, given, read) -> None:
+        def show(value) -> str:
+            return f"{value.min}..{value.max}" if isinstance(value, CountRange) else str(value)
+
+        self.warnings.append(SceneWarning(message=warning_text(
+            "W101", option=option, name=name, given=show(given), phrase=phrase, read=show(read)), span=span))
 
     def option_count(self, node, name) -> dict:
         value = int(node.children[0])

@@ -91,6 +91,7 @@ class Trainer:
                                            weight_decay=config.weight_decay)
         self.scheduler = train_scheduler()
         self.step = 0
+        self.warm_from = 0  # where the learning-rate warm-up starts (a fresh optimizer re-warms)
         self.wall_time = 0.0
         alphas = self.scheduler.alphas_cumprod
         self.snr = (alphas / (1 - alphas)).to(self.device)
@@ -118,7 +119,7 @@ class Trainer:
             target = noise
             weight = torch.clamp(snr, max=cfg.min_snr_gamma) / snr if cfg.min_snr_gamma else torch.ones_like(snr)
         loss = (weight * (pred - target).pow(2).mean(dim=(1, 2, 3))).mean()
-        lr = cfg.lr * min(1.0, (self.step + 1) / max(1, cfg.warmup))
+        lr = cfg.lr * min(1.0, (self.step + 1 - self.warm_from) / max(1, cfg.warmup))
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
@@ -179,7 +180,7 @@ class Trainer:
         save_file({k: v.contiguous().cpu() for k, v in self.ema.items()}, tmp / "ema.safetensors")
         tensors, groups = optimizer_tensors(self.optimizer)
         save_file(tensors, tmp / "optimizer.safetensors")
-        state = {"step": self.step, "wall_time_s": self.wall_time, "config": asdict(self.config),
+        state = {"step": self.step, "warm_from": self.warm_from, "wall_time_s": self.wall_time, "config": asdict(self.config),
                  "param_groups": groups, "device": self.device}
         (tmp / "state.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
         old = self.out / f".{CHECKPOINT}.old"
@@ -203,8 +204,24 @@ class Trainer:
         load_optimizer(self.optimizer, load_file(folder / "optimizer.safetensors", device=self.device),
                        state["param_groups"])
         self.step = int(state["step"])
+        self.warm_from = int(state.get("warm_from", 0))
         self.wall_time = float(state["wall_time_s"])
         return True
+
+    def init_from_weights(self, path: str | Path) -> None:
+        """Start from exported weights (``compose world train --export``): model and EMA take
+        them, the step and wall time continue from the file's metadata (so the data stream goes on
+        with batches never seen), and the optimizer starts fresh with its own warm-up."""
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        with safe_open(str(path), framework="pt") as fh:
+            metadata = dict(fh.metadata() or {})
+        weights = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+        self.unet.load_state_dict(weights)
+        self.ema = {k: v.detach().clone().to(self.device) for k, v in self.unet.state_dict().items()}
+        self.step = self.warm_from = int(metadata.get("steps", 0))
+        self.wall_time = float(metadata.get("wall_time_s", 0.0))
 
 
 def optimizer_tensors(optimizer) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -255,11 +272,12 @@ def file_sha256(path: str | Path) -> str:
 
 
 def train(config: TrainConfig, out: str | Path, *, device: str | None = None, resume: bool = True,
-          progress: bool = True) -> Trainer:
-    """Train (resuming from ``out`` when it has a checkpoint) until ``config.steps``."""
+          progress: bool = True, init: str | Path | None = None) -> Trainer:
+    """Train (resuming from ``out`` when it has a checkpoint, else from the exported weights
+    ``init`` when given) until ``config.steps``."""
     trainer = Trainer(config, out, device=device)
-    if resume:
-        trainer.load()
+    if not (resume and trainer.load()) and init is not None:
+        trainer.init_from_weights(init)
     trainer.run(progress=progress)
     return trainer
 

@@ -51,7 +51,7 @@ def test_example_backbones_toml_names_known_backbones_and_options():
 
     from compose.backbones.base import backbone_class
 
-    data = tomllib.loads((Path(__file__).parent.parent / "examples" / "backbones.toml").read_text())
+    data = tomllib.loads((Path(__file__).parents[2] / "examples" / "backbones.toml").read_text())
     assert {"flux2-regional", "qwen-image-regional"} <= set(data)
     for name, options in data.items():
         defaults = backbone_class(name).defaults

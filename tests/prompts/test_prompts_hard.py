@@ -14,7 +14,7 @@ import pytest
 
 from compose.api import parse_prompts
 
-DATA = Path(__file__).parent / "data" / "prompts_hard.jsonl"
+DATA = Path(__file__).parents[1] / "data" / "prompts_hard.jsonl"
 
 #: Prompts read exactly right out of 260; the test fails when the figure changes. The three misses:
 #: two prepositional attachments the dependency parse decides otherwise than the expected reading

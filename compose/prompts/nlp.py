@@ -2,7 +2,7 @@
 
 Prompts made only of words the word tables decide (known classes, colors, counts, relation
 phrases, framing and closed-class words; every GenEval prompt) are only tokenized: their tags come
-from the tables (``compose.prompts.parser._tag_closed``). Other prompts go through the tagger;
+from the tables (``compose.prompts.tokens._tag_closed``). Other prompts go through the tagger;
 the dependency parser runs only on prompts whose words need it
 (a verb links a subject to a relation or an adjective). Named entities and the lemmatizer are
 never used: classes come from the word tables, whose plurals are exact. The attribute ruler is

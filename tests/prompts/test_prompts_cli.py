@@ -71,7 +71,7 @@ def test_overlong_prompt_is_a_coded_error(capsys):
 def test_the_example_prompts_read_cleanly(capsys):
     from pathlib import Path
 
-    path = Path(__file__).parents[1] / "examples" / "prompts.txt"
+    path = Path(__file__).parents[2] / "examples" / "prompts.txt"
     prompts = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     assert main(["parse", "--prompts", str(path), "--jsonl"]) == 0
     scenes = [Scene.from_json(line) for line in capsys.readouterr().out.splitlines()]

@@ -11,7 +11,7 @@ from compose.language.syntax import MAX_PROGRAM_BYTES, scene_parser
 from compose.relations import RELATIONS, word_vocabulary
 from tests.strategies import scenes
 
-EXAMPLES = sorted(Path(__file__).parents[1].joinpath("examples").glob("*.scene"))
+EXAMPLES = sorted(Path(__file__).parents[2].joinpath("examples").glob("*.scene"))
 
 KITCHEN = '''\
 canvas 640 x 480
@@ -173,3 +173,61 @@ def test_formatter_keeps_comments():
     text = '# head\nseed 3  # seeded\n\n# the cat\nobject   cat "a cat"\nobject dog "a dog"\ncat left of dog # why\n# tail\n'
     assert format_program(text) == ('# head\nseed 3  # seeded\n\n# the cat\nobject cat "a cat"\n'
                                     'object dog "a dog"\n\ncat left of dog  # why\n\n# tail\n')
+
+
+# --- object phrases read by the prompt reader ----------------------------------------------------
+
+
+def _read_with_phrases(text: str):
+    from compose.api import parse_program as read
+
+    return read(text)
+
+
+def test_an_object_phrase_fills_what_the_options_leave_unset():
+    scene = _read_with_phrases('object c "a red circle"\nobject dogs "three brown dogs"\nc left of dogs\n')
+    c, dogs = scene.objects
+    assert (c.class_name, c.color, c.count) == ("circle", "red", 1)
+    assert (dogs.class_name, dogs.color, dogs.count) == ("dog", "brown", 3)
+    assert [i.id for i in scene.instances()] == ["c#0", "dogs#0", "dogs#1", "dogs#2"]
+    assert scene.warnings == []
+
+
+def test_an_option_the_phrase_contradicts_is_kept_with_a_warning_naming_both():
+    scene = _read_with_phrases('object m "a blue mug" color red count 2\nobject t "a table" class "desk"\n')
+    m, t = scene.objects
+    assert (m.color, m.count, t.class_name) == ("red", 2, "desk")
+    messages = [w.message for w in scene.warnings]
+    assert len(messages) == 2 and all(x.startswith("W101") for x in messages)
+    assert "red" in messages[0] and "blue" in messages[0] and "'a blue mug'" in messages[0]
+    assert "desk" in messages[1] and "table" in messages[1]
+    assert scene.warnings[0].span.line == 1
+
+
+def test_a_phrase_of_several_things_fills_nothing():
+    scene = _read_with_phrases('object pair "a cat and a dog"\n')
+    assert scene.objects[0].class_name == "pair"
+    assert [w.message[:4] for w in scene.warnings] == ["W103"]
+
+
+def test_a_fixed_box_keeps_its_one_instance_whatever_the_phrase_counts():
+    scene = _read_with_phrases('object dogs "three dogs" at (0.1, 0.1, 0.4, 0.4)\n')
+    assert scene.objects[0].count == 1 and scene.objects[0].class_name == "dog"
+
+
+def test_the_language_alone_keeps_phrases_as_written():
+    scene = parse_program('object c "a red circle"\n')
+    assert (scene.objects[0].class_name, scene.objects[0].color) == ("c", None)
+
+
+def test_parse_shows_what_was_read_from_the_phrase(tmp_path):
+    import subprocess
+    import sys
+
+    program = tmp_path / "p.scene"
+    program.write_text('object c "a red circle"\nobject m "a blue mug" color red\n')
+    out = subprocess.run([sys.executable, "-m", "compose", "parse", str(program)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert 'object c "a red circle" class "circle" color red' in out.stdout
+    assert "W101" in out.stderr
