@@ -188,7 +188,7 @@ def build(arch: str, full: bool, folder: Path) -> int:
                          "too large to save to disk first)")
     elif arch == "flux2":  # klein-shaped: a Qwen3 text encoder, 3 hidden layers stacked
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-        from tiny_diffusers import qwen_tokenizer
+        from helpers.tiny_diffusers import qwen_tokenizer
         from transformers import Qwen3Config, Qwen3ForCausalLM
 
         qtok = qwen_tokenizer(folder / "_qtok", chat=True)
@@ -210,7 +210,7 @@ def build(arch: str, full: bool, folder: Path) -> int:
         size = 512  # 4096 image tokens, as at 1024 px
     elif arch == "qwen":
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-        from tiny_diffusers import qwen_tokenizer
+        from helpers.tiny_diffusers import qwen_tokenizer
         from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
         qtok = qwen_tokenizer(folder / "_qtok")

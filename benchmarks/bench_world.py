@@ -35,7 +35,7 @@ def objects_right(detections, rendered, *, min_visible: float = 0.003) -> tuple[
     assignment) by a detection of the same shape and color."""
     from scipy.optimize import linear_sum_assignment
 
-    from compose.verification.evaluation import box_iou
+    from compose.boxes import iou as box_iou
 
     h, w = next(iter(rendered.masks.values())).shape if rendered.masks else (1, 1)
     truth = [o for o in rendered.objects if rendered.masks[o.instance].sum() >= max(4, round(min_visible * h * w))]

@@ -70,7 +70,7 @@ def build_pipeline(model: str, device: str, dtype, folder: Path, depth: int | No
     needs (text lengths, the layers klein stacks)."""
     import diffusers
     import torch
-    from tiny_diffusers import clip_tokenizer, qwen_tokenizer, t5_tokenizer
+    from helpers.tiny_diffusers import clip_tokenizer, qwen_tokenizer, t5_tokenizer
 
     from compose.backbones.reference_configs import REFERENCE, build
 

@@ -33,6 +33,7 @@ class Errors:
     E005 = "invalid scene JSON: {reason}"
     E006 = "invalid value for {argument}: {value!r}; expected {expected}"
     E007 = "{path} is {kind}; expected a regular file"
+    E008 = "cannot write {path}: {reason}"
     # scene programs: syntax
     E101 = "unexpected {found}; expected {expected}"
     E102 = "unexpected end of input; expected {expected}"
@@ -50,6 +51,7 @@ class Errors:
     E113 = "'{predicate}' takes {expected} object(s), got {got}"
     E114 = "invalid {what} {value!r}; expected {expected}"
     E115 = "'{statement}' is given twice (first on line {first_line})"
+    E116 = "the scene has {count} {what}, over the limit of {limit}; {hint}"
     # prompts
     E201 = "the prompt is empty; expected a description such as 'a red cube left of a blue ball'"
     E202 = "the prompt has {size} characters, over the limit of {limit}"
@@ -74,12 +76,20 @@ class Errors:
     E504 = "model for detector '{name}' not found; looked in {looked}. Pass a local path (model=...) or put the weights in the Hugging Face cache; nothing is downloaded"
     E505 = "detector '{name}' needs the package '{package}': {install}"
     E506 = "cannot read detections {path}: {reason}"
+    E507 = "image {path} is {width} x {height} pixels, over the limit of {limit} pixels"
     # batch runs
     E601 = "line {line} of {path} is not a valid batch item: {reason}"
     E602 = "unknown engine '{name}'; expected one of {expected}"
     E603 = "engine '{name}' needs the package '{package}': install it with {install}"
     E604 = "{path} is not a GenEval image folder: {reason}"
     E605 = "a worker died while running item {item}: {reason}"
+    E606 = "{path} is in use by another run (pid {pid}); wait for it to end, or use another output folder"
+    E607 = "item {item} ran past the per-item time limit of {seconds:g} s and was stopped"
+    E608 = "batch item id {id!r} appears twice; ids must be unique"
+
+
+#: Characters of a source line an error excerpt shows (a longer line is cut around the column).
+EXCERPT_WIDTH = 120
 
 
 class ComposeError(Exception):
@@ -109,6 +119,18 @@ class ComposeError(Exception):
         self.message = template.format(**fields)
         super().__init__(f"{code}: {self.message}")
 
+    @classmethod
+    def coded(cls, code: str, message: str) -> ComposeError:
+        """An error of the phase class its code belongs to, with a message already written (an
+        error carried back from a worker as code and text)."""
+        phase = {"0": UsageError, "1": SceneError, "2": SceneError, "3": LayoutError, "4": BackboneError,
+                 "5": UsageError, "6": UsageError}
+        kind = phase.get(code[1:2], ComposeError) if len(code) == 4 and code[0] == "E" else ComposeError
+        err = kind.__new__(kind)
+        Exception.__init__(err, f"{code}: {message}")
+        err.code, err.fields, err.span, err.source, err.message = code, {}, None, None, message
+        return err
+
     def excerpt(self, span: Span | None = None) -> str | None:
         """The source line the error (or ``span`` in the same source) points at, with a caret
         under the column."""
@@ -123,8 +145,14 @@ class ComposeError(Exception):
         width = 1
         if span.end_line == span.line and span.end_column:
             width = max(1, span.end_column - col)
+        if len(text) > EXCERPT_WIDTH:  # a line of thousands of characters: the part around the column
+            start = max(0, min(col - 1 - EXCERPT_WIDTH // 4, len(text) - EXCERPT_WIDTH))
+            text = ("..." if start else "") + text[start:start + EXCERPT_WIDTH] + \
+                   ("..." if start + EXCERPT_WIDTH < len(text) else "")
+            col = col - start + (3 if start else 0)
+            width = min(width, EXCERPT_WIDTH - (col - 1) + 3)
         gutter = f"{span.line:>4} | "
-        return f"{gutter}{text}\n{' ' * len(gutter)}{' ' * (col - 1)}{'^' * width}"
+        return f"{gutter}{text}\n{' ' * len(gutter)}{' ' * (col - 1)}{'^' * max(1, width)}"
 
     def location(self) -> str | None:
         """``file:line:col`` (or the prompt words) where the error is, when known."""

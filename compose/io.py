@@ -37,6 +37,10 @@ Row = dict[str, Any]
 
 #: Largest input file the commands read (scene programs, prompt files, JSONL specs).
 MAX_INPUT_BYTES = 16 * 1024 * 1024
+#: Pixels of an image read from a file (checked from its header, before it is decoded). E507.
+MAX_IMAGE_PIXELS = 2048 * 2048
+#: Digits of one number in JSON input (Python's own limit on reading integers, kept). E005/E601.
+MAX_NUMBER_DIGITS = 4300
 
 
 def read_bytes(path: str | os.PathLike, what: str = "input", *, limit: int = MAX_INPUT_BYTES) -> bytes:
@@ -78,6 +82,68 @@ def read_text(path: str | os.PathLike, what: str = "input", *, limit: int = MAX_
         raise UsageError("E004", path=str(path), reason=f"byte {exc.start} is not UTF-8") from exc
 
 
+def loads_json(text: str | bytes) -> Any:
+    """``json.loads``, with input nested too deep for the decoder, or a number of more digits
+    than Python reads (:data:`MAX_NUMBER_DIGITS`), as a ``ValueError`` that says so
+    (``json.JSONDecodeError``, also a ``ValueError``, for text that is not JSON).
+
+    >>> loads_json("[" * 100_000)
+    Traceback (most recent call last):
+    ...
+    ValueError: nested too deep (arrays or objects inside one another, thousands of levels)
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deep (arrays or objects inside one another, thousands of levels)") from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # int() refuses a number of more than MAX_NUMBER_DIGITS digits
+        raise ValueError(f"a number has more than {MAX_NUMBER_DIGITS} digits") from exc
+
+
+def read_image(path: str | os.PathLike):
+    """A PIL image opened from a regular file, its size checked against
+    :data:`MAX_IMAGE_PIXELS` from the header, before any pixel is decoded.
+
+    A small file can decode to a huge image (a "decompression bomb"): E507 (exit 2) refuses it.
+    E007 for a path that is not a regular file, E502 for one that is not a readable image.
+    The image is loaded (the file closed) before it is returned.
+    """
+    from PIL import Image
+
+    # PIL warns above this and raises above twice it; the explicit check below comes first
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    p = Path(path)
+    try:
+        info = p.stat()
+    except FileNotFoundError:
+        raise UsageError("E502", path=str(p), reason="no such file") from None
+    except OSError as exc:
+        raise UsageError("E502", path=str(p), reason=exc.strerror or str(exc)) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError("E007", path=str(p), kind=_file_kind(info.st_mode))
+    try:
+        # the header alone is read here; with PIL's guard off for it, the error can name the size
+        Image.MAX_IMAGE_PIXELS = None
+        opened = Image.open(p)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise UsageError("E502", path=str(p), reason=str(exc) or type(exc).__name__) from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    with opened:
+        width, height = opened.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise UsageError("E507", path=str(p), width=width, height=height, limit=MAX_IMAGE_PIXELS)
+        try:
+            opened.load()
+        except Image.DecompressionBombError:
+            raise UsageError("E507", path=str(p), width=width, height=height, limit=MAX_IMAGE_PIXELS) from None
+        except (OSError, ValueError, SyntaxError, MemoryError) as exc:
+            raise UsageError("E502", path=str(p), reason=str(exc) or type(exc).__name__) from None
+        return opened
+
+
 def _file_kind(mode: int) -> str:
     for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
                        (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
@@ -96,19 +162,32 @@ def _replace(tmp: Path, target: Path) -> None:
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` by temporary file, fsync and rename."""
+    """Write ``data`` to ``path`` by temporary file, fsync and rename; E008 (exit 2) when it
+    cannot be written (its folder is a file, no permission, the disk is full)."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary_beside(p)
     try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if p.is_dir() and not p.is_symlink():
+            raise IsADirectoryError(21, "Is a directory")
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         _replace(tmp, p)
+    except OSError as exc:
+        _unlink_quietly(tmp)
+        raise UsageError("E008", path=str(p), reason=exc.strerror or str(exc)) from exc
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _unlink_quietly(tmp)
         raise
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -249,3 +328,55 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+class FolderLock:
+    """One run at a time per output folder: an exclusive ``flock`` on ``<folder>/.lock``.
+
+    The lock file holds the pid of the run that holds it. A second run is refused with E606
+    naming that pid. The kernel lets go of a ``flock`` when its process ends in any way (even
+    SIGKILL), so a lock left by a killed run is taken over by the next run, safely: there is no
+    pid to guess about, and no window in which two runs both think the folder is theirs.
+    The file is opened without following a symlink.
+    """
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / ".lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> FolderLock:
+        import fcntl
+
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as exc:
+            if self.path.is_symlink():
+                raise UsageError("E007", path=str(self.path), kind="a symlink") from exc
+            raise UsageError("E008", path=str(self.path), reason=exc.strerror or str(exc)) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise UsageError("E606", path=str(self.folder), pid=holder) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            import fcntl
+
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> FolderLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()

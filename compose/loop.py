@@ -62,6 +62,7 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
     source: str | None = None
     mode: str = "loop"
+    weights: dict[str, str] | None = None  # the weights file the render used and its sha256
 
     @property
     def cost(self):
@@ -88,6 +89,7 @@ class Result:
                         **({"repaint": r.plan.to_dict()} if r.plan is not None else {})} for r in self.rounds],
             "mode": self.mode, "cost": self.cost.to_dict(),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            **({"weights": self.weights} if self.weights else {}),
             "versions": versions(),
         }
 
@@ -216,9 +218,14 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
     model.check_layout(layout)
     detector = detector or model.default_detector
 
+    used_weights: dict[str, str] = {}
+
     def first_render(lay, render_seed):
         rendered, t_render = timed("render", model.render, [lay], seeds=[render_seed], steps=steps,
                                    guidance=guidance)
+        info = rendered.info or {}
+        if "weights_sha256" in info:
+            used_weights.update(file=str(info["weights"]), sha256=str(info["weights_sha256"]))
         native = rendered.images[0].size
         return rendered.images[0], native, t_render, render_cost(model, 1, steps=steps, guidance=guidance,
                                                                   seconds=t_render)
@@ -299,7 +306,8 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
                 attempts = previous_attempts
     chosen = rounds[best]
     result = Result(scene=scene, image=chosen.image, layout=chosen.layout, report=chosen.report,
-                    rounds=rounds, best=best, seed=seed, backbone=backbone, timings=timings, source=source)
+                    rounds=rounds, best=best, seed=seed, backbone=backbone, timings=timings, source=source,
+                    weights=used_weights or None)
     if out_dir is not None:
         say(f"write {out_dir}")
         write_outputs(result, Path(out_dir))

@@ -26,13 +26,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from compose.boxes import Box, union
+
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
     from compose.layouts import Layout
     from compose.scene import Scene
-
-Box = tuple[float, float, float, float]
 
 
 @dataclass
@@ -56,10 +56,6 @@ class RepaintPlan:
         return {"regions": [{"box": [round(v, 4) for v in r.box], "reason": r.reason, "instance": r.instance}
                             for r in self.regions],
                 "moved": {k: [round(v, 4) for v in b] for k, b in self.moved.items()}}
-
-
-def _union(a: Box, b: Box) -> Box:
-    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
 
 
 def plan_repaint(scene: Scene, layout: Layout, report, *, seed: int) -> RepaintPlan | None:
@@ -89,7 +85,7 @@ def plan_repaint(scene: Scene, layout: Layout, report, *, seed: int) -> RepaintP
         if instance in planned_instances or instance not in layout.boxes:
             return
         box = layout.boxes[instance]
-        regions.append(RepaintRegion(_union(box, extra) if extra else box, reason, instance))
+        regions.append(RepaintRegion(union(box, extra) if extra else box, reason, instance))
         planned_instances.add(instance)
 
     def clear_detection(k: int, reason: str) -> None:
@@ -127,8 +123,8 @@ def plan_repaint(scene: Scene, layout: Layout, report, *, seed: int) -> RepaintP
             to_move.append(subject)
     new_layout = layout
     if to_move:
-        from compose.placement import place as solve_layout
         from compose.errors import LayoutError
+        from compose.placement import place as solve_layout
 
         fixed = {i: b for i, b in layout.boxes.items() if i not in to_move}
         try:
@@ -142,7 +138,7 @@ def plan_repaint(scene: Scene, layout: Layout, report, *, seed: int) -> RepaintP
                 continue
             old, new = layout.boxes[instance], candidate.boxes[instance]
             k = binding.get(instance)
-            regions.append(RepaintRegion(_union(old, tuple(detections[k].box)) if k is not None else old,  # type: ignore[arg-type]
+            regions.append(RepaintRegion(union(old, tuple(detections[k].box)) if k is not None else old,  # type: ignore[arg-type]
                                          f"relation (old place): {reason}", None))
             regions.append(RepaintRegion(new, f"relation (new place): {reason}", instance))
             moved[instance] = new

@@ -23,7 +23,9 @@ True
 from __future__ import annotations
 
 import json
+import math
 import random
+import re
 from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -36,6 +38,21 @@ from compose.vocabulary import COLORS, MAX_COUNT, SIZES
 AttributeValue = Union[bool, int, float, str]
 
 SCENE_FORMAT_VERSION = 1
+
+#: What an object name is: an identifier (the language's ``NAME``) that is not a keyword, so a
+#: scene from any source can be written as a program. ``x`` (of ``canvas W x H``) is a name.
+NAME_PATTERN = re.compile(r"[^\W\d]\w*\Z")
+KEYWORDS = frozenset({"canvas", "background", "style", "negative", "seed", "object", "count", "color", "size",
+                      "at", "aspect", "class", "with", "prefer", "weight", "between", "and", "forbid", "require"})
+
+
+def is_name(word: str) -> bool:
+    """Whether ``word`` is a valid object name.
+
+    >>> is_name("mug"), is_name("x"), is_name("seed"), is_name("a\\nb"), is_name("2cats")
+    (True, True, False, False, False)
+    """
+    return bool(NAME_PATTERN.match(word)) and word not in KEYWORDS
 
 
 class Node(BaseModel):
@@ -127,8 +144,11 @@ class ObjectGroup(Node):
             raise ValueError(f"size {self.size} is outside (0, 1]")
         if self.at is not None and not valid_box(self.at):
             raise ValueError(f"fixed box {self.at} is outside 0..1 or empty")
-        if self.aspect is not None and not self.aspect > 0:
-            raise ValueError(f"aspect {self.aspect} must be positive")
+        if self.aspect is not None and not (math.isfinite(self.aspect) and 0.05 <= self.aspect <= 20):
+            raise ValueError(f"aspect {self.aspect} is outside 0.05..20 (a width / height ratio)")
+        for key, value in self.attributes.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"attribute {key!r} is {value}; expected a finite number")
         return self
 
     @property
@@ -158,6 +178,13 @@ class RelationStatement(Node):
     objects: list[Ref]
     hard: bool = True
     weight: float = 1.0
+
+    @field_validator("weight")
+    @classmethod
+    def _finite_weight(cls, value: float) -> float:
+        if not (math.isfinite(value) and 0 < value <= 1000):
+            raise ValueError(f"weight {value} is outside (0, 1000]")
+        return value
 
     @field_validator("predicate")
     @classmethod
@@ -261,6 +288,15 @@ class Scene(Node):
             raise ValueError(f"canvas {value[0]} x {value[1]} is outside 8..16384 pixels a side")
         return value
 
+    @field_validator("seed")
+    @classmethod
+    def _seed_in_range(cls, value: int | None) -> int | None:
+        from compose.seeds import MAX_SEED
+
+        if value is not None and not 0 <= value <= MAX_SEED:
+            raise ValueError(f"seed {value} is outside 0..{MAX_SEED}")
+        return value
+
     @model_validator(mode="after")
     def _references_resolve(self) -> Scene:
         groups = {}
@@ -276,6 +312,7 @@ class Scene(Node):
                 top = count.max if isinstance(count, CountRange) else count
                 if ref.index is not None and not 0 <= ref.index < top:
                     raise ValueError(f"instance {ref} is out of range (count {count})")
+        check_limits(self)
         return self
 
     # --- derived views -------------------------------------------------------------------
@@ -375,20 +412,35 @@ class Scene(Node):
         """Read the scene JSON (as :meth:`to_dict` writes it); raises ``SceneError`` E005."""
         if not isinstance(data, dict):
             raise SceneError("E005", reason=f"expected a JSON object, got {type(data).__name__}")
+        if "groups" not in data and any(k in data for k in ("objects", "relations", "forbid")):
+            found = ", ".join(repr(k) for k in data if k in ("objects", "relations", "forbid")) or "no key"
+            raise SceneError("E005", reason=f"no 'groups' (the declared objects): found {found}; 'objects', "
+                                            "'relations' and 'forbid' are derived, written for readers, never read")
         data = {k: v for k, v in data.items() if k not in ("objects", "relations", "forbid", "version")}
         if "groups" in data:
             data["objects"] = data.pop("groups")
         try:
-            return cls.model_validate(data)
+            scene = cls.model_validate(data)
         except ValueError as exc:  # pydantic.ValidationError is a ValueError
             raise SceneError("E005", reason=_short_validation_message(exc)) from exc
+        except RecursionError:
+            raise SceneError("E005", reason="nested too deep") from None
+        if not (scene.objects or scene.forbidden or scene.requirements):  # as an empty program is (E002)
+            raise SceneError("E002", what="the scene's 'groups'",
+                             expected='objects such as {"name": "cat", "phrase": "a cat"}')
+        check_semantics(scene)
+        return scene
 
     @classmethod
     def from_json(cls, text: str) -> Scene:
+        from compose.io import loads_json
+
         try:
-            data = json.loads(text)
+            data = loads_json(text)
         except json.JSONDecodeError as exc:
             raise SceneError("E005", reason=f"line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+        except ValueError as exc:
+            raise SceneError("E005", reason=str(exc)) from exc
         return cls.from_dict(data)
 
     @classmethod
@@ -479,6 +531,64 @@ class Scene(Node):
                   "hard": d["hard"], "weight": d["weight"], **({"span": d["span"]} if "span" in d else {})}
                  for _, d in sorted(statements.items())]
         return cls.model_validate({**header, "objects": objects, "statements": built})
+
+
+def _top(group: ObjectGroup) -> int:
+    return group.count.max if isinstance(group.count, CountRange) else group.count
+
+
+def check_limits(scene: Scene) -> None:
+    """E116 (exit 3) for a scene over the limits of :mod:`compose.limits`: too many instances,
+    too many relations once statements are expanded, too many canvas pixels. Counted from the
+    declarations (ranges at their maximum), so nothing is expanded to find out."""
+    from compose.limits import MAX_CANVAS_PIXELS, MAX_INSTANCES, MAX_RELATIONS
+
+    pixels = scene.canvas[0] * scene.canvas[1]
+    if pixels > MAX_CANVAS_PIXELS:
+        raise SceneSemanticError("E116", count=pixels, what=f"canvas pixels ({scene.canvas[0]} x {scene.canvas[1]})",
+                                 limit=MAX_CANVAS_PIXELS, hint="use a smaller canvas")
+    tops = {g.name: _top(g) for g in scene.objects}
+    total = sum(tops.values())
+    if total > MAX_INSTANCES:
+        raise SceneSemanticError("E116", count=total, what="object instances", limit=MAX_INSTANCES,
+                                 hint="use fewer objects or smaller counts")
+    relations = 0
+    for st in scene.statements:
+        n = 1
+        for ref in [st.subject, *st.objects]:
+            n *= 1 if ref.index is not None else tops.get(ref.group, 1)
+        relations += n
+    if relations > MAX_RELATIONS:
+        raise SceneSemanticError("E116", count=relations, what="relations between instances", limit=MAX_RELATIONS,
+                                 hint="relate fewer groups, or groups with smaller counts")
+
+
+def check_semantics(scene: Scene) -> None:
+    """The checks the scene language makes of a program, for a scene from elsewhere (scene
+    JSON): names are identifiers (E114), a relation has the objects its predicate takes (E113),
+    nothing is related to itself (E106), a fixed box holds one instance (E114)."""
+    from compose.relations import RELATIONS
+
+    for group in scene.objects:
+        if not is_name(group.name):
+            raise SceneSemanticError("E114", what="object name", value=group.name,
+                                     expected="a letter then letters, digits or '_', not a keyword")
+        if group.at is not None and not (isinstance(group.count, int) and group.count == 1):
+            raise SceneSemanticError("E114", what="fixed box for", value=f"{group.name} (count {group.count})",
+                                     expected="count 1: one box holds one instance")
+    for st in scene.statements:
+        arity = RELATIONS[st.predicate].arity
+        if len(st.objects) != arity:
+            raise SceneSemanticError("E113", predicate=st.predicate, expected=arity, got=len(st.objects))
+        refs = [st.subject, *st.objects]
+        for i, a in enumerate(refs):
+            for b in refs[i + 1:]:
+                if a.group == b.group and (a.index is None or b.index is None or a.index == b.index):
+                    if a.index is None and b.index is None and _top(scene.group(a.group)) > 1 \
+                            and st.predicate != "between":
+                        continue  # mug left_of mug between a group's instances: each pair once
+                    raise SceneSemanticError("E106", name=str(a if a.index is not None else b),
+                                             predicate=st.predicate.replace("_", " "))
 
 
 def _short_validation_message(exc: Exception) -> str:

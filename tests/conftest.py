@@ -3,7 +3,7 @@
 import os
 
 from hypothesis import HealthCheck, settings
-from tiny_diffusers import (  # noqa: F401  (fixtures: tiny checkpoints built once per session)
+from helpers.tiny_diffusers import (  # noqa: F401  (fixtures: tiny checkpoints built once per session)
     tiny_controlnet,
     tiny_flux,
     tiny_flux2,

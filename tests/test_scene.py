@@ -6,7 +6,7 @@ from hypothesis import given
 
 from compose.errors import SceneError
 from compose.scene import CountRange, ObjectGroup, Ref, RelationStatement, Scene, Span
-from tests.strategies import scenes
+from helpers.strategies import scenes
 
 
 def kitchen() -> Scene:

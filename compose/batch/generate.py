@@ -41,7 +41,9 @@ from typing import Any
 from compose.batch.items import SAFE_ID, BatchItem, ItemOutput, error_row
 from compose.batch.runner import latest_rows, run_batch
 from compose.errors import UsageError
-from compose.io import read_rows, read_text, write_text_atomic
+from compose.io import loads_json, read_rows, read_text, write_text_atomic
+from compose.limits import DEFAULT_ITEM_TIMEOUT, MAX_ROUNDS, check_device, check_run_options
+from compose.seeds import MAX_SEED
 from compose.sources import scene_from_spec
 
 #: Keys a spec line may have.
@@ -66,9 +68,11 @@ def read_spec(path: str | Path) -> list[BatchItem]:
         if not text.strip():
             continue
         try:
-            spec = json.loads(text)
+            spec = loads_json(text)
         except json.JSONDecodeError as exc:
             raise bad(k, f"not JSON ({exc.msg})") from exc
+        except ValueError as exc:
+            raise bad(k, f"not JSON ({exc})") from None
         if not isinstance(spec, dict):
             raise bad(k, "expected a JSON object")
         unknown = sorted(set(spec) - set(SPEC_KEYS))
@@ -87,12 +91,15 @@ def read_spec(path: str | Path) -> list[BatchItem]:
         if item_id in first_line:
             raise bad(k, f"id {item_id!r} is already used on line {first_line[item_id]}")
         first_line[item_id] = k
-        for key in ("seed", "max_rounds"):
+        for key, top in (("seed", MAX_SEED), ("max_rounds", MAX_ROUNDS)):
             value = spec.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                raise bad(k, f"'{key}' must be a whole number, 0 or more; got {value!r}")
-        if "backbone" in spec and not isinstance(spec["backbone"], str):
-            raise bad(k, f"'backbone' must be a backbone name; got {spec['backbone']!r}")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top):
+                raise bad(k, f"'{key}' must be a whole number from 0 to {top}; got {value!r}")
+        if "backbone" in spec:
+            try:
+                check_backbone(spec["backbone"])
+            except UsageError as exc:
+                raise bad(k, f"'backbone': {exc.message}") from None
         payload = {key: spec[key] for key in SPEC_KEYS if key in spec and key != "id"}
         payload["line"] = k
         if source == "scene":
@@ -100,6 +107,43 @@ def read_spec(path: str | Path) -> list[BatchItem]:
             payload["scene"] = str(scene_path if scene_path.is_absolute() else path.parent / scene_path)
         items.append(BatchItem(id=item_id, payload=payload))
     return items
+
+
+def check_backbone(name: Any, options: dict[str, Any] | None = None, argument: str = "--backbone-options") -> None:
+    """E401 (exit 2) for an unknown backbone name and E006 for an option its constructor does not
+    take (a misspelt key is refused, not silently ignored); checked before any work. The
+    backbone's module is imported (its heavy packages are not: they load in ``load()``)."""
+    import inspect
+
+    from compose.backbones.base import available_backbones, backbone_class
+
+    names = available_backbones()
+    if not isinstance(name, str) or name not in names:
+        raise UsageError("E401", name=name, expected=", ".join(names))
+    if not options:
+        return
+    params = inspect.signature(backbone_class(name).__init__).parameters
+    swallowing = [p for p in params.values() if p.kind is inspect.Parameter.VAR_KEYWORD]
+    if swallowing and not swallowing[0].name.startswith("_"):
+        return  # passed through on purpose (to a pipeline's from_pretrained)
+    known = sorted(k for k, p in params.items() if k != "self" and p.kind is not inspect.Parameter.VAR_KEYWORD)
+    for key in options:
+        if key not in known:
+            raise UsageError("E006", argument=argument, value=key,
+                             expected=f"an option of backbone '{name}': {', '.join(known)}")
+    if "device" in options and options["device"] is not None:
+        check_device(options["device"], argument=f"{argument} device")
+
+
+def check_detector(name: Any) -> None:
+    """E503 (exit 2) for an unknown detector name, before any work."""
+    if name is None:
+        return
+    from compose.verification.detection import available_detectors
+
+    names = available_detectors()
+    if not isinstance(name, str) or name not in names:
+        raise UsageError("E503", name=name, expected=", ".join(names))
 
 
 @dataclass
@@ -184,7 +228,7 @@ def generate_batch(spec: str | Path, out: str | Path, *, engine: str = "local", 
                    max_rounds: int = 3, steps: int | None = None, guidance: float | None = None,
                    detector: str | None = None, backbone_options: dict[str, Any] | None = None,
                    threads: int | None = None, gpus_per_worker: float | None = None, progress: bool = True,
-                   limit: int | None = None) -> dict[str, Any]:
+                   limit: int | None = None, item_timeout: float | None = DEFAULT_ITEM_TIMEOUT) -> dict[str, Any]:
     """Generate every item of ``spec`` into ``out`` (see the module docstring); returns the
     summary (also written to ``out/summary.json``).
 
@@ -193,9 +237,13 @@ def generate_batch(spec: str | Path, out: str | Path, *, engine: str = "local", 
     """
     from compose.batch.engines import get_engine
 
+    # run-level options are checked once, here, before any item: a mistake in them is the
+    # run's error (exit 2), not the same error row for every item
+    check_run_options(steps=steps, guidance=guidance, max_rounds=max_rounds, threads=threads, workers=workers,
+                      limit=limit, item_timeout=item_timeout)
+    check_backbone(backbone, backbone_options)
+    check_detector(detector)
     items = read_spec(spec)
-    if max_rounds < 0:
-        raise UsageError("E006", argument="max_rounds", value=max_rounds, expected="0 or more")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     task = GenerateTask(backbone=backbone, max_rounds=max_rounds, steps=steps, guidance=guidance,
@@ -207,7 +255,7 @@ def generate_batch(spec: str | Path, out: str | Path, *, engine: str = "local", 
         if address is not None:
             raise UsageError("E006", argument="address", value=address, expected="nothing with the local engine "
                                                                                   "(--address joins a Ray cluster)")
-        options = {"workers": workers or 1, "threads": threads}
+        options = {"workers": workers or 1, "threads": threads, "item_timeout": item_timeout}
     runner = get_engine(engine, **options)
     try:
         stats = run_batch(items, task, results=out / "results.jsonl", on_error=partial(error_item_row, backbone=backbone),

@@ -37,6 +37,8 @@ Examples
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +46,19 @@ from pathlib import Path
 from typing import Any
 
 from compose.batch.items import BatchItem, ItemOutput, Row, error_row
-from compose.io import RowWriter, read_rows, remove_partial_folders, write_rows_atomic, write_tree_atomic
+from compose.errors import ComposeError, UsageError
+from compose.io import FolderLock, RowWriter, read_rows, remove_partial_folders, write_rows_atomic, write_tree_atomic
+
+
+class Terminated(KeyboardInterrupt):
+    """The run got SIGTERM: it stops as an interrupt does (workers stopped, every finished row
+    already on disk), and the command exits 143."""
+
+    exit_code = 143
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
 
 
 @dataclass
@@ -110,17 +124,40 @@ def run_batch(items: Sequence[BatchItem], work: Callable[[BatchItem], Any], *, r
     files_dir : path, optional
         Where the files of an :class:`ItemOutput` go: ``files_dir/<id>/``, written atomically
         before the row; leftovers of a killed run are removed first.
+
+    The results file's folder is locked for the run (:class:`~compose.io.FolderLock`): a second
+    run on it is refused (E606). SIGTERM stops the run as Ctrl-C does (:class:`Terminated`):
+    the workers are stopped and every finished row is already on disk.
     """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise UsageError("E006", argument="limit", value=limit, expected="a whole number, 0 or more")
+    ids = [item.id for item in items]
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        dup = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+        raise UsageError("E608", id=dup)
+    # one run per output folder: a second run would do the same items at the same time
+    lock = FolderLock(Path(results).parent).acquire()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _run_locked(items, work, results=results, derived=derived, on_error=on_error, progress=progress,
+                           description=description, limit=limit, engine=engine, retry=retry, files_dir=files_dir)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        lock.release()
+
+
+def _run_locked(items, work, *, results, derived, on_error, progress, description, limit, engine, retry,
+                files_dir) -> BatchStats:
     from tqdm import tqdm
 
     from compose.batch.engines.local import LocalEngine
 
     started = time.perf_counter()
     ids = [item.id for item in items]
-    if len(set(ids)) != len(ids):
-        seen: set[str] = set()
-        dup = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
-        raise ValueError(f"batch item id {dup!r} appears twice; ids must be unique")
     rows = read_rows(results, repair=True)
     latest = latest_rows(rows)
     done = {i for i, row in latest.items() if not (retry is not None and retry(row))}
@@ -144,6 +181,10 @@ def run_batch(items: Sequence[BatchItem], work: Callable[[BatchItem], Any], *, r
                                               desc=description, unit="item", disable=not progress,
                                               dynamic_ncols=True) as bar:
             for item, output, failure in outcomes:
+                if failure is not None and getattr(failure, "setup", False):
+                    # the task cannot start at all (a backbone's weights, an unknown detector):
+                    # a run-level error, not one error row per item
+                    raise ComposeError.coded(failure.code, failure.message)
                 row = None
                 if failure is None:
                     try:

@@ -35,7 +35,7 @@ from typing import Any
 from compose.batch.items import BatchItem, ItemOutput, error_row
 from compose.batch.runner import latest_rows, run_batch
 from compose.errors import UsageError
-from compose.io import read_rows, read_text, write_rows_atomic, write_text_atomic
+from compose.io import loads_json, read_rows, read_text, write_rows_atomic, write_text_atomic
 
 #: Where an items line's scene comes from.
 ITEM_SOURCES = ("scene", "program", "prompt", "metadata")
@@ -57,15 +57,21 @@ def read_items(path: str | Path) -> list[BatchItem]:
         if not line.strip():
             continue
         try:
-            spec = json.loads(line)
+            spec = loads_json(line)
         except json.JSONDecodeError as exc:
             raise UsageError("E601", line=k, path=str(path), reason=f"not JSON ({exc.msg})") from exc
+        except ValueError as exc:  # nested too deep, a number of thousands of digits
+            raise UsageError("E601", line=k, path=str(path), reason=f"not JSON ({exc})") from None
         if not isinstance(spec, dict):
             raise UsageError("E601", line=k, path=str(path), reason="expected a JSON object")
         kinds = [key for key in ITEM_SOURCES if key in spec]
         if len(kinds) != 1:
             raise UsageError("E601", line=k, path=str(path),
                              reason="expected exactly one of 'scene', 'program', 'prompt' or 'metadata'")
+        if "metadata" in spec and not isinstance(spec["metadata"], dict):
+            raise UsageError("E601", line=k, path=str(path), reason="'metadata' must be a JSON object")
+        if spec.get("tag") is not None and not isinstance(spec["tag"], str):
+            raise UsageError("E601", line=k, path=str(path), reason="'tag' must be a string")
         images = spec.get("images", [spec["image"]] if "image" in spec else None)
         if not isinstance(images, list) or not images or not all(isinstance(i, str) for i in images):
             raise UsageError("E601", line=k, path=str(path), reason="expected 'image': PATH or 'images': [PATH, ...]")

@@ -38,7 +38,9 @@ def print_error(err: ComposeError) -> None:
     excerpt = err.excerpt()
     if excerpt:
         err_console.print(_escape(excerpt), highlight=False)
-    for conflict in getattr(err, "conflicts", None) or []:  # E301: each statement, where it is
+    from compose.limits import MAX_CONFLICTS_SHOWN
+
+    for conflict in (getattr(err, "conflicts", None) or [])[:MAX_CONFLICTS_SHOWN]:  # E301: where each one is
         span = getattr(conflict, "span", None)
         shown = err.excerpt(span) if span is not None else None
         if span is not None:

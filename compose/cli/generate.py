@@ -35,11 +35,23 @@ def run(args) -> int:
     from compose.errors import UsageError
     from compose.loop import best_of_n, generate
 
+    from compose.batch.generate import check_backbone, check_detector
+    from compose.limits import check_run_options
+    from compose.seeds import check_seed
+
     if args.best_of is not None and args.best_of < 1:
         raise UsageError("E006", argument="--best-of", value=args.best_of, expected="a positive number of seeds")
-    scene = load_scene_from_args(args)
     source = getattr(args, "file", None) or getattr(args, "prompt", None)
     options = {k: getattr(args, k) for k in ("model", "device", "dtype") if getattr(args, k) is not None}
+    if args.backbone == "embedded" and "model" in options:
+        options["weights"] = options.pop("model")  # the embedded model's weights are one safetensors file
+    # every run-level option is checked before the scene is even read (exit 2, coded)
+    check_run_options(steps=args.steps, guidance=args.guidance, max_rounds=args.max_rounds, device=args.device)
+    if args.seed is not None:
+        check_seed(args.seed, "--seed")
+    check_backbone(args.backbone, options, argument="--model/--device/--dtype")
+    check_detector(args.detector)
+    scene = load_scene_from_args(args)
     with err_console.status("compose generate") as status:
         def progress(line: str) -> None:
             status.update(f"compose generate: {line}")

@@ -34,6 +34,8 @@ def register(subparsers) -> None:
     p.add_argument("--backbone-options", metavar="JSON", help='backbone constructor options, e.g. '
                                                              '\'{"device": "cuda", "weights": "w.safetensors"}\'')
     p.add_argument("--limit", type=int, help="stop after this many new items")
+    p.add_argument("--item-timeout", type=float, default=None, metavar="S",
+                   help="seconds one item may run before it is stopped as an error row (E607; default 900)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -55,7 +57,8 @@ def run(args) -> int:
                              retry_failed=args.retry_failed, backbone=args.backbone, max_rounds=args.max_rounds,
                              steps=args.steps, guidance=args.guidance, detector=args.detector,
                              backbone_options=options, threads=args.threads,
-                             gpus_per_worker=args.gpus_per_worker, progress=not args.no_progress, limit=args.limit)
+                             gpus_per_worker=args.gpus_per_worker, progress=not args.no_progress, limit=args.limit,
+                             **({"item_timeout": args.item_timeout} if args.item_timeout is not None else {}))
     print_summary(summary)
     return 0
 

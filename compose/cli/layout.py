@@ -30,9 +30,15 @@ def run(args) -> int:
     from compose.cli.console import load_scene_from_args
     from compose.errors import InfeasibleLayoutError
 
-    if not args.time_limit > 0:
+    import math
+
+    if not (math.isfinite(args.time_limit) and 0 < args.time_limit <= 3600):
         raise UsageError("E006", argument="--time-limit", value=args.time_limit,
-                         expected="a positive number of seconds")
+                         expected="a number of seconds in (0, 3600]")
+    if args.seed is not None:
+        from compose.seeds import check_seed
+
+        check_seed(args.seed, "--seed")
     scene = load_scene_from_args(args)
     try:
         lay = layout(scene, seed=args.seed, time_limit=args.time_limit)

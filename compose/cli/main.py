@@ -70,11 +70,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if debug:
             raise
-        sys.stderr.write("interrupted\n")
-        return 130
+        # SIGTERM during a batch arrives as a Terminated interrupt; finished rows are on disk
+        code = getattr(exc, "exit_code", 130)
+        sys.stderr.write("terminated; finished rows are kept, run again to resume\n" if code == 143
+                         else "interrupted\n")
+        return code
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     except Exception as exc:  # an unexpected bug: one line, the traceback only with --debug

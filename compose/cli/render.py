@@ -32,8 +32,14 @@ def run(args) -> int:
     from compose.cli.console import load_scene_from_args
     from compose.layouts import Layout
 
-    if args.steps is not None and args.steps < 1:
-        raise UsageError("E006", argument="--steps", value=args.steps, expected="an integer >= 1")
+    from compose.batch.generate import check_backbone
+    from compose.limits import check_run_options
+    from compose.seeds import check_seed
+
+    check_run_options(steps=args.steps, guidance=args.guidance)
+    if args.seed is not None:
+        check_seed(args.seed, "--seed")
+    check_backbone(args.backbone)
     if args.layout is not None:
         if args.file is not None or args.prompt is not None:
             raise UsageError("E006", argument="--layout", value=args.layout,
@@ -47,7 +53,9 @@ def run(args) -> int:
         layout = solve_layout(scene, seed=seed)
     seed = resolve_seed(args.seed, layout.seed, argument="--seed")
     if args.layout_out:
-        Path(args.layout_out).write_text(layout.to_json() + "\n", encoding="utf-8")
+        from compose.io import write_text_atomic
+
+        write_text_atomic(args.layout_out, layout.to_json() + "\n")
     result = render(layout, backbone=args.backbone, seed=seed, steps=args.steps, guidance=args.guidance)
     out = Path(args.out)
     try:

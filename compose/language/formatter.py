@@ -10,10 +10,9 @@ import json
 import re
 
 from compose.relations import CANONICAL_WORDS, word_vocabulary
+from compose.scene import KEYWORDS as _KEYWORDS  # one list of keywords: names are the same everywhere
 from compose.scene import CountRange, ObjectGroup, Ref, RelationStatement, Scene
 
-_KEYWORDS = {"canvas", "background", "style", "negative", "seed", "object", "count", "color", "size",
-             "at", "aspect", "class", "with", "prefer", "weight", "between", "and", "forbid", "require", "x"}
 _IDENTIFIER = re.compile(r"[^\W\d]\w*\Z")
 
 

@@ -23,6 +23,7 @@ from compose.errors import SceneSemanticError, SceneSyntaxError, warning_text
 from compose.language.syntax import parse_tree
 from compose.relations import RELATIONS, lookup_program_words
 from compose.scene import (
+    KEYWORDS,
     CountRange,
     Forbidden,
     ObjectGroup,
@@ -140,7 +141,13 @@ class _Builder:
 
     def build(self, tree) -> Scene:
         for stmt in tree.children:
-            getattr(self, f"stmt_{stmt.data}")(stmt)
+            try:
+                getattr(self, f"stmt_{stmt.data}")(stmt)
+            except ValueError as exc:  # int() refuses numbers of more digits than MAX_NUMBER_DIGITS
+                if "digits" not in str(exc):
+                    raise
+                raise self.error("E114", stmt, what="number", value="(thousands of digits)",
+                                 expected="a number of at most 4300 digits") from None
         scene = Scene(objects=list(self.groups.values()), statements=self.statements,
                       forbidden=self.forbidden, requirements=self.requirements,
                       warnings=self.warnings, **self.settings)
@@ -174,6 +181,8 @@ class _Builder:
     def stmt_object(self, node) -> None:
         name_token, phrase_token, *options = node.children
         name = str(name_token)
+        if name in KEYWORDS:  # a keyword cannot be a name everywhere one is written (`seed left of x`)
+            raise self.error("E114", name_token, what="object name", value=name, expected="a name that is not a keyword")
         if name in self.groups:
             raise self.error("E104", name_token, name=name, first_line=self.groups[name].span.line)
         fields: dict[str, Any] = {"name": name, "phrase": self.string(phrase_token)}

@@ -98,5 +98,9 @@ def _in_written_order(problem, err: InfeasibleLayoutError) -> InfeasibleLayoutEr
     conflicts = sorted(err.conflicts, key=lambda t: (
         t.span.line if getattr(t, "span", None) is not None and t.span.line is not None else math.inf,
         order[id(t)]))
-    return InfeasibleLayoutError("E301", conflicts=conflicts, statements="\n".join(
-        f"  - {problem.descriptions.get(t, t)}" for t in conflicts))
+    from compose.limits import MAX_CONFLICTS_SHOWN  # the first N, then how many more
+
+    shown = [f"  - {problem.descriptions.get(t, t)}" for t in conflicts[:MAX_CONFLICTS_SHOWN]]
+    if len(conflicts) > MAX_CONFLICTS_SHOWN:
+        shown.append(f"  ... and {len(conflicts) - MAX_CONFLICTS_SHOWN} more")
+    return InfeasibleLayoutError("E301", conflicts=conflicts, statements="\n".join(shown))

@@ -13,8 +13,8 @@ from compose.errors import PromptError
 from compose.prompts import lexicon as lx
 from compose.relations import RELATIONS, word_vocabulary
 from compose.vocabulary import (
+    COLOR_NAMES,
     COLOR_SYNONYMS,
-    COLORS,
     COUNT_WORDS,
     SIZE_WORDS,
 )
@@ -130,7 +130,7 @@ def _closed_tags() -> dict[str, str]:
     return tags
 
 
-COLORS_AND_SYNONYMS = tuple(COLORS) + tuple(COLOR_SYNONYMS)
+COLORS_AND_SYNONYMS = COLOR_NAMES + tuple(COLOR_SYNONYMS)
 _CLOSED_TAGS = _closed_tags()
 _PLURAL_CLASS_WORDS = {form for noun in (*lx.CLASS_PHRASES.values(), *lx.CLASS_SYNONYMS)
                        for form in lx.plural_forms(noun) if " " not in form} \
@@ -143,7 +143,7 @@ def _tag_closed(doc) -> bool:
     Words of known classes ("teddy bear", "oranges") and of relation phrases ("to the left of")
     count as decided wherever the whole phrase stands; any other word (a verb, an unknown noun or
     adjective) sends the prompt to the statistical tagger. Both paths read the same scene for
-    every GenEval and hard-set prompt (tests/test_prompts.py).
+    every GenEval and hard-set prompt (tests/prompts/test_prompts.py).
     """
     words = [t.text for t in doc]
     tags: list[str] = []

@@ -18,12 +18,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from compose.boxes import Box
+
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
     from compose.layouts import Layout
 
-Box = tuple[float, float, float, float]
 
 #: Context kept around a region, as a share of its size on each side, at least.
 CONTEXT = 0.6

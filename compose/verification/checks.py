@@ -160,7 +160,7 @@ def bind_instances(scene: Scene, detections: Sequence[Detection], counts: dict[s
     """
     from scipy.optimize import linear_sum_assignment
 
-    from compose.verification.evaluation import box_iou
+    from compose.boxes import iou
 
     instances = scene.instances(counts)
     binding: dict[str, int | None] = {inst.id: None for inst in instances}
@@ -175,7 +175,7 @@ def bind_instances(scene: Scene, detections: Sequence[Detection], counts: dict[s
                 continue
             wrong_color = float(color is not None and det.color is not None and det.color != color)
             if laid is not None:
-                cost[r, c] = 1.0 - box_iou(laid, det.box) + 0.01 * wrong_color
+                cost[r, c] = 1.0 - iou(laid, det.box) + 0.01 * wrong_color
             else:
                 cost[r, c] = wrong_color + 0.001 * (1.0 - float(det.score))
     rows, cols = linear_sum_assignment(cost)

@@ -29,19 +29,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from compose.vocabulary import COLORS, GENEVAL_COLORS
+from compose.vocabulary import COLOR_NAMES, COLORS, GENEVAL_COLORS
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-_PALETTE_NAMES = tuple(COLORS)
-_PALETTE = np.asarray([COLORS[c] for c in _PALETTE_NAMES], dtype=np.float32)
+
+_PALETTE = np.asarray([COLORS[c] for c in COLOR_NAMES], dtype=np.float32)
 
 #: Distance (RGB units) at which the palette confidence falls to zero.
 PALETTE_SCALE = 120.0
 
 
-def nearest_color(rgb: Sequence[float], names: Sequence[str] = _PALETTE_NAMES) -> tuple[str, float]:
+def nearest_color(rgb: Sequence[float], names: Sequence[str] = COLOR_NAMES) -> tuple[str, float]:
     """The vocabulary color nearest to ``rgb`` and a confidence that falls with the distance.
 
     >>> nearest_color((128, 130, 125))[0]
@@ -62,7 +62,7 @@ def inner_pixels(pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return pixels[chosen]
 
 
-def palette_color(pixels: np.ndarray, mask: np.ndarray, names: Sequence[str] = _PALETTE_NAMES) -> tuple[str, float]:
+def palette_color(pixels: np.ndarray, mask: np.ndarray, names: Sequence[str] = COLOR_NAMES) -> tuple[str, float]:
     """Color of the masked object in an ``(h, w, 3)`` image of the embedded world.
 
     The per-channel median of the inner pixels is robust to anti-aliased edges and to noise.

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from compose.boxes import Box
 from compose.errors import BackboneError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     from PIL import Image
 
-Box = tuple[float, float, float, float]
 
 
 @dataclass
@@ -127,9 +127,9 @@ def load_image(image: Any) -> Image.Image:
         return image.convert("RGB") if image.mode != "RGB" else image
     if isinstance(image, (str, Path)):
         try:
-            with Image.open(image) as opened:
-                opened.load()
-                return ImageOps.exif_transpose(opened).convert("RGB")
+            from compose.io import read_image  # regular files only, pixels bounded (E007, E507)
+
+            return ImageOps.exif_transpose(read_image(image)).convert("RGB")
         except FileNotFoundError:
             raise UsageError("E502", path=str(image), reason="no such file") from None
         except (OSError, ValueError, SyntaxError) as exc:  # PIL raises these for damaged files
@@ -150,31 +150,3 @@ register_detector("world", "compose.verification.detectors.world:WorldDetector")
 register_detector("owlv2", "compose.verification.detectors.owlv2:Owlv2Detector")
 register_detector("grounding-dino", "compose.verification.detectors.grounding_dino:GroundingDinoDetector")
 register_detector("mask2former", "compose.verification.detectors.mask2former:Mask2FormerDetector")
-
-
-def non_max_suppression(boxes: Any, scores: Any, iou: float = 0.5) -> list[int]:
-    """Indices of the boxes kept, best first: each box that overlaps a better kept one by more
-    than ``iou`` is dropped.
-
-    >>> non_max_suppression([(0, 0, 1, 1), (0, 0, 1, 0.9), (2, 2, 3, 3)], [0.9, 0.8, 0.7])
-    [0, 2]
-    """
-    import numpy as np
-
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    order = list(np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable"))
-    areas = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    kept: list[int] = []
-    while order:
-        i = order.pop(0)
-        kept.append(int(i))
-        if not order:
-            break
-        rest = np.asarray(order)
-        iw = np.clip(np.minimum(b[i, 2], b[rest, 2]) - np.maximum(b[i, 0], b[rest, 0]), 0, None)
-        ih = np.clip(np.minimum(b[i, 3], b[rest, 3]) - np.maximum(b[i, 1], b[rest, 1]), 0, None)
-        inter = iw * ih
-        union = areas[i] + areas[rest] - inter
-        overlap = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-        order = [int(j) for j, o in zip(rest, overlap) if o <= iou]
-    return kept

@@ -16,25 +16,12 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from compose.relations import intersection_area
-
-Box = tuple[float, float, float, float]
-
-
-def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two boxes.
-
-    >>> box_iou((0, 0, 2, 2), (1, 0, 3, 2))
-    0.333...
-    """
-    inter = intersection_area(tuple(a), tuple(b))  # type: ignore[arg-type]
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
+from compose.boxes import Box, iou as box_iou
 
 
 @dataclass
@@ -95,7 +82,7 @@ def separated_layouts(n: int, *, seed: int = 0, objects: tuple[int, int] = (1, 6
     (2, True)
     """
     from compose.layouts import Layout, Region
-    from compose.vocabulary import BACKGROUNDS, COLORS, SHAPES
+    from compose.vocabulary import BACKGROUNDS, COLOR_NAMES, SHAPES
 
     out = []
     for i in range(n):
@@ -116,7 +103,7 @@ def separated_layouts(n: int, *, seed: int = 0, objects: tuple[int, int] = (1, 6
             else:
                 continue
             shape = SHAPES[int(rng.integers(len(SHAPES)))]
-            color = list(COLORS)[int(rng.integers(len(COLORS)))]
+            color = COLOR_NAMES[int(rng.integers(len(COLOR_NAMES)))]
             name = f"{shape}{k}#0"
             boxes[name] = box
             regions[name] = Region(phrase=f"a {color} {shape}", attributes={"color": color}, **{"class": shape})

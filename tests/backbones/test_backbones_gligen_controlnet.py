@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tiny_diffusers import left_half_mask, two_region_layout
+from helpers.tiny_diffusers import left_half_mask, two_region_layout
 
 from compose.backbones import get_backbone
 from compose.errors import BackboneError

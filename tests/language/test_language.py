@@ -9,7 +9,7 @@ from compose.errors import SceneSemanticError, SceneSyntaxError, UsageError
 from compose.language import format_program, format_scene, parse_program
 from compose.language.syntax import MAX_PROGRAM_BYTES, scene_parser
 from compose.relations import RELATIONS, word_vocabulary
-from tests.strategies import scenes
+from helpers.strategies import scenes
 
 EXAMPLES = sorted(Path(__file__).parents[2].joinpath("examples").glob("*.scene"))
 

@@ -117,6 +117,71 @@ def worker_died(item: BatchItem, reason: str, kind: str) -> ItemError:
     return ItemError("E605", Errors.E605.format(item=item.id, reason=reason), kind)
 
 
+class ItemTimeout(BaseException):
+    """An item ran past its time limit (raised inside the task by a timer signal). Not an
+    ``Exception``: the task's own ``except Exception`` (and :func:`run_item`'s) must not catch it."""
+
+
+def run_item_limited(task: Callable[[BatchItem], Any], item: BatchItem,
+                     seconds: float | None) -> tuple[Any, ItemError | None]:
+    """:func:`~compose.batch.items.run_item` with a time limit: past ``seconds`` the task is
+    interrupted (a ``SIGALRM`` timer, in this process's main thread) and the item's error is
+    E607. Without a limit, or off the main thread, it is ``run_item`` as it is."""
+    import signal
+    import threading
+
+    from compose.batch.items import run_item
+
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        return run_item(task, item)
+
+    def expired(signum, frame):
+        raise ItemTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, float(seconds))
+    try:
+        try:
+            return run_item(task, item)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except ItemTimeout:
+        from compose.errors import Errors
+
+        return None, ItemError("E607", Errors.E607.format(item=item.id, seconds=seconds), "ItemTimeout")
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
+def setup_failed(exc: BaseException) -> ItemError:
+    """The error of a task whose ``setup()`` raised: marked ``setup``, so the runner stops the
+    run with it (a run-level error) instead of writing it as every item's row."""
+    error = ItemError.from_exception(exc)
+    error.setup = True  # kept through pickling: exceptions pickle their __dict__
+    return error
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this (worker) process receive SIGKILL when its parent dies, however it dies
+    (Linux ``prctl(PR_SET_PDEATHSIG)``); if the parent is already gone, exit now. Elsewhere a
+    no-op: the pool's own shutdown is all there is."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the prctl took hold
+        os._exit(1)
+
+
 def setup_task(task: Any) -> None:
     """Run a task's ``setup()`` if it has one (once per worker, before its first item)."""
     setup = getattr(task, "setup", None)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compose.batch.engines import Engine, configure_threads, default_threads, setup_task, worker_died
+from compose.batch.engines import Engine, configure_threads, default_threads, setup_failed, setup_task, worker_died
 from compose.batch.items import ItemError, run_item
 from compose.errors import UsageError
 
@@ -140,8 +140,8 @@ class BatchActor:
         self.setup_error: ItemError | None = None
         try:
             setup_task(task)
-        except Exception as exc:  # noqa: BLE001 - reported on each item this actor is given
-            self.setup_error = ItemError.from_exception(exc)
+        except Exception as exc:  # noqa: BLE001 - reported on the first item; the runner stops the run
+            self.setup_error = setup_failed(exc)
 
     def run(self, item):
         if self.setup_error is not None:

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from compose.boxes import non_max_suppression
 from compose.errors import UsageError
-from compose.verification.detection import Detection, Detector, load_image, non_max_suppression
+from compose.verification.detection import Detection, Detector, load_image
 from compose.verification.hub import require_transformers, resolve_model
 
 

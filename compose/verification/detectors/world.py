@@ -44,10 +44,10 @@ import numpy as np
 
 from compose.verification.color import palette_color
 from compose.verification.detection import Detection, Detector, load_image
-from compose.vocabulary import BACKGROUNDS, COLORS, SHAPES
+from compose.vocabulary import BACKGROUNDS, COLOR_NAMES, COLORS, SHAPES
 
-_COLOR_NAMES = tuple(COLORS)
-_OBJECT_TONES = np.asarray([COLORS[c] for c in _COLOR_NAMES], dtype=np.float32)
+
+_OBJECT_TONES = np.asarray([COLORS[c] for c in COLOR_NAMES], dtype=np.float32)
 _BACKGROUND_TONES = np.asarray(list(BACKGROUNDS.values()), dtype=np.float32)
 
 
@@ -201,7 +201,7 @@ class WorldDetector(Detector):
                     continue
                 parts = self._split_touching(mask, pure[where], where, coverage[color_index], min_area, sigma)
                 if len(parts) == 1 and expected:
-                    here = [b for b, c in expected_px if c in (None, _COLOR_NAMES[color_index])
+                    here = [b for b, c in expected_px if c in (None, COLOR_NAMES[color_index])
                             and _box_share(b, where) >= 0.5]
                     if len(here) >= 2:
                         parts = self._split_by_expected(mask, where, coverage[color_index], here, min_area, sigma)

@@ -161,7 +161,7 @@ def test_render_command_lays_a_scene_out_like_compose_layout(tmp_path):
     from compose.api import layout, load_scene
     from compose.cli.main import main
 
-    example = Path(__file__).resolve().parent.parent / "examples" / "shapes.scene"
+    example = Path(__file__).resolve().parents[2] / "examples" / "shapes.scene"
     used = tmp_path / "used.json"
     assert main(["render", str(example), "-o", str(tmp_path / "out.png"), "--backbone", "procedural",
                  "--seed", "7", "--layout-out", str(used)]) == 0

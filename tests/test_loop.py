@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_diffusers import tiny_sd  # noqa: F401  (fixture)
+from helpers.tiny_diffusers import tiny_sd  # noqa: F401  (fixture)
 
 from compose.api import layout as solve_layout
 from compose.api import parse_program
@@ -341,7 +341,7 @@ def test_cli_best_of_n(tmp_path, fault, capsys):
 
 def test_zoomed_repaint_runs_on_a_tiny_diffusers_backbone(tiny_sd):  # noqa: F811 (the fixture)
     from PIL import Image
-    from tiny_diffusers import two_region_layout
+    from helpers.tiny_diffusers import two_region_layout
 
     from compose.backbones import get_backbone
 

@@ -9,7 +9,7 @@ import pytest
 
 from compose.cli.main import main
 
-EXAMPLES = Path(__file__).parents[1] / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def compose(*args, stdin=None):

@@ -20,7 +20,7 @@ from compose.batch.engines.local import LocalEngine
 from compose.errors import UsageError
 from compose.batch.generate import generate_batch, read_spec
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Small scene programs the procedural backbone draws in well under a second each.
 PROGRAMS = [
