@@ -60,6 +60,8 @@ class Errors:
     E301 = "no layout exists: these statements cannot all hold together:\n{statements}"
     E302 = "no layout found within {seconds:g} s ({objects} objects); raise the time limit or simplify the scene"
     E303 = "unknown solver backend '{name}'; expected one of {expected}"
+    W301 = ("laid out with the drawing margins relaxed (no layout keeping the extra room for drawing "
+            "and detection was found); these lose that room:\n{statements}")
     # backbones
     E401 = "unknown backbone '{name}'; expected one of {expected}"
     E402 = "backbone '{name}' cannot draw {what}; it draws {vocabulary}. Backbones that can: {backbones}"
@@ -193,6 +195,20 @@ class InfeasibleLayoutError(LayoutError):
     def __init__(self, code: str = "E301", *, conflicts: list | None = None, **fields: Any):
         self.conflicts = list(conflicts or [])
         super().__init__(code, **fields)
+
+
+class ComposeWarning(UserWarning):
+    """A coded warning (``W###`` of :class:`Errors`): the work went on, with a caveat.
+
+    >>> str(ComposeWarning("W301", statements="  - a left of b"))[:41]
+    'W301: laid out with the drawing margins r'
+    """
+
+    def __init__(self, code: str, **fields: Any) -> None:
+        self.code = code
+        self.fields = fields
+        self.message = getattr(Errors, code).format(**fields)
+        super().__init__(f"{code}: {self.message}")
 
 
 class BackboneError(ComposeError):

@@ -206,154 +206,297 @@ def _size_ratio(larger: bool, factor: float = 1.5) -> Callable[[Box, Sequence[Bo
 # --- solver encodings ---------------------------------------------------------------------------
 #
 # Each encoding states, on the solver's integer grid (``problem.width`` x ``problem.height``
-# units, proportional to the canvas' pixels), linear constraints that are strictly stronger than
-# the relation's predicate, with a margin, so that every layout the solver returns passes the
-# predicate on its own boxes. ``cx2``/``cy2`` are twice the centre, so that centres stay integer.
-# The derivation of each margin is beside its encoding; ``tests/test_placement_properties.py``
-# checks them on random boxes.
+# units, proportional to the canvas' pixels), linear constraints (and disjunctions of them) that
+# imply the relation's predicate: every layout the solver returns passes the predicate on its own
+# boxes. They are as close to the predicates as a linear model allows, so that relations the
+# predicates allow together are allowed together by the encodings (``cup on table`` with ``table
+# below cup``; ``dog in front of tree`` with ``dog left of tree``). A :class:`Margins` adds room
+# for drawing and detection; :data:`RELAXED` keeps only what exactness on the grid needs.
+# ``cx2``/``cy2`` are twice the centre, so that centres stay integer. The derivation of each
+# encoding is beside it; ``tests/test_relations.py`` checks them on random boxes.
 
-def _aligned(s, o, axis: int) -> list:
-    """Centres closer than 0.4 of the narrower box along ``axis``: then the overlap along that
-    axis is at least 0.6 of the narrower box (>= 0.5, as ``on``/``under``/``next_to`` need).
 
-    With d the centre distance and m <= M the two sizes, the overlap is
-    min(m, M, (m + M) / 2 - d) >= min(m, 0.1 m + 0.5 M) >= 0.6 m when d <= 0.4 m.
+@dataclass(frozen=True)
+class Margins:
+    """Room the encodings keep beyond the predicates, for drawing and detection errors.
+
+    Attributes
+    ----------
+    direction : float
+        A direction's shrunk offset exceeds half the centres' distance by this (canvas units).
+    share : float
+        Added to the overlap share each overlap-based predicate needs (``on``, ``under``,
+        ``next_to``: 0.5 of the narrower box; ``in front of``/``behind``: 0.25 a side).
+    band : float
+        Share of ``on``'s band (how far the bottom edge may be from the top edge) used.
+    touch : bool
+        ``on``: the bottom edge at or below the object's top edge, never floating above it.
+    level : bool
+        ``in front of``/``behind``: baselines in order without the predicate's 0.02 of slack,
+        and the thing behind shows the top 0.3 of itself above the thing in front.
+    inside : float
+        The content's side at most this share of the container's, centred (1: anywhere within).
+    near : float
+        Share of ``near``'s bound used.
+    side : float
+        ``larger_than``: each side at least this factor (the area needs 1.5).
+    apart : float
+        ``between``/``next_to``: the axis and gap choices kept this far (share) from a tie.
+    separation : float
+        Free space between boxes that must not overlap, as a share of the canvas' longer side,
+        so that like-colored neighbours stay apart in pixels (1.6 pixels at 64).
     """
-    c = (s.cx2 - o.cx2) if axis == 0 else (s.cy2 - o.cy2)  # 2 d, signed
-    out = []
-    for size in ((s.w, o.w) if axis == 0 else (s.h, o.h)):
-        out += [5 * c <= 4 * size, 5 * c >= -(4 * size)]  # |2d| <= 0.8 size
-    return out
+
+    direction: float
+    share: float
+    band: float
+    touch: bool
+    level: bool
+    inside: float
+    near: float
+    side: float
+    apart: float
+    separation: float
 
 
-def _overlapping(s, o, fraction_of, tenths: int = 3) -> list:
-    """The overlap on each axis is at least ``tenths``/10 of ``fraction_of``'s size on it, so the
-    intersection is at least (tenths/10)^2 of that box's area (0.09 > 0.05 for 3).
+#: The margins of a layout to draw: the values of the pixel margins measured in docs/solver.md
+#: ("Margins for pixels": 184/198 exact renders pass their own scene, 158/198 without).
+STRICT = Margins(direction=0.02, share=0.1, band=0.8, touch=True, level=True, inside=0.4,
+                 near=0.9, side=1.35, apart=0.1, separation=0.025)
 
-    An interval overlap min(a1, b1) - max(a0, b0) >= k holds exactly when each of the four
-    differences a1 - a0, a1 - b0, b1 - a0, b1 - b0 is >= k.
-    """
-    out = []
-    for lo, hi, size in (("x0", "x1", "w"), ("y0", "y1", "h")):
-        k = tenths * getattr(fraction_of, size)
-        s0, s1, o0, o1 = (getattr(s, lo), getattr(s, hi), getattr(o, lo), getattr(o, hi))
-        out += [10 * (s1 - s0) >= k, 10 * (s1 - o0) >= k, 10 * (o1 - s0) >= k, 10 * (o1 - o0) >= k]
-    return out
+#: No room beyond the predicates (only what rounding, floating-point ties in the predicates and the
+#: linear inner approximations need):
+#: used when the strict margins make a scene impossible, to tell that apart from a scene that
+#: cannot hold as written.
+RELAXED = Margins(direction=0.002, share=0.01, band=0.99, touch=False, level=False, inside=1.0,
+                  near=1.0, side=1.2248, apart=0.01, separation=0.0)
+
+#: Facet normals (degrees) of the regular 32-gon that bounds the Euclidean norm from above:
+#: |v| <= max_k n_k . v / cos(pi / 32). Directions need the half-plane facing their way only.
+_FACETS = [11.25 * k for k in range(-8, 9)]
+_NORM_FACTOR = 1 / math.cos(math.pi / 32)
+
+#: Fixed-point scale of the cone's coefficients (their rounding is covered by ``_ROUNDING``).
+_Q = 1000
+_ROUNDING = 0.003
+
+
+def _scales(problem) -> tuple[int, int]:
+    """Multipliers that turn grid x and y differences into one common normalised unit."""
+    W, H = problem.width, problem.height
+    g = math.gcd(W, H)
+    return H // g, W // g
 
 
 def _encode_direction(axis: int, sign: int):
-    """GenEval's direction with a gap: the boxes are apart along ``axis`` (gap >= 1% of the grid)
-    and the centre offset across it is at most the offset along it, in normalised units.
-
-    Derivation (left of; the others are mirror images). Let o = c_A - c_B per axis, S the sum of
-    the widths. Apart along x gives |o_x| >= S / 2, so GenEval's shrunk |o_x| - 0.1 S >= 0.8 |o_x|;
-    with |o_y| <= |o_x| the norm is <= sqrt(2) |o_x|, so the normalised dx <= -0.8 / sqrt(2)
-    = -0.566 < -0.5. The y component may pass its own threshold too, which GenEval allows.
-    In grid units (W x H), |o_y| / H <= |o_x| / W is W |2 o_y| <= H |2 o_x|.
+    """GenEval's direction rule as a cone: with A the centre offset along the direction, B the
+    offset across it and S the summed sizes along it (normalised), the rule is
+    ``A - 0.1 S > 0.5 |(A, B)|``. The norm is at most ``max_k n_k . (A, B) / cos(pi/32)`` over
+    the 32-gon's facets, so ``A - 0.1 S - 0.5 n_k . (A, B) / cos(pi/32) >= margin`` for the 17
+    facets facing the direction implies the rule (the other facets are dominated once A > 0). Two
+    directions together ("above and to the right") are the intersection of two cones, a sector.
     """
-    def encode(problem, s, objects):
+    def encode(problem, s, objects, margins=None):
+        margins = margins or STRICT
         o = objects[0]
         first, second = (s, o) if sign < 0 else (o, s)
-        W, H = problem.width, problem.height
+        kx, ky = _scales(problem)
+        unit = 2 * problem.width * kx  # grid units of 2*W*kx = one normalised unit
         if axis == 0:
-            gap = max(1, W // 100)
-            along, across = second.cx2 - first.cx2, s.cy2 - o.cy2
+            along, across = kx * (second.cx2 - first.cx2), ky * (s.cy2 - o.cy2)
+            size = 2 * kx * (s.w + o.w)
             problem.hint_order("x", first.name, second.name)
-            return [first.x1 + gap <= second.x0, W * across <= H * along, W * across >= -(H * along)]
-        gap = max(1, H // 100)
-        along, across = second.cy2 - first.cy2, s.cx2 - o.cx2
-        problem.hint_order("y", first.name, second.name)
-        return [first.y1 + gap <= second.y0, H * across <= W * along, H * across >= -(W * along)]
+        else:
+            along, across = ky * (second.cy2 - first.cy2), kx * (s.cx2 - o.cx2)
+            size = 2 * ky * (s.h + o.h)
+            problem.hint_order("y", first.name, second.name)
+        out = []
+        for degrees in _FACETS:
+            t = math.radians(degrees)
+            ca = round(_Q * (1 - 0.5 * _NORM_FACTOR * math.cos(t)))
+            cb = round(_Q * 0.5 * _NORM_FACTOR * math.sin(t))
+            bound = math.ceil(_Q * (margins.direction + _ROUNDING) * unit)
+            out.append(ca * along - cb * across - (_Q // 10) * size >= bound)
+        return out
     return encode
 
 
-def _encode_on(problem, s, objects):
-    """Bottom edge at or up to 0.2 of the object's height below its top (the band is 0.25 of it or
-    0.02), horizontally aligned (overlap >= 0.6 of the narrower), centre higher."""
-    o = objects[0]
-    problem.hint_order("y", s.name, o.name)
-    return [s.y1 >= o.y0, 5 * (s.y1 - o.y0) <= o.h, s.cy2 + 1 <= o.cy2, *_aligned(s, o, 0)]
+def _overlap_at_least(s, o, axis: int, share: float, of) -> list:
+    """The overlap along ``axis`` is at least ``share`` of ``of``'s size: an interval overlap
+    ``min(a1, b1) - max(a0, b0) >= k`` holds exactly when each of ``a1 - a0``, ``a1 - b0``,
+    ``b1 - a0``, ``b1 - b0`` is ``>= k``."""
+    lo, hi, size = ("x0", "x1", "w") if axis == 0 else ("y0", "y1", "h")
+    k = round(100 * share) * getattr(of, size)
+    s0, s1, o0, o1 = getattr(s, lo), getattr(s, hi), getattr(o, lo), getattr(o, hi)
+    return [100 * (s1 - s0) >= k, 100 * (s1 - o0) >= k, 100 * (o1 - s0) >= k, 100 * (o1 - o0) >= k]
 
 
-def _encode_under(problem, s, objects):
-    """Wholly below the object (so centre lower and bottom edge lower), horizontally aligned."""
-    o = objects[0]
-    problem.hint_order("y", o.name, s.name)
-    return [s.y0 >= o.y1, *_aligned(s, o, 0)]
-
-
-def _encode_inside(problem, s, objects):
-    """At most 0.4 of the object's size on each axis and centred on it within a twentieth of its
-    size, so wholly within (an inset of at least 0.25 of the object a side; 100% >= 90%), and
-    within the outline of pointed shapes too (a triangle, a star, a cross), which stay visible
-    around it."""
-    o = objects[0]
-    return [5 * s.w <= 2 * o.w, 5 * s.h <= 2 * o.h,
-            10 * (s.cx2 - o.cx2) <= o.w, 10 * (s.cx2 - o.cx2) >= -o.w,
-            10 * (s.cy2 - o.cy2) <= o.h, 10 * (s.cy2 - o.cy2) >= -o.h]
-
-
-def _encode_near(problem, s, objects):
-    """Centre offsets at most 0.65 of the summed sizes per axis. The predicate's bound B is at
-    least the summed widths and the summed heights, so the distance is <= 0.65 sqrt(2) B
-    = 0.92 B."""
-    o = objects[0]
-    dx, dy = s.cx2 - o.cx2, s.cy2 - o.cy2
-    return [10 * dx <= 13 * (s.w + o.w), 10 * dx >= -(13 * (s.w + o.w)),
-            10 * dy <= 13 * (s.h + o.h), 10 * dy >= -(13 * (s.h + o.h))]
-
-
-def _encode_next_to(problem, s, objects):
-    """Beside the object on either side with a gap of 0 .. 0.4 of the subject's width (allowed:
-    -0.2 min .. 0.5 max of the widths), vertically aligned (overlap >= 0.6 of the lower one)."""
+def _overlap_of_smaller(s, o, axis: int, share: float):
+    """The overlap along ``axis`` is at least ``share`` of the smaller size there: at least that
+    share of one of the two (whichever it is, the smaller's share is then met)."""
     from compose.solvers.model import AnyOf
 
+    return AnyOf([_overlap_at_least(s, o, axis, share, s), _overlap_at_least(s, o, axis, share, o)])
+
+
+def _encode_on(problem, s, objects, margins=None):
+    """``|bottom - top| <= max(0.02, 0.25 h)`` (one branch per side of the max), the horizontal
+    overlap at least half the narrower box, and the centre higher. Strict: the bottom edge at or
+    below the top edge (touching, not floating), a smaller band and a larger overlap."""
+    from compose.solvers.model import AnyOf
+
+    margins = margins or STRICT
     o = objects[0]
-    left = [s.x1 <= o.x0, 5 * (o.x0 - s.x1) <= 2 * s.w]
-    right = [o.x1 <= s.x0, 5 * (s.x0 - o.x1) <= 2 * s.w]
-    return [AnyOf([left, right]), *_aligned(s, o, 1)]
+    problem.hint_order("y", s.name, o.name)
+    band = round(100 * margins.band)
+    gap = s.y1 - o.y0
+    by_height = [400 * gap <= band * o.h, 400 * gap >= -(band * o.h)]
+    fixed = math.floor(0.02 * problem.height * margins.band)
+    by_canvas = [gap <= fixed, gap >= -fixed]
+    out = [AnyOf([by_height, by_canvas]), s.cy2 + 1 <= o.cy2,
+           _overlap_of_smaller(s, o, 0, 0.5 + margins.share)]
+    if margins.touch:
+        out.append(s.y1 >= o.y0)
+    return out
+
+
+def _encode_under(problem, s, objects, margins=None):
+    """Centre lower, bottom edge lower or level, horizontal overlap at least half the narrower
+    box (with no overlap allowed between the boxes, that puts it wholly below)."""
+    margins = margins or STRICT
+    o = objects[0]
+    problem.hint_order("y", o.name, s.name)
+    return [s.cy2 >= o.cy2 + 1, s.y1 >= o.y1, _overlap_of_smaller(s, o, 0, 0.5 + margins.share)]
+
+
+def _encode_inside(problem, s, objects, margins=None):
+    """At least 90% of the box within the object: its overlap with the object at least 0.95 of
+    its size on both axes (0.9025), or wholly within on one axis and 0.9 on the other. Strict:
+    wholly within, at most ``inside`` of the object's size a side and centred within a twentieth
+    of it, so that pointed outlines (a triangle, a star, a cross) hold their content and stay
+    visible around it."""
+    from compose.solvers.model import AnyOf
+
+    margins = margins or STRICT
+    o = objects[0]
+    if margins.inside < 1:
+        share = round(100 * margins.inside)
+        return [s.x0 >= o.x0, s.x1 <= o.x1, s.y0 >= o.y0, s.y1 <= o.y1,
+                100 * s.w <= share * o.w, 100 * s.h <= share * o.h,
+                10 * (s.cx2 - o.cx2) <= o.w, 10 * (s.cx2 - o.cx2) >= -o.w,
+                10 * (s.cy2 - o.cy2) <= o.h, 10 * (s.cy2 - o.cy2) >= -o.h]
+    return [AnyOf([_overlap_at_least(s, o, 0, 0.95, s) + _overlap_at_least(s, o, 1, 0.95, s),
+                   _overlap_at_least(s, o, 0, 1.0, s) + _overlap_at_least(s, o, 1, 0.91, s),
+                   _overlap_at_least(s, o, 0, 0.91, s) + _overlap_at_least(s, o, 1, 1.0, s)])]
+
+
+def _encode_near(problem, s, objects, margins=None):
+    """The centres' distance within the bound ``max(w_s, h_s) + max(w_o, h_o)``, which is at
+    least each of the four sums of a side of each (one branch each); the distance is at most
+    the octagon gauge ``max(|dx|, |dy|, (|dx| + |dy|) / sqrt 2) / cos(pi / 8)``."""
+    from compose.solvers.model import AnyOf
+
+    margins = margins or STRICT
+    o = objects[0]
+    kx, ky = _scales(problem)
+    dx, dy = kx * (s.cx2 - o.cx2), ky * (s.cy2 - o.cy2)
+    k = math.floor(100 * math.cos(math.pi / 8) * margins.near)  # 92 at most
+    diagonal = math.floor(100 * math.cos(math.pi / 8) * math.sqrt(2) * margins.near)
+    branches = []
+    for bound in (2 * kx * s.w + 2 * kx * o.w, 2 * kx * s.w + 2 * ky * o.h,
+                  2 * ky * s.h + 2 * kx * o.w, 2 * ky * s.h + 2 * ky * o.h):
+        branch = []
+        for sx, sy in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+            branch.append(100 * (sx * dx + sy * dy) <= diagonal * bound)
+        branch += [100 * dx <= k * bound, 100 * dx >= -(k * bound),
+                   100 * dy <= k * bound, 100 * dy >= -(k * bound)]
+        branches.append(branch)
+    return [AnyOf(branches)]
+
+
+def _encode_next_to(problem, s, objects, margins=None):
+    """Beside the object on either side (the centre on that side, so the predicate's gap is that
+    side's), the gap between ``-0.2`` of each width and half of one of them (so at most half
+    the larger), and the vertical overlap at least half the lower box."""
+    from compose.solvers.model import AnyOf
+
+    margins = margins or STRICT
+    o = objects[0]
+    lo = round(100 * (0.2 - margins.apart))
+    hi = round(100 * (0.5 - margins.apart))
+    sides = []
+    for gap, order in ((o.x0 - s.x1, s.cx2 <= o.cx2), (s.x0 - o.x1, s.cx2 >= o.cx2)):
+        for wider in (s, o):  # at most half the larger width: half of one of them
+            sides.append([order, 100 * gap >= -(lo * s.w), 100 * gap >= -(lo * o.w),
+                          100 * gap + 1 <= hi * wider.w])
+    return [AnyOf(sides), _overlap_of_smaller(s, o, 1, 0.5 + margins.share)]
 
 
 def _encode_layered(front: bool):
-    """Overlapping by at least 0.3 of a box's size per axis (0.09 of its area > 5% of the
-    smaller), baseline lower or level (in front) or higher or level (behind). The share is of the
-    subject in front and of the object behind: whichever is usually the smaller thing in front.
-    The thing behind shows its top 0.3 above the thing in front, so it is never hidden."""
-    def encode(problem, s, objects):
+    """The intersection more than 5% of the smaller box: overlaps of a quarter of one box's size
+    on both axes give 1/16 of its area, more than 5% of the smaller's; so do a half and 0.11
+    (one branch per box and split). The
+    baseline lower (in front) or higher (behind), within the predicate's 0.02. Strict: overlaps
+    of 0.35 a side, baselines in order, and the thing behind shows its top 0.3 above the thing in
+    front, so it is never hidden."""
+    from compose.solvers.model import AnyOf
+
+    def encode(problem, s, objects, margins=None):
+        margins = margins or STRICT
         o = objects[0]
-        if front:
-            return [s.y1 >= o.y1, 10 * (s.y0 - o.y0) >= 3 * o.h, *_overlapping(s, o, s)]
-        return [s.y1 <= o.y1, 10 * (o.y0 - s.y0) >= 3 * s.h, *_overlapping(s, o, o)]
+        share = 0.25 + margins.share
+        splits = [(share, share), (0.5 + margins.share, 0.11), (0.11, 0.5 + margins.share)]
+        both = [AnyOf([_overlap_at_least(s, o, 0, a, box) + _overlap_at_least(s, o, 1, b, box)
+                       for box in (s, o) for a, b in splits])]
+        slack = 0 if margins.level else math.floor(0.02 * problem.height) - 1
+        front_box, back_box = (s, o) if front else (o, s)
+        out = [front_box.y1 + slack >= back_box.y1, *both]
+        if margins.level:
+            out.append(10 * (front_box.y0 - back_box.y0) >= 3 * back_box.h)
+        return out
     return encode
 
 
-def _encode_between(problem, s, objects):
-    """Centre strictly between the others' centres (by one grid unit) on the axis that separates
-    them; that axis separates them by a tenth more than the other, in normalised units, so the
-    predicate picks the same axis."""
+def _encode_between(problem, s, objects, margins=None):
+    """Centre strictly between the others' centres on the axis that separates them more (in
+    normalised units, by 1% more: the predicate's floats may break an exact tie either way);
+    strict: by a tenth more, and 2% of the canvas inside."""
     from compose.solvers.model import AnyOf
 
+    margins = margins or STRICT
     a, b = objects
-    W, H = problem.width, problem.height
+    kx, ky = _scales(problem)
+    # hundredths, and strict on both axes: on a tie the predicate's floats may pick either axis
+    factor = round(100 * (1 + margins.apart))
+    inset_x = 2 if margins.apart < 0.05 else max(2, round(0.02 * problem.width))
+    inset_y = 2 if margins.apart < 0.05 else max(2, round(0.02 * problem.height))
     branches = []
     for first, second in ((a, b), (b, a)):
-        dx, dy = second.cx2 - first.cx2, second.cy2 - first.cy2
-        branches.append([first.cx2 + 2 <= s.cx2, s.cx2 + 2 <= second.cx2,
-                         10 * H * dx >= 11 * W * dy, 10 * H * dx >= -(11 * W * dy)])
-        branches.append([first.cy2 + 2 <= s.cy2, s.cy2 + 2 <= second.cy2,
-                         10 * W * dy >= 11 * H * dx, 10 * W * dy >= -(11 * H * dx)])
+        dx, dy = kx * (second.cx2 - first.cx2), ky * (second.cy2 - first.cy2)
+        branches.append([first.cx2 + inset_x <= s.cx2, s.cx2 + inset_x <= second.cx2,
+                         100 * dx >= factor * dy + 1, 100 * dx >= -(factor * dy) + 1])
+        branches.append([first.cy2 + inset_y <= s.cy2, s.cy2 + inset_y <= second.cy2,
+                         100 * dy >= factor * dx + 1, 100 * dy >= -(factor * dx) + 1])
     return [AnyOf(branches)]
 
 
 def _encode_size_ratio(larger: bool):
-    """Each side at least 1.35 times the other's (area ratio >= 1.82 > 1.5), or at most 1 / 1.35
-    (area ratio <= 0.55 < 1 / 1.5): a margin that a pixel of drawing or detection error at 64
-    pixels does not eat."""
-    def encode(problem, s, objects):
+    """The area ratio past 1.5 (or below 1 / 1.5) from the sides: one side by a factor ``a`` and
+    the other by ``side^2 / a``, for seven factors from 0.7 to 2.1 (``side`` = 1.2248 relaxed,
+    1.35 strict), each rounded up."""
+    from compose.solvers.model import AnyOf
+
+    def encode(problem, s, objects, margins=None):
+        margins = margins or STRICT
         o = objects[0]
-        if larger:
-            return [20 * s.w >= 27 * o.w, 20 * s.h >= 27 * o.h]
-        return [27 * s.w <= 20 * o.w, 27 * s.h <= 20 * o.h]
+        big, small = (s, o) if larger else (o, s)
+        area = margins.side ** 2
+        branches = []
+        for a in (0.7, 0.85, 1.0, math.sqrt(area), 1.5, 1.75, 2.1):
+            b = area / a
+            fa, fb = math.ceil(100 * a), math.ceil(100 * b)
+            branches.append([100 * big.w >= fa * small.w, 100 * big.h >= fb * small.h])
+        return [AnyOf(branches)]
     return encode
 
 
@@ -380,8 +523,9 @@ class RelationSpec:
     predicate : callable
         ``predicate(subject_box, object_boxes) -> Verdict``.
     encode : callable
-        ``encode(problem, subject, objects) -> [constraint, ...]``: the solver encoding on a
-        :class:`compose.solvers.Problem`'s grid, strictly stronger than ``predicate``.
+        ``encode(problem, subject, objects, margins) -> [constraint, ...]``: the solver encoding
+        on a :class:`compose.solvers.Problem`'s grid, which implies ``predicate``, with the room
+        of a :class:`Margins` (default :data:`STRICT`).
     """
 
     name: str

@@ -36,13 +36,14 @@ def get_backend(name: str):
     return BACKENDS[name]()
 
 
-def solve(problem: Problem, *, seed: int = 0, time_limit: float = 10.0, backend: str = "cp-sat") -> Solution:
+def solve(problem: Problem, *, seed: int = 0, time_limit: float = 10.0, backend: str = "cp-sat",
+          explain: bool = True) -> Solution:
     """Solve ``problem``: boxes that meet every hard constraint and as many soft terms as it can.
 
     Raises ``InfeasibleLayoutError`` (E301) naming the conflicting tags, or ``LayoutError``
     (E302) when ``time_limit`` seconds pass without a layout.
     """
-    return get_backend(backend).solve(problem, seed=seed, time_limit=time_limit)
+    return get_backend(backend).solve(problem, seed=seed, time_limit=time_limit, explain=explain)
 
 
 def _cp_sat():

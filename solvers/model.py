@@ -22,6 +22,7 @@ carry the box's tag; the canvas bounds always hold.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Hashable, Iterable, Sequence
 
@@ -403,3 +404,45 @@ class Solution:
     wall_time: float = 0.0
     backend: str = ""
     seed: int = 0
+
+
+def clique_cover(names: list[str], allowed: set[frozenset[str]]) -> list[list[str]]:
+    """Groups of boxes, each pairwise forbidden to overlap, that together cover every pair of
+    ``names`` not in ``allowed``; one group when nothing is allowed.
+
+    >>> clique_cover(["a", "b", "c", "d"], {frozenset(("a", "b"))})
+    [['a', 'c', 'd'], ['b', 'c', 'd']]
+    """
+    partners: dict[str, set[str]] = defaultdict(set)
+    for pair in allowed:
+        a, b = tuple(pair)
+        partners[a].add(b)
+        partners[b].add(a)
+
+    def grow(members: list[str]) -> list[str]:
+        inside = set(members)
+        blocked = set().union(*(partners[m] for m in members))
+        for n in names:
+            if n not in inside and n not in blocked:
+                members.append(n)
+                inside.add(n)
+                blocked |= partners[n]
+        return members
+
+    cliques = [grow([])]
+    sharing: dict[str, set[str]] = defaultdict(set)
+    for member in cliques[0]:
+        sharing[member] = set(cliques[0])
+    for v in names:
+        if not partners[v]:
+            continue
+        while True:
+            missing = [u for u in names if u != v and u not in partners[v] and u not in sharing[v]]
+            if not missing:
+                break
+            clique = grow([v, missing[0]])
+            cliques.append(clique)
+            members = set(clique)
+            for m in clique:
+                sharing[m] |= members
+    return [c for c in cliques if len(c) > 1]

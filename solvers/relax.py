@@ -37,7 +37,8 @@ _BASE = {"x0": ((0, 1),), "y0": ((1, 1),), "w": ((2, 1),), "h": ((3, 1),),
 def relaxed_layout(problem: Problem, *, rounds: int = 40,
                    seconds: float | None = None) -> tuple[dict[str, GridBox], bool]:
     """Boxes on the grid, and whether every round's program was feasible (then the boxes usually
-    satisfy ``problem``; else they are the last feasible round's, a starting point only).
+    satisfy ``problem``; else they are the last feasible round's, a starting point only; ``None``
+    when the first program, the conjunctions alone, is infeasible).
     ``seconds`` bounds the time it takes (it then gives up, returning ``False``)."""
     import time
 
@@ -182,7 +183,8 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40,
     # Round 0: the conjunctions alone.
     point = solve()
     if point is None:
-        return _grid(problem, names, start), False
+        # None: even the conjunctions (tightened for rounding) have no real solution
+        return _grid(problem, names, start), (None if not out_of_time() else False)
     # Round 1: each disjunction's branch nearest to holding there; when those clash, one at a
     # time, each the nearest that the program still allows.
     for k in range(0, len(disjunctions), DISJUNCTION_CHUNK):

@@ -194,7 +194,7 @@ def test_impossible_scenes_cite_their_statements():
 
 
 def test_time_limit_passing_is_e302():
-    from compose.planted import planted_scene
+    from compose.placement.planted import planted_scene
 
     scene, _ = planted_scene(150, seed=2)
     with pytest.raises(LayoutError) as info:
@@ -240,3 +240,26 @@ def test_empty_scenes_and_wide_canvases():
     lay = place(Scene(canvas=(1024, 256), objects=[obj("bus", count=3)]), seed=1)
     for x0, y0, x1, y1 in lay.boxes.values():
         assert (x1 - x0) * 1024 > 1.5 * (y1 - y0) * 256  # a bus is wide in pixels, not in 0..1 units
+
+
+def test_overfull_canvas_of_one_line_declarations_names_a_minimal_set():
+    """40 large objects, one line each: at their smallest (0.21 a side) 16 fit in a 4 x 4 grid,
+    so 17 cannot, and no fewer prove it (the lattice count, each deletion checked)."""
+    scene = Scene(objects=[obj(f"c{i}", size="large") for i in range(40)])
+    with pytest.raises(InfeasibleLayoutError) as info:
+        place(scene, time_limit=10)
+    named = info.value.conflicts
+    assert len(named) == 17 and all(c.kind == "object" for c in named)
+
+
+def test_long_left_of_cycle_names_only_its_relations():
+    """A ring of 100 tiny objects each left of the next: the linear conflict is found by linear
+    programs and shrunk to relations alone (a long enough chain of them is already too wide)."""
+    n = 100
+    scene = Scene(objects=[obj(f"r{i}", size="tiny") for i in range(n)],
+                  statements=[RelationStatement(subject=Ref(group=f"r{i}"), predicate="left_of",
+                                                objects=[Ref(group=f"r{(i + 1) % n}")]) for i in range(n)])
+    with pytest.raises(InfeasibleLayoutError) as info:
+        place(scene, time_limit=10)
+    named = info.value.conflicts
+    assert named and all(c.kind == "relation" for c in named)

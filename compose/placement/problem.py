@@ -1,4 +1,4 @@
-"""Scenes to layout problems, and solved problems back to layouts.
+"""Scenes to layout problems: boxes, sizes, relations' encodings, soft targets, constraint tags.
 
 :func:`build_problem` turns a :class:`~compose.scene.Scene` into a
 :class:`compose.solvers.Problem`: one box per instance on an integer grid proportional to the
@@ -7,14 +7,15 @@ prior (:data:`CLASS_PRIORS`), never smaller than a visible minimum; fixed ``at``
 between distinct objects unless a relation that allows it (on, inside, in front of, behind)
 joins them; each relation by its encoding in :data:`compose.relations.RELATIONS`; ``prefer``
 statements and seeded random targets as soft terms. Every constraint carries the
-:class:`Statement` it came from, so that an impossible scene is explained in the user's words.
+:class:`ConstraintTag` it came from, so that an impossible scene is explained in the user's words.
 
 >>> from compose.scene import ObjectGroup, Ref, RelationStatement, Scene
 >>> scene = Scene(objects=[ObjectGroup(name="car", phrase="a car"), ObjectGroup(name="tree", phrase="a tree")],
 ...               statements=[RelationStatement(subject=Ref(group="car"), predicate="left_of",
 ...                                             objects=[Ref(group="tree")])])
+>>> from compose.placement import place
 >>> lay = place(scene, seed=3)
->>> from compose.relations import RELATIONS
+>>> from compose.relations import RELATIONS, STRICT, Margins
 >>> RELATIONS["left_of"].check(lay.boxes["car#0"], [lay.boxes["tree#0"]]).passed
 True
 >>> w, h = lay.pixel_box("car#0")[2] - lay.pixel_box("car#0")[0], lay.pixel_box("car#0")[3] - lay.pixel_box("car#0")[1]
@@ -30,8 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from compose.errors import UsageError
-from compose.layouts import Layout, Region
-from compose.relations import RELATIONS
+from compose.relations import RELATIONS, STRICT, Margins
 from compose.scene import Scene, Span, valid_box
 from compose.vocabulary import SIZES
 
@@ -78,9 +78,8 @@ CONTAINER_SIZE = SIZES["large"]
 #: Smallest side of any object, as a fraction of the canvas' shorter side: still visible.
 MIN_VISIBLE = 0.02
 
-#: Free space kept between boxes that must not overlap, as a fraction of the canvas' longer
-#: side: like-colored neighbours stay apart in pixels (1.6 pixels at 64).
-SEPARATION = 0.025
+#: Free space kept between boxes that must not overlap (a share of the canvas' longer side).
+SEPARATION = STRICT.separation
 
 #: How far an object may shrink below its prior when the canvas is crowded: to this share of a
 #: ``size`` the user wrote, or of the class prior otherwise.
@@ -100,7 +99,7 @@ Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
-class Statement:
+class ConstraintTag:
     """One statement of a scene, as a tag of the constraints it produces.
 
     ``kind`` is ``"object"`` (a declaration: the object's size, fixed box, canvas and its share of
@@ -116,7 +115,7 @@ class Statement:
     def describe(self) -> str:
         """``file:line:col: text`` (or the prompt words), or just the text.
 
-        >>> Statement("relation", 0, "a left of b", Span(file="x.scene", line=4, column=1)).describe()
+        >>> ConstraintTag("relation", 0, "a left of b", Span(file="x.scene", line=4, column=1)).describe()
         'x.scene:4:1: a left of b'
         """
         return f"{self.span.describe()}: {self.text}" if self.span is not None else self.text
@@ -159,11 +158,13 @@ def _statement_text(obj) -> str:
 
 
 def build_problem(scene: Scene, *, seed: int, counts: dict[str, int] | None = None,
-                  fixed: dict[str, Box] | None = None):
-    """The layout problem of ``scene``; returns ``(problem, instances)``.
+                  fixed: dict[str, Box] | None = None, margins: Margins = STRICT):
+    """The layout problem of ``scene``; returns ``(problem, instances, counts)``.
 
     ``counts`` fixes ranged counts (default: drawn from ``seed``); ``fixed`` holds instance boxes
-    (normalised) in place, as repainting does.
+    (normalised) in place, as repainting does; ``margins`` is the room kept for drawing and
+    detection (:data:`compose.relations.STRICT`; :data:`~compose.relations.RELAXED` keeps only
+    the predicates, and no free space between boxes).
     """
     from compose.solvers import Problem
 
@@ -183,7 +184,7 @@ def build_problem(scene: Scene, *, seed: int, counts: dict[str, int] | None = No
     problem = Problem(W, H)
     rng = random.Random(f"layout:{seed}")
     groups = {g.name: g for g in scene.objects}
-    declarations = {g.name: Statement("object", g.name, _statement_text(g), g.span) for g in scene.objects}
+    declarations = {g.name: ConstraintTag("object", g.name, _statement_text(g), g.span) for g in scene.objects}
     for tag in declarations.values():
         problem.describe(tag, tag.describe())
     crowd = max(1, len(instances))
@@ -216,7 +217,7 @@ def build_problem(scene: Scene, *, seed: int, counts: dict[str, int] | None = No
         tag = declarations[inst.group]
         box = fixed.get(inst.id) or group.at
         if inst.id in fixed:
-            tag = Statement("fixed", inst.id, f"{inst.id} held at ({', '.join(f'{v:g}' for v in fixed[inst.id])})")
+            tag = ConstraintTag("fixed", inst.id, f"{inst.id} held at ({', '.join(f'{v:g}' for v in fixed[inst.id])})")
             problem.describe(tag, tag.describe())
         if box is not None:
             x0, y0, x1, y1 = box
@@ -245,12 +246,12 @@ def build_problem(scene: Scene, *, seed: int, counts: dict[str, int] | None = No
     statements = {}
     allowed = set()
     for k, st in enumerate(scene.statements):
-        statements[k] = Statement("relation", k, _statement_text(st), st.span)
+        statements[k] = ConstraintTag("relation", k, _statement_text(st), st.span)
         problem.describe(statements[k], statements[k].describe())
     for rel in relations:
         spec = RELATIONS[rel.predicate]
         subject, objects = problem.box(rel.subject), [problem.box(o) for o in rel.object_ids]
-        constraints = spec.encode(problem, subject, objects)
+        constraints = spec.encode(problem, subject, objects, margins)
         if rel.hard:
             problem.require(constraints, tag=statements[rel.statement])
         else:
@@ -258,17 +259,17 @@ def build_problem(scene: Scene, *, seed: int, counts: dict[str, int] | None = No
         if spec.allows_overlap:
             allowed.add((rel.subject, rel.object_ids[0]))
     problem.no_overlap([inst.id for inst in instances], allowed,
-                       gap=round(SEPARATION * max(problem.width, problem.height)))
+                       gap=round(margins.separation * max(problem.width, problem.height)))
     return problem, instances, counts
 
 
-def drawing_order(scene: Scene, instances, counts: dict[str, int]) -> dict[str, int]:
+def assign_z(scene: Scene, instances, counts: dict[str, int]) -> dict[str, int]:
     """z of every instance: one more than everything it is on, inside or in front of.
 
     >>> from compose.scene import ObjectGroup, Ref, RelationStatement, Scene
     >>> s = Scene(objects=[ObjectGroup(name="cat", phrase="a cat"), ObjectGroup(name="mat", phrase="a mat")],
     ...           statements=[RelationStatement(subject=Ref(group="cat"), predicate="on", objects=[Ref(group="mat")])])
-    >>> drawing_order(s, s.instances(), {"cat": 1, "mat": 1})
+    >>> assign_z(s, s.instances(), {"cat": 1, "mat": 1})
     {'cat#0': 1, 'mat#0': 0}
     """
     from compose.solvers.greedy import ranks
@@ -281,36 +282,3 @@ def drawing_order(scene: Scene, instances, counts: dict[str, int]) -> dict[str, 
         elif z < 0:
             edges.append((rel.subject, rel.object_ids[0]))
     return ranks([inst.id for inst in instances], edges)
-
-
-def place(scene: Scene, seed: int | None = None, *, fixed: dict[str, Box] | None = None,
-          time_limit: float = 10.0, backend: str = "cp-sat") -> Layout:
-    """Boxes for every instance of ``scene``; see :func:`compose.api.layout`."""
-    from compose.errors import InfeasibleLayoutError
-    from compose.solvers import get_backend
-
-    if not time_limit > 0:
-        raise UsageError("E006", argument="time_limit", value=time_limit, expected="a positive number of seconds")
-    seed = int(scene.seed if seed is None and scene.seed is not None else (seed or 0))
-    problem, instances, counts = build_problem(scene, seed=seed, fixed=fixed)
-    try:
-        solution = get_backend(backend).solve(problem, seed=seed, time_limit=time_limit)
-    except InfeasibleLayoutError as err:
-        # the conflicts are Statement tags; show them in the order they were written
-        order = {id(tag): i for i, tag in enumerate(err.conflicts)}
-        err.conflicts = sorted(err.conflicts, key=lambda t: (
-            t.span.line if getattr(t, "span", None) is not None and t.span.line is not None else math.inf,
-            order[id(t)]))
-        from compose.limits import MAX_CONFLICTS_SHOWN  # the first N, then how many more
-
-        shown = [f"  - {problem.descriptions.get(t, t)}" for t in err.conflicts[:MAX_CONFLICTS_SHOWN]]
-        if len(err.conflicts) > MAX_CONFLICTS_SHOWN:
-            shown.append(f"  ... and {len(err.conflicts) - MAX_CONFLICTS_SHOWN} more")
-        raise InfeasibleLayoutError("E301", conflicts=err.conflicts, statements="\n".join(shown)) from None
-    W, H = problem.width, problem.height
-    z = drawing_order(scene, instances, counts)
-    boxes = {iid: (x0 / W, y0 / H, x1 / W, y1 / H) for iid, (x0, y0, x1, y1) in solution.boxes.items()}
-    objects = {inst.id: Region(phrase=inst.phrase, class_name=inst.class_name,
-                               attributes=dict(inst.attributes), z=z[inst.id]) for inst in instances}
-    return Layout(canvas=scene.canvas, boxes=boxes, objects=objects, background=scene.background,
-                  style=scene.style, negative=scene.negative, seed=seed, counts=counts)

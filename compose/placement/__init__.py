@@ -1,0 +1,106 @@
+"""The placement stage: a scene's layout, solved from its statements.
+
+:func:`place` builds the layout problem (:mod:`compose.placement.problem`) with the strict
+margins of :data:`compose.relations.STRICT`, room for drawing and detection beyond the verifier
+predicates, and solves it. When no layout exists with those margins it tries again with
+:data:`~compose.relations.RELAXED` (the predicates as closely as a linear model allows, no free
+space between boxes): a layout found then comes with the coded warning W301, and only when that
+too is impossible does it raise E301, naming a minimal set of statements that cannot hold
+together as written. :mod:`compose.placement.planted` makes scenes with a known solution.
+
+>>> from compose.scene import ObjectGroup, Ref, RelationStatement, Scene
+>>> scene = Scene(objects=[ObjectGroup(name="cup", phrase="a cup"), ObjectGroup(name="table", phrase="a table")],
+...               statements=[RelationStatement(subject=Ref(group="cup"), predicate="on", objects=[Ref(group="table")]),
+...                           RelationStatement(subject=Ref(group="table"), predicate="below", objects=[Ref(group="cup")])])
+>>> sorted(place(scene, seed=0).boxes)
+['cup#0', 'table#0']
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+from compose.errors import ComposeWarning, InfeasibleLayoutError, LayoutError, UsageError
+from compose.layouts import Layout, Region
+from compose.relations import RELAXED, STRICT
+from compose.scene import Scene
+
+from .problem import (
+    CLASS_PRIORS,
+    GRID,
+    Box,
+    ConstraintTag,
+    assign_z,
+    build_problem,
+    class_prior,
+    grid_size,
+)
+
+#: Share of the time limit the layout with the strict margins may take before the relaxed one.
+STRICT_SHARE = 0.5
+
+__all__ = [
+    "CLASS_PRIORS",
+    "GRID",
+    "ConstraintTag",
+    "assign_z",
+    "build_problem",
+    "class_prior",
+    "grid_size",
+    "place",
+]
+
+
+def place(scene: Scene, seed: int | None = None, *, fixed: dict[str, Box] | None = None,
+          time_limit: float = 10.0, backend: str = "cp-sat") -> Layout:
+    """Boxes for every instance of ``scene``; see :func:`compose.api.layout`.
+
+    Warns with W301 (a :class:`~compose.errors.ComposeWarning`) when the layout needed the
+    margins relaxed; raises E301 when the statements cannot hold together as written, E302 when
+    ``time_limit`` passes first.
+    """
+    from compose.solvers import get_backend
+
+    if not time_limit > 0:
+        raise UsageError("E006", argument="time_limit", value=time_limit, expected="a positive number of seconds")
+    seed = int(scene.seed if seed is None and scene.seed is not None else (seed or 0))
+    solver = get_backend(backend)
+    started = time.perf_counter()
+    strict, instances, counts = build_problem(scene, seed=seed, fixed=fixed, margins=STRICT)
+    problem = strict
+    try:
+        # a share of the time, and no explanation: a layout without the margins may still exist
+        solution = solver.solve(strict, seed=seed, time_limit=STRICT_SHARE * time_limit, explain=False)
+    except LayoutError:
+        problem, instances, counts = build_problem(scene, seed=seed, fixed=fixed, counts=counts,
+                                                   margins=RELAXED)
+        left = max(0.1 * time_limit, time_limit - (time.perf_counter() - started))
+        try:
+            solution = solver.solve(problem, seed=seed, time_limit=left)
+        except InfeasibleLayoutError as err:
+            raise _in_written_order(problem, err) from None
+        lost = sorted(set(strict.violations(solution.boxes)))
+        warnings.warn(ComposeWarning("W301", statements="\n".join(f"  - {v}" for v in lost)), stacklevel=2)
+    W, H = problem.width, problem.height
+    z = assign_z(scene, instances, counts)
+    boxes = {iid: (x0 / W, y0 / H, x1 / W, y1 / H) for iid, (x0, y0, x1, y1) in solution.boxes.items()}
+    objects = {inst.id: Region(phrase=inst.phrase, class_name=inst.class_name,
+                               attributes=dict(inst.attributes), z=z[inst.id]) for inst in instances}
+    return Layout(canvas=scene.canvas, boxes=boxes, objects=objects, background=scene.background,
+                  style=scene.style, negative=scene.negative, seed=seed, counts=counts)
+
+
+def _in_written_order(problem, err: InfeasibleLayoutError) -> InfeasibleLayoutError:
+    """E301 with its conflicts (constraint tags) in the order the scene wrote them."""
+    order = {id(tag): i for i, tag in enumerate(err.conflicts)}
+    conflicts = sorted(err.conflicts, key=lambda t: (
+        t.span.line if getattr(t, "span", None) is not None and t.span.line is not None else math.inf,
+        order[id(t)]))
+    from compose.limits import MAX_CONFLICTS_SHOWN  # the first N, then how many more
+
+    shown = [f"  - {problem.descriptions.get(t, t)}" for t in conflicts[:MAX_CONFLICTS_SHOWN]]
+    if len(conflicts) > MAX_CONFLICTS_SHOWN:
+        shown.append(f"  ... and {len(conflicts) - MAX_CONFLICTS_SHOWN} more")
+    return InfeasibleLayoutError("E301", conflicts=conflicts, statements="\n".join(shown))
