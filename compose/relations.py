@@ -19,7 +19,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-Box = tuple[float, float, float, float]
+from compose.boxes import Box, intersection_area
+from compose.boxes import area as _area
 
 #: GenEval's position margin: centre offsets shrink by this times the sum of sizes per axis.
 GENEVAL_POSITION_THRESHOLD = 0.1
@@ -42,25 +43,12 @@ def _height(b: Box) -> float:
     return b[3] - b[1]
 
 
-def _area(b: Box) -> float:
-    return max(0.0, _width(b)) * max(0.0, _height(b))
-
-
 def _centre(b: Box) -> tuple[float, float]:
     return (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
 
 
 def _overlap_1d(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
-
-
-def intersection_area(a: Box, b: Box) -> float:
-    """Area of the intersection of two boxes.
-
-    >>> intersection_area((0, 0, 2, 2), (1, 1, 3, 3))
-    1
-    """
-    return _overlap_1d(a[0], a[2], b[0], b[2]) * _overlap_1d(a[1], a[3], b[1], b[3])
 
 
 def geneval_offset(a: Box, b: Box) -> tuple[float, float] | None:

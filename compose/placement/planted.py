@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import random
 
+from compose.boxes import Box
 from compose.relations import RELATIONS
 from compose.scene import ObjectGroup, Ref, RelationStatement, Scene
 
@@ -27,7 +28,6 @@ PLANTED_RELATIONS = tuple(RELATIONS)
 #: Relations between a child and its parent, by how the child was planted.
 _CHILD_KINDS = ("inside", "on", "in_front_of", "behind")
 
-Box = tuple[float, float, float, float]
 
 
 def planted_boxes(n: int, rng: random.Random, *, fill: float = 0.5) -> list[Box]:

@@ -30,6 +30,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from compose.boxes import Box
 from compose.errors import UsageError
 from compose.relations import RELATIONS, STRICT, Margins
 from compose.scene import Scene, Span, valid_box
@@ -95,7 +96,6 @@ SIZE_WEIGHT = 4
 POSITION_WEIGHT = 1
 PREFER_SCALE = 4 * GRID
 
-Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
