@@ -218,7 +218,7 @@ class VerifyTask:
         """Fail before any image, not on each: an unknown detector (E503), a model that is not on
         this machine (E504), a detections file that cannot be read (E506)."""
         from compose.verification.detection import detector_class
-        from compose.verification.hub import resolve_model
+        from compose.weights import resolve_model
 
         if self.detections is not None:
             self.detections_file()

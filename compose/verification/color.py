@@ -169,7 +169,7 @@ class ClipColorClassifier:
                  device: str = "cpu") -> None:
         from transformers import CLIPModel, CLIPProcessor
 
-        from compose.verification.hub import resolve_model
+        from compose.weights import resolve_model
 
         path = resolve_model("clip-color", model)
         self.model = CLIPModel.from_pretrained(path, local_files_only=True).to(device).eval()

@@ -20,7 +20,7 @@ import numpy as np
 from compose.boxes import non_max_suppression
 from compose.errors import UsageError
 from compose.verification.detection import Detection, Detector, load_image
-from compose.verification.hub import require_transformers, resolve_model
+from compose.weights import require_transformers, resolve_model
 
 
 class GroundingDinoDetector(Detector):

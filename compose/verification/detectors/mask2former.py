@@ -26,7 +26,7 @@ import numpy as np
 from compose.errors import BackboneError
 from compose.prompts.lexicon import GENEVAL_CLASSES
 from compose.verification.detection import Detection, Detector, load_image
-from compose.verification.hub import require_transformers, resolve_model
+from compose.weights import require_transformers, resolve_model
 
 
 class Mask2FormerDetector(Detector):
