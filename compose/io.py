@@ -378,5 +378,5 @@ class FolderLock:
     def __enter__(self) -> FolderLock:
         return self.acquire()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()

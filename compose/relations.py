@@ -16,8 +16,8 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from compose.boxes import Box, intersection_area
 from compose.boxes import area as _area

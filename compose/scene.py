@@ -30,9 +30,9 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from compose.boxes import Box, valid_box  # noqa: F401 - re-exported: a scene's fixed boxes
+from compose.boxes import Box, valid_box
 from compose.errors import SceneError, SceneSemanticError
-from compose.span import Span  # noqa: F401 - re-exported: scene parts carry spans
+from compose.span import Span
 from compose.vocabulary import COLORS, MAX_COUNT, SIZES
 
 AttributeValue = Union[bool, int, float, str]

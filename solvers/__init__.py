@@ -14,9 +14,10 @@ True
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from compose.errors import LayoutError
+
 from .model import AnyOf, BoxRef, Expr, Linear, Problem, Solution
 
 #: Solver backends by name: each a factory of an object with ``solve(problem, seed=, time_limit=)``
@@ -61,5 +62,15 @@ def _cp_sat_exact():
 register_backend("cp-sat", _cp_sat)
 register_backend("cp-sat-exact", _cp_sat_exact)
 
-__all__ = ["AnyOf", "BACKENDS", "BoxRef", "Expr", "Linear", "Problem", "Solution", "get_backend",
-           "register_backend", "solve"]
+__all__ = [
+    "BACKENDS",
+    "AnyOf",
+    "BoxRef",
+    "Expr",
+    "Linear",
+    "Problem",
+    "Solution",
+    "get_backend",
+    "register_backend",
+    "solve",
+]

@@ -23,8 +23,8 @@ carry the box's tag; the canvas bounds always hold.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Hashable, Iterable, Sequence
 
 ATTRIBUTES = ("x0", "y0", "x1", "y1", "w", "h")
 
@@ -43,7 +43,7 @@ class Expr:
     Expr(2*a.x0 + 2*a.x1 - a.w)
     """
 
-    __slots__ = ("terms", "constant")
+    __slots__ = ("constant", "terms")
 
     def __init__(self, terms: dict[tuple[str, str], int] | None = None, constant: int = 0):
         self.terms = {k: v for k, v in (terms or {}).items() if v}
@@ -169,7 +169,7 @@ class BoxRef:
 class Linear:
     """``lo <= expr <= hi`` (one side may be open)."""
 
-    __slots__ = ("expr", "lo", "hi")
+    __slots__ = ("expr", "hi", "lo")
 
     def __init__(self, expr: Expr, lo: int | None, hi: int | None):
         self.expr, self.lo, self.hi = expr, lo, hi

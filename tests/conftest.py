@@ -2,7 +2,6 @@
 
 import os
 
-from hypothesis import HealthCheck, settings
 from helpers.tiny_diffusers import (  # noqa: F401  (fixtures: tiny checkpoints built once per session)
     tiny_controlnet,
     tiny_flux,
@@ -13,6 +12,7 @@ from helpers.tiny_diffusers import (  # noqa: F401  (fixtures: tiny checkpoints 
     tiny_sd3,
     tiny_sdxl,
 )
+from hypothesis import HealthCheck, settings
 
 settings.register_profile("default", max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

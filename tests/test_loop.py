@@ -340,8 +340,8 @@ def test_cli_best_of_n(tmp_path, fault, capsys):
 
 
 def test_zoomed_repaint_runs_on_a_tiny_diffusers_backbone(tiny_sd):  # noqa: F811 (the fixture)
-    from PIL import Image
     from helpers.tiny_diffusers import two_region_layout
+    from PIL import Image
 
     from compose.backbones import get_backbone
 

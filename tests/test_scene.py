@@ -2,11 +2,11 @@ import json
 
 import networkx as nx
 import pytest
+from helpers.strategies import scenes
 from hypothesis import given
 
 from compose.errors import SceneError
 from compose.scene import CountRange, ObjectGroup, Ref, RelationStatement, Scene, Span
-from helpers.strategies import scenes
 
 
 def kitchen() -> Scene:

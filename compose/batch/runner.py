@@ -47,7 +47,14 @@ from typing import Any
 
 from compose.batch.items import BatchItem, ItemOutput, Row, error_row
 from compose.errors import ComposeError, UsageError
-from compose.io import FolderLock, RowWriter, read_rows, remove_partial_folders, write_rows_atomic, write_tree_atomic
+from compose.io import (
+    FolderLock,
+    RowWriter,
+    read_rows,
+    remove_partial_folders,
+    write_rows_atomic,
+    write_tree_atomic,
+)
 
 
 class Terminated(KeyboardInterrupt):

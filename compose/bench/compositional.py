@@ -53,8 +53,7 @@ def _plural(shape: str) -> str:
 
 def build_suite(seed: int = 0, per_category: int = 25) -> list[dict[str, Any]]:
     """``per_category`` prompts for each of :data:`CATEGORIES`, drawn from ``seed``."""
-    from compose.vocabulary import GENEVAL_COLORS
-    from compose.vocabulary import SHAPES
+    from compose.vocabulary import GENEVAL_COLORS, SHAPES
 
     rng = random.Random(f"compositional:{seed}")
     colors = list(GENEVAL_COLORS)
@@ -96,8 +95,8 @@ def build_suite(seed: int = 0, per_category: int = 25) -> list[dict[str, Any]]:
 def run_item(item: dict[str, Any], *, backbone: str, max_rounds: int = 3, best_of: int = 4,
              steps: int | None = None) -> dict[str, Any]:
     """All three strategies for one suite item; returns one result row."""
-    from compose.sources import parse_prompt
     from compose.loop import generate, report_score
+    from compose.sources import parse_prompt
 
     start = time.perf_counter()
     scene = parse_prompt(item["prompt"])

@@ -32,11 +32,10 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from compose.errors import UsageError
-    from compose.loop import best_of_n, generate
-
     from compose.batch.generate import check_backbone, check_detector
+    from compose.errors import UsageError
     from compose.limits import check_run_options
+    from compose.loop import best_of_n, generate
     from compose.seeds import check_seed
 
     if args.best_of is not None and args.best_of < 1:

@@ -26,11 +26,11 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    import math
+
     from compose.api import layout
     from compose.cli.console import load_scene_from_args
     from compose.errors import InfeasibleLayoutError
-
-    import math
 
     if not (math.isfinite(args.time_limit) and 0 < args.time_limit <= 3600):
         raise UsageError("E006", argument="--time-limit", value=args.time_limit,

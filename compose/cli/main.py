@@ -92,4 +92,4 @@ def run_entry() -> None:  # pragma: no cover
     raise SystemExit(main())
 
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]

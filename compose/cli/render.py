@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from compose.cli.console import add_scene_source, console
+from compose.errors import UsageError
 from compose.io import read_text
 from compose.seeds import resolve_seed
-from compose.errors import UsageError
 
 
 def register(subparsers) -> None:
@@ -29,10 +29,9 @@ def run(args) -> int:
     from pathlib import Path
 
     from compose.api import render
+    from compose.batch.generate import check_backbone
     from compose.cli.console import load_scene_from_args
     from compose.layouts import Layout
-
-    from compose.batch.generate import check_backbone
     from compose.limits import check_run_options
     from compose.seeds import check_seed
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from compose.cli.console import console, err_console, print_error
-from compose.io import read_text, write_text_atomic
 from compose.errors import ComposeError, UsageError
+from compose.io import read_text, write_text_atomic
 
 
 def register(subparsers) -> None:

@@ -8,4 +8,4 @@ from compose.language.formatter import format_program, format_scene
 from compose.language.semantics import parse_program
 from compose.language.syntax import MAX_PROGRAM_BYTES, parse_tree
 
-__all__ = ["parse_program", "format_scene", "format_program", "parse_tree", "MAX_PROGRAM_BYTES"]
+__all__ = ["MAX_PROGRAM_BYTES", "format_program", "format_scene", "parse_program", "parse_tree"]

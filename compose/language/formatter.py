@@ -10,7 +10,9 @@ import json
 import re
 
 from compose.relations import CANONICAL_WORDS, word_vocabulary
-from compose.scene import KEYWORDS as _KEYWORDS  # one list of keywords: names are the same everywhere
+from compose.scene import (
+    KEYWORDS as _KEYWORDS,  # one list of keywords: names are the same everywhere
+)
 from compose.scene import CountRange, ObjectGroup, Ref, RelationStatement, Scene
 
 _IDENTIFIER = re.compile(r"[^\W\d]\w*\Z")

@@ -74,8 +74,7 @@ def parse_program(text: str, file: str | None = None,
     ...
     compose.errors.SceneSemanticError: E103: unknown object 'mugs'; did you mean 'mug'?
     """
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = text.removeprefix("\ufeff")
     tree = parse_tree(text, file=file)
     if not tree.children or all(getattr(c, "type", None) == "_NL" for c in tree.children):
         raise SceneSyntaxError("E002", span=Span(file=file, line=1, column=1), source=text,

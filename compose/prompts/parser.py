@@ -40,8 +40,18 @@ from compose.prompts.tokens import (
 )
 from compose.scene import Scene
 
-__all__ = ["BARE_PLURAL_COUNT", "MAX_PROMPT_CHARS", "RELATION_PHRASES", "check_prompt", "parse_prompt",
-           "parse_prompts", "_lower_keeping_offsets", "_needs_parse", "_read", "_tag_closed"]
+__all__ = [
+    "BARE_PLURAL_COUNT",
+    "MAX_PROMPT_CHARS",
+    "RELATION_PHRASES",
+    "_lower_keeping_offsets",
+    "_needs_parse",
+    "_read",
+    "_tag_closed",
+    "check_prompt",
+    "parse_prompt",
+    "parse_prompts",
+]
 
 
 def _read(text: str, doc, parse) -> Scene:

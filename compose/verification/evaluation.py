@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from compose.boxes import Box, iou as box_iou
+from compose.boxes import Box
+from compose.boxes import iou as box_iou
 
 
 @dataclass

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from compose.vocabulary import COLORS
 from compose.vocabulary import (
     BACKGROUNDS,
     COLOR_NAMES,
+    COLORS,
     background_name,
     phrase_to_object,
     shape_name,

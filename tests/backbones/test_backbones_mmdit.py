@@ -7,7 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers.tiny_diffusers import check_joint_probs, full_canvas_layout, left_half_mask, two_region_layout
+from helpers.tiny_diffusers import (
+    check_joint_probs,
+    full_canvas_layout,
+    left_half_mask,
+    two_region_layout,
+)
 
 from compose.backbones import get_backbone
 from compose.backbones.regional_attention import SD3RegionalJointAttnProcessor

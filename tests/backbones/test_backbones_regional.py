@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from helpers.tiny_diffusers import full_canvas_layout, left_half_mask, two_region_layout
+from PIL import Image
 
 from compose.backbones import get_backbone
 from compose.backbones.conditioning import exclusive_box_masks, layout_prompts

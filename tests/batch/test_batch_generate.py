@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from compose.batch import BatchItem, ItemOutput, latest_rows, read_rows, run_batch
-from compose.cli.main import main
 from compose.batch.engines import get_engine
 from compose.batch.engines.local import LocalEngine
-from compose.errors import UsageError
 from compose.batch.generate import generate_batch, read_spec
+from compose.cli.main import main
+from compose.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
 

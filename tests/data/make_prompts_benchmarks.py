@@ -4,6 +4,7 @@ HRS-Bench, with exact ground truth in the shape of t2icompbench/gold_train.jsonl
 Run from the repository root: python tests/data/make_prompts_benchmarks.py
 """
 import json
+
 rows = []
 def add(src, prompt, objects, relations=(), forbid=()):
     d = {"prompt": prompt, "objects": objects, "relations": [list(r) for r in relations], "source": src}
@@ -69,5 +70,5 @@ add("handmade/attribute", "a turquoise vase and a maroon cushion", {"vase": one(
 add("handmade/attribute", "three brown dogs and a white goat", {"dog": {"count": 3, "color": "brown"}, "goat": one(color="white")})
 add("handmade/attribute", "A Purple Daisy And A Yellow Violet", {"daisy": one(color="purple"), "violet": one(color="yellow")})
 with open("tests/data/prompts_benchmarks.jsonl", "w") as f:
-    for r in rows: f.write(json.dumps(r) + "\n")
+    f.writelines(json.dumps(r) + "\n" for r in rows)
 print(len(rows))

@@ -5,7 +5,15 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from compose.relations import RELATIONS
-from compose.scene import CountRange, Forbidden, ObjectGroup, Ref, RelationStatement, Requirement, Scene
+from compose.scene import (
+    CountRange,
+    Forbidden,
+    ObjectGroup,
+    Ref,
+    RelationStatement,
+    Requirement,
+    Scene,
+)
 from compose.vocabulary import COLORS, SIZES
 
 NAMES = ["cat", "dog", "mug", "kettle", "teddy_bear", "car", "bus", "tree", "circle", "square", "ça"]

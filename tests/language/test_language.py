@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from helpers.strategies import scenes
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
@@ -9,7 +10,6 @@ from compose.errors import SceneSemanticError, SceneSyntaxError, UsageError
 from compose.language import format_program, format_scene, parse_program
 from compose.language.syntax import MAX_PROGRAM_BYTES, scene_parser
 from compose.relations import RELATIONS, word_vocabulary
-from helpers.strategies import scenes
 
 EXAMPLES = sorted(Path(__file__).parents[2].joinpath("examples").glob("*.scene"))
 

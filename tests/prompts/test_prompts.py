@@ -357,8 +357,8 @@ def test_the_closed_vocabulary_fast_path_reads_the_same_scenes():
     from pathlib import Path
 
     from compose.prompts import parse_prompts as read
-    from compose.prompts.parser import _tag_closed
     from compose.prompts.nlp import load_pipeline
+    from compose.prompts.parser import _tag_closed
 
     data = Path(__file__).parents[1] / "data"
     prompts = [json.loads(line)["prompt"] for name in ("geneval/evaluation_metadata.jsonl",

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from compose.solvers import Problem, get_backend, solve
+from compose.solvers.cpsat import clique_cover
+from compose.solvers.greedy import shelf_pack
 
 from compose.errors import InfeasibleLayoutError, LayoutError, UsageError
 from compose.layouts import Layout
 from compose.placement import place
 from compose.relations import RELATIONS
 from compose.scene import ObjectGroup, Ref, RelationStatement, Scene, Span
-from compose.solvers import Problem, get_backend, solve
-from compose.solvers.cpsat import clique_cover
-from compose.solvers.greedy import shelf_pack
 
 
 def rel(a: str, predicate: str, *objects: str, hard: bool = True, line: int | None = None) -> RelationStatement:
@@ -116,7 +116,7 @@ def test_same_seed_same_layout_different_seed_different_arrangement():
     others = [place(scene, seed=s) for s in (12, 13, 14)]
     assert all(o.boxes != first.boxes for o in others)
     # not one solution shifted: the arrangement of centres changes
-    order = lambda lay: tuple(sorted(lay.boxes, key=lambda i: lay.boxes[i][0]))  # noqa: E731
+    order = lambda lay: tuple(sorted(lay.boxes, key=lambda i: lay.boxes[i][0]))
     assert len({order(lay) for lay in [first, *others]}) > 1
 
 

@@ -73,7 +73,7 @@ def test_random_world_scenes_laid_out_and_rendered_mostly_pass_their_own_checks(
 
 def test_compose_verify_is_the_step():
     import compose
-    import compose.verification as verification
+    from compose import verification
     from compose.verification.verify import verify as step
 
     assert compose.verify is step and verification.verify is step

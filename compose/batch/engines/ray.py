@@ -18,7 +18,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from compose.batch.engines import Engine, configure_threads, default_threads, setup_failed, setup_task, worker_died
+from compose.batch.engines import (
+    Engine,
+    configure_threads,
+    default_threads,
+    setup_failed,
+    setup_task,
+    worker_died,
+)
 from compose.batch.items import ItemError, run_item
 from compose.errors import UsageError
 

@@ -46,7 +46,6 @@ from compose.verification.color import palette_color
 from compose.verification.detection import Detection, Detector, load_image
 from compose.vocabulary import BACKGROUNDS, COLOR_NAMES, COLORS, SHAPES
 
-
 _OBJECT_TONES = np.asarray([COLORS[c] for c in COLOR_NAMES], dtype=np.float32)
 _BACKGROUND_TONES = np.asarray(list(BACKGROUNDS.values()), dtype=np.float32)
 
