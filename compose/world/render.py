@@ -103,14 +103,27 @@ def shape_outline(shape: str, box: tuple[float, float, float, float]) -> list[tu
     raise ValueError(f"unknown shape {shape!r}")
 
 
-def shape_mask(shape: str, box: tuple[float, float, float, float], size: tuple[int, int]) -> np.ndarray:
-    """A boolean ``(h, w)`` mask of ``shape`` filling ``box`` (pixels) on a ``size`` canvas,
-    without anti-aliasing (pixel centres inside the shape)."""
+#: Supersampling of the shapes: the renderer draws at 4x and averages down.
+SUPERSAMPLE = 4
+
+
+def shape_coverage(shape: str, box: tuple[float, float, float, float], size: tuple[int, int],
+                   supersample: int = SUPERSAMPLE) -> np.ndarray:
+    """How much of each pixel of a ``size`` (w, h) canvas ``shape`` filling ``box`` (pixels)
+    covers, in 0..1: drawn at ``supersample`` times the size and box-filtered down, as the
+    renderer draws. The world detector fits its templates with this, so both read one
+    definition of each shape.
+
+    >>> cover = shape_coverage("square", (1, 1, 3, 3), (4, 4))
+    >>> cover.shape, float(cover[0, 0]), float(cover[2, 2])
+    ((4, 4), 0.0, 1.0)
+    """
     from PIL import Image, ImageDraw
 
-    mask = Image.new("L", size, 0)
-    _draw_shape(ImageDraw.Draw(mask), shape, box, 255)
-    return np.asarray(mask) > 127
+    w, h = size
+    big = Image.new("L", (w * supersample, h * supersample), 0)
+    _draw_shape(ImageDraw.Draw(big), shape, tuple(v * supersample for v in box), 255)
+    return np.asarray(big.resize((w, h), Image.BOX), dtype=np.float32) / 255.0
 
 
 def _draw_shape(draw, shape: str, box: tuple[float, float, float, float], fill) -> None:

@@ -45,6 +45,7 @@ import numpy as np
 from compose.verification.color import palette_color
 from compose.verification.detection import Detection, Detector, load_image
 from compose.vocabulary import BACKGROUNDS, COLOR_NAMES, COLORS, SHAPES
+from compose.world.render import shape_coverage
 
 _OBJECT_TONES = np.asarray([COLORS[c] for c in COLOR_NAMES], dtype=np.float32)
 _BACKGROUND_TONES = np.asarray(list(BACKGROUNDS.values()), dtype=np.float32)
@@ -280,7 +281,7 @@ class WorldDetector(Detector):
             if classes is not None and shape not in classes:
                 continue
             x0, y0, x1, y1 = box_px
-            whole = _template_coverage(shape, box_px, (w, h)) >= 0.5
+            whole = shape_coverage(shape, box_px, (w, h)) >= 0.5
             detections.append(Detection(box=(max(0.0, x0 / w), max(0.0, y0 / h), min(1.0, x1 / w), min(1.0, y1 / h)),
                                         class_name=shape, score=round(iou, 4), mask=full, color=color,
                                         color_score=round(color_score, 4), whole=whole | full))
@@ -457,24 +458,6 @@ def _overlaps(a: tuple[slice, slice], b: tuple[slice, slice]) -> bool:
     return a[0].start < b[0].stop and b[0].start < a[0].stop and a[1].start < b[1].stop and b[1].start < a[1].stop
 
 
-#: Supersampling of the shape templates: the renderer draws at 4x and averages down.
-_TEMPLATE_SCALE = 4
-
-
-def _template_coverage(shape: str, box: tuple[float, float, float, float], size: tuple[int, int]) -> np.ndarray:
-    """How much of each pixel of a ``size`` (w, h) window ``shape`` filling ``box`` covers: drawn
-    by the renderer's own drawing function at 4x and box-filtered down, as the renderer does."""
-    from PIL import Image, ImageDraw
-
-    from compose.world.render import _draw_shape  # the renderer's one definition of each shape
-
-    ss = _TEMPLATE_SCALE
-    w, h = size
-    big = Image.new("L", (w * ss, h * ss), 0)
-    _draw_shape(ImageDraw.Draw(big), shape, tuple(v * ss for v in box), 255)
-    return np.asarray(big.resize((w, h), Image.BOX), dtype=np.float32) / 255.0
-
-
 def _subpixel_box(alpha: np.ndarray, box: tuple[int, int, int, int]) -> tuple[float, float, float, float]:
     """The pixel box refined to a fraction of a pixel from the coverage of its edge lines: an
     edge lies as far into its outermost line of pixels as that line is covered (a line just
@@ -508,7 +491,7 @@ def _soft_iou(alpha: np.ndarray, hidden: np.ndarray, shape: str, box: tuple[floa
               sigma: float = 0.0) -> float:
     """Soft IoU of a template's coverage (blurred by ``sigma`` pixels, as the image is) with
     the observed coverage ``alpha``; pixels hidden by other objects count for neither."""
-    tau = _template_coverage(shape, box, (alpha.shape[1], alpha.shape[0]))
+    tau = shape_coverage(shape, box, (alpha.shape[1], alpha.shape[0]))
     if sigma > 0.05:
         from scipy import ndimage
 
