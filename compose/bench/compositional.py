@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from compose.io import write_text_atomic
+
 GENEVAL_CATEGORIES = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
 EXTRA_CATEGORIES = ("on", "inside", "between", "next_to", "chain", "negation")
 CATEGORIES = GENEVAL_CATEGORIES + EXTRA_CATEGORIES
@@ -92,7 +94,7 @@ def build_suite(seed: int = 0, per_category: int = 25) -> list[dict[str, Any]]:
     return suite
 
 
-def run_item(item: dict[str, Any], *, backbone: str, max_rounds: int = 3, best_of: int = 4,
+def score_item(item: dict[str, Any], *, backbone: str, max_rounds: int = 3, best_of: int = 4,
              steps: int | None = None) -> dict[str, Any]:
     """All three strategies for one suite item; returns one result row."""
     from compose.loop import generate, report_score
@@ -185,32 +187,15 @@ def run_benchmark(out_dir: Path, *, backbone: str = "embedded", per_category: in
                   steps: int | None = None, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) the suite, writing one row per prompt to ``out_dir/results.jsonl`` as it
     finishes, then ``summary.json``, ``table.txt`` and ``plot.svg``."""
-    from tqdm import tqdm
+    from compose.bench.rows import suite_rows
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = out_dir / "results.jsonl"
-    done: dict[str, dict[str, Any]] = {}
-    if results.exists():
-        for line in results.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:  # a line cut by a kill: redo that item
-                continue
-            if row.get("backbone") == backbone:
-                done[row["id"]] = row
     suite = build_suite(seed=seed, per_category=per_category)
-    with results.open("a", encoding="utf-8") as fh:
-        for item in tqdm(suite, desc=f"compositional ({backbone})", disable=not progress):
-            if item["id"] in done:
-                continue
-            row = run_item(item, backbone=backbone, steps=steps)
-            fh.write(json.dumps(row) + "\n")
-            fh.flush()
-            done[item["id"]] = row
-    rows = [done[item["id"]] for item in suite]
+    rows = suite_rows(suite, lambda item: score_item(item, backbone=backbone, steps=steps), out_dir / "results.jsonl",
+                      backbone=backbone, description=f"compositional ({backbone})", progress=progress)
     summary = summarise(rows)
     summary.update({"backbone": backbone, "seed": seed, "per_category": per_category})
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out_dir / "table.txt").write_text(format_table(summary, backbone) + "\n")
-    (out_dir / "plot.svg").write_text(svg_plot(summary, f"compositional accuracy ({backbone})"))
+    write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out_dir / "table.txt", format_table(summary, backbone) + "\n")
+    write_text_atomic(out_dir / "plot.svg", svg_plot(summary, f"compositional accuracy ({backbone})"))
     return summary

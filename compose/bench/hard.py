@@ -28,6 +28,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+from compose.io import write_text_atomic
+
 KINDS = ("crowded", "overlap", "counting", "mixed", "multi")
 #: Where the seeded programs live in the repository (``compose bench hard`` writes them there).
 HARD_DIR = Path(__file__).resolve().parents[2] / "examples" / "hard"
@@ -278,37 +280,20 @@ def run_hard_benchmark(out_dir: Path, *, backbone: str = "embedded", part: str =
     ``plot.svg``."""
     import json
 
-    from tqdm import tqdm
-
     from compose.backbones import get_backbone
+    from compose.bench.rows import suite_rows
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = out_dir / "results.jsonl"
-    done: dict[str, dict[str, Any]] = {}
-    if results.exists():
-        for line in results.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:  # a line cut by a kill: redo that scene
-                continue
-            if row.get("backbone") == backbone:
-                done[row["id"]] = row
     suite = split(load_suite(), part)
     model = get_backbone(backbone)
-    with results.open("a", encoding="utf-8") as fh:
-        for item in tqdm(suite, desc=f"hard ({backbone}, {part})", disable=not progress):
-            if item["id"] in done:
-                continue
-            row = run_scene(item, model, max_rounds=max_rounds, best_of=best_of)
-            fh.write(json.dumps(row) + "\n")
-            fh.flush()
-            done[item["id"]] = row
-    rows = [done[item["id"]] for item in suite]
+    rows = suite_rows(suite, lambda item: run_scene(item, model, max_rounds=max_rounds, best_of=best_of),
+                      out_dir / "results.jsonl", backbone=backbone, description=f"hard ({backbone}, {part})",
+                      progress=progress)
     summary = summarise_hard(rows)
     summary.update({"backbone": backbone, "part": part})
     title = f"hard suite ({part}, {len(rows)} scenes), backbone {backbone}"
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out_dir / "table.txt").write_text(format_hard_table(summary, title) + "\n")
-    (out_dir / "plot.svg").write_text(svg_curves(summary, title))
+    write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out_dir / "table.txt", format_hard_table(summary, title) + "\n")
+    write_text_atomic(out_dir / "plot.svg", svg_curves(summary, title))
     return summary
