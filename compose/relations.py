@@ -51,10 +51,10 @@ def _overlap_1d(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 
 
-def geneval_offset(a: Box, b: Box) -> tuple[float, float] | None:
+def geneval_offset(a: Box, b: Box, threshold: float = GENEVAL_POSITION_THRESHOLD) -> tuple[float, float] | None:
     """GenEval's normalised, margin-shrunk offset of ``a`` relative to ``b``.
 
-    Centre offsets shrink towards zero by ``0.1 * (size_a + size_b)`` per axis and are divided by
+    Centre offsets shrink towards zero by ``threshold * (size_a + size_b)`` (GenEval: 0.1) per axis and are divided by
     the length of the unshrunk offset. ``None`` when both shrunk components vanish (no relation).
 
     >>> geneval_offset((0.0, 0.0, 0.2, 0.2), (0.6, 0.0, 0.8, 0.2))
@@ -64,23 +64,24 @@ def geneval_offset(a: Box, b: Box) -> tuple[float, float] | None:
     """
     (ax, ay), (bx, by) = _centre(a), _centre(b)
     ox, oy = ax - bx, ay - by
-    rx = max(abs(ox) - GENEVAL_POSITION_THRESHOLD * (_width(a) + _width(b)), 0.0) * math.copysign(1, ox)
-    ry = max(abs(oy) - GENEVAL_POSITION_THRESHOLD * (_height(a) + _height(b)), 0.0) * math.copysign(1, oy)
+    rx = max(abs(ox) - threshold * (abs(_width(a)) + abs(_width(b))), 0.0) * math.copysign(1, ox)
+    ry = max(abs(oy) - threshold * (abs(_height(a)) + abs(_height(b))), 0.0) * math.copysign(1, oy)
     if abs(rx) < 1e-3 and abs(ry) < 1e-3:
         return None
     norm = math.hypot(ox, oy)
     return rx / norm, ry / norm
 
 
-def geneval_relations(a: Box, b: Box) -> set[str]:
-    """The set of GenEval position words that hold for ``a`` relative to ``b``.
+def geneval_relations(a: Box, b: Box, threshold: float = GENEVAL_POSITION_THRESHOLD) -> set[str]:
+    """The set of GenEval position words that hold for ``a`` relative to ``b`` (``threshold``:
+    GenEval's margin).
 
     This is GenEval's ``relative_position`` rule, word for word.
 
     >>> sorted(geneval_relations((0.0, 0.0, 0.2, 0.2), (0.6, 0.6, 0.8, 0.8)))
     ['above', 'left of']
     """
-    offset = geneval_offset(a, b)
+    offset = geneval_offset(a, b, threshold)
     if offset is None:
         return set()
     dx, dy = offset

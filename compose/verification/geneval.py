@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compose.errors import UsageError
-from compose.relations import GENEVAL_POSITION_THRESHOLD, GENEVAL_POSITIONS
+from compose.relations import GENEVAL_POSITION_THRESHOLD, GENEVAL_POSITIONS, geneval_relations
 from compose.vocabulary import GENEVAL_COLORS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -301,7 +301,7 @@ def relative_position(a: Any, b: Any, position_threshold: float = GENEVAL_POSITI
     of the two boxes' sides on that axis (the margin; not below zero); divided by the length of
     the full offset, a component below -0.5 or above 0.5 names ``left of`` / ``right of`` /
     ``above`` / ``below``. Boxes whose shrunk offset is under 1e-3 on both axes have no relation.
-    This is :func:`compose.relations.geneval_relations` on pixel boxes (the 1e-3 is in pixels, as
+    It calls :func:`compose.relations.geneval_relations` on pixel boxes (the 1e-3 is in pixels, as
     in GenEval), with the margin as an option.
 
     >>> sorted(relative_position((0, 0, 10, 10), (20, 0, 30, 10)))
@@ -309,26 +309,8 @@ def relative_position(a: Any, b: Any, position_threshold: float = GENEVAL_POSITI
     >>> relative_position((0, 0, 10, 10), (1, 1, 11, 11))
     set()
     """
-    import numpy as np
-
-    boxes = np.array([list(a)[:4], list(b)[:4]], dtype=np.float64).reshape(2, 2, 2)
-    center_a, center_b = boxes.mean(axis=-2)
-    dim_a, dim_b = np.abs(np.diff(boxes, axis=-2))[..., 0, :]
-    offset = center_a - center_b
-    revised = np.maximum(np.abs(offset) - position_threshold * (dim_a + dim_b), 0) * np.sign(offset)
-    if np.all(np.abs(revised) < 1e-3):
-        return set()
-    dx, dy = revised / np.linalg.norm(offset)
-    relations = set()
-    if dx < -0.5:
-        relations.add("left of")
-    if dx > 0.5:
-        relations.add("right of")
-    if dy < -0.5:
-        relations.add("above")
-    if dy > 0.5:
-        relations.add("below")
-    return relations
+    return geneval_relations(tuple(map(float, list(a)[:4])), tuple(map(float, list(b)[:4])),
+                             position_threshold)
 
 
 ColorsOf = Callable[[str, list[GenevalObject]], list[str]]
