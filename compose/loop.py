@@ -242,6 +242,8 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
                     strategy={"strategy": "render", "scale": factor}, cost=cost)]
     best = 0
     spent = cost
+    # layered repair needs the detector's masks of what it found
+    layered = bool(report.detections) and all(d.mask is not None for d in report.detections)
     attempts: dict[str, int] = {}
     stagnant = 0
     # 5. repair while hard checks fail and rounds (and budget) remain
@@ -251,7 +253,7 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
             break
         round_seed = seed + 7919 * k
         plan, t_plan = timed("plan", plan_repaint, scene, current.layout, current.report, seed=round_seed)
-        step = choose_step(plan, attempts, stagnant)
+        step = choose_step(plan, attempts, stagnant, layered=layered)
         if step.name == "replace":
             moved = replace_instances(scene, current.layout, step.move, seed=round_seed, report=current.report)
             if moved is None:
@@ -288,6 +290,28 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
                 r_guidance = None if g is None else float(g) * step.guidance_factor
             say(f"round {k}: {step.name}, {len(plan.regions)} region(s)")
             boxes = [r.box for r in plan.regions]
+            if layered and step.name in ("layer", "replace"):
+                from compose.repair.layer import layered_repaint
+                from compose.verification.detection import get_detector
+
+                targets = [r.instance for r in plan.regions if r.instance is not None]
+                clear = [r.box for r in plan.regions if r.instance is None]
+                (img, mask, info), t_r = timed("repaint", layered_repaint, model, current.image, plan.layout,
+                                               list(dict.fromkeys(targets)), current.report, native=native,
+                                               seed=round_seed, detector=get_detector(detector), clear=clear,
+                                               steps=steps, guidance=guidance)
+                c = render_cost(model, info["sheets"], steps=steps, guidance=guidance, seconds=t_r)
+                new_report, t_v = timed("verify", verify, scene, img, layout=plan.layout, detector=detector)
+                rounds.append(Round(k, img, plan.layout, new_report, round_seed,
+                                    {"plan": t_plan, "repaint": t_r, "verify": t_v}, plan,
+                                    strategy={**step.to_dict(), "layered": True, "drawn": info["drawn"],
+                                              "missed": info["missed"]}, cost=c, mask=mask))
+                spent = spent + rounds[-1].cost
+                if rounds[-1].score > rounds[best].score:
+                    best, stagnant = k, 0
+                else:
+                    stagnant += 1
+                continue
             mask = region_mask(boxes, work)
             (img, info), t_r = timed("repaint", zoomed_repaint, model, current.image, mask, plan.layout, boxes,
                                      native=native, seed=round_seed, steps=r_steps or steps, guidance=r_guidance,

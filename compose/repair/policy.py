@@ -26,6 +26,8 @@ BOOST_GUIDANCE = 1.6
 BOOST_STEPS = 1.25
 #: Rounds without a better score before the loop starts over with a fresh layout.
 PATIENCE = 3
+#: Layered rounds an instance gets in place before it is moved.
+LAYER_TRIES = 2
 
 
 @dataclass
@@ -63,13 +65,19 @@ def plan_keys(plan) -> list[str]:
     return sorted(keys)
 
 
-def choose_step(plan, attempts: dict[str, int], stagnant: int) -> Step:
+def choose_step(plan, attempts: dict[str, int], stagnant: int, *, layered: bool = False) -> Step:
     """The next round's :class:`Step` for ``plan`` (from :func:`compose.repaint.plan_repaint`),
-    given ``attempts`` per instance so far and ``stagnant`` rounds without improvement."""
+    given ``attempts`` per instance so far and ``stagnant`` rounds without improvement;
+    ``layered`` when the detector gives masks, so :mod:`compose.repair.layer` can be used."""
     if plan is None or stagnant >= PATIENCE:
         return Step("fresh")
     instances = plan_instances(plan)
     tried = max((attempts.get(i, 0) for i in plan_keys(plan)), default=0)
+    if layered:
+        if tried < LAYER_TRIES:
+            return Step("layer")
+        move = [i for i in instances if attempts.get(i, 0) >= LAYER_TRIES and i not in plan.moved]
+        return Step("replace", move=move) if move else Step("fresh")
     if tried == 0:
         return Step("zoom")
     if tried == 1:
