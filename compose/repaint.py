@@ -58,6 +58,23 @@ class RepaintPlan:
                 "moved": {k: [round(v, 4) for v in b] for k, b in self.moved.items()}}
 
 
+#: A detection bound to an instance widens its repaint region only when it is at most this many
+#: times the instance's box: a larger one is several like-colored objects merged into one blob,
+#: and repainting all of it would wipe the others.
+MAX_GROWTH = 2.0
+
+
+def with_detection(box: Box, detection: Box | None) -> Box:
+    """``box`` widened to hold ``detection`` (where the instance was found), unless the detection
+    is more than :data:`MAX_GROWTH` times the box (a merged blob)."""
+    if detection is None:
+        return box
+    area = max(1e-9, (box[2] - box[0]) * (box[3] - box[1]))
+    if (detection[2] - detection[0]) * (detection[3] - detection[1]) > MAX_GROWTH * area:
+        return box
+    return union(box, detection)
+
+
 def plan_repaint(scene: Scene, layout: Layout, report, *, seed: int) -> RepaintPlan | None:
     """Regions to repaint for the failing hard checks of ``report`` (``None`` when nothing can be
     done: every hard check passes, or no failing check maps to a region).
@@ -85,7 +102,7 @@ def plan_repaint(scene: Scene, layout: Layout, report, *, seed: int) -> RepaintP
         if instance in planned_instances or instance not in layout.boxes:
             return
         box = layout.boxes[instance]
-        regions.append(RepaintRegion(union(box, extra) if extra else box, reason, instance))
+        regions.append(RepaintRegion(with_detection(box, extra), reason, instance))
         planned_instances.add(instance)
 
     def clear_detection(k: int, reason: str) -> None:
@@ -138,7 +155,7 @@ def plan_repaint(scene: Scene, layout: Layout, report, *, seed: int) -> RepaintP
                 continue
             old, new = layout.boxes[instance], candidate.boxes[instance]
             k = binding.get(instance)
-            regions.append(RepaintRegion(union(old, tuple(detections[k].box)) if k is not None else old,  # type: ignore[arg-type]
+            regions.append(RepaintRegion(with_detection(old, tuple(detections[k].box)) if k is not None else old,  # type: ignore[arg-type]
                                          f"relation (old place): {reason}", None))
             regions.append(RepaintRegion(new, f"relation (new place): {reason}", instance))
             moved[instance] = new

@@ -22,7 +22,7 @@ def replace_instances(scene: Scene, layout: Layout, instances: list[str], *, see
     finds no other place for them (or none of them is in the layout)."""
     from compose.errors import LayoutError
     from compose.placement import place as solve_layout
-    from compose.repaint import RepaintPlan, RepaintRegion
+    from compose.repaint import RepaintPlan, RepaintRegion, with_detection
 
     instances = [i for i in instances if i in layout.boxes]
     if not instances:
@@ -41,8 +41,7 @@ def replace_instances(scene: Scene, layout: Layout, instances: list[str], *, see
             continue
         k = binding.get(instance)
         if k is not None and k < len(detections):
-            d = tuple(detections[k].box)
-            old = (min(old[0], d[0]), min(old[1], d[1]), max(old[2], d[2]), max(old[3], d[3]))
+            old = with_detection(old, tuple(detections[k].box))
         regions.append(RepaintRegion(old, f"{reason} (old place)", None))
         regions.append(RepaintRegion(new, f"{reason} (new place)", instance))
         moved[instance] = new
