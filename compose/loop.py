@@ -138,7 +138,7 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
              max_rounds: int = DEFAULT_MAX_ROUNDS, steps: int | None = None, guidance: float | None = None,
              detector: str | None = None, backbone_options: dict[str, Any] | None = None,
              out_dir: str | Path | None = None, scale: int | None = None,
-             budget: float | None = None, source: str | None = None,
+             budget: float | None = None, source: str | None = None, layered: bool | None = None,
              progress: Callable[[str], None] | None = None) -> Result:
     """Generate a verified image for a scene.
 
@@ -172,6 +172,10 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
         :mod:`compose.repair.compute`).
     source : str, optional
         The scene file or prompt, for the report's title.
+    layered : bool, optional
+        Repair missing and misdrawn instances by layers (:mod:`compose.repair.layer`: each drawn
+        alone, composited in z-order), the first choice; ``None`` (default) uses it when the
+        detector gives masks of what it finds, ``False`` keeps to zoomed repaints.
     progress : callable, optional
         Called with a line of text as each stage starts.
     """
@@ -243,7 +247,8 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
     best = 0
     spent = cost
     # layered repair needs the detector's masks of what it found
-    layered = bool(report.detections) and all(d.mask is not None for d in report.detections)
+    if layered is None:
+        layered = all(d.mask is not None for d in report.detections)
     attempts: dict[str, int] = {}
     stagnant = 0
     # 5. repair while hard checks fail and rounds (and budget) remain

@@ -202,7 +202,8 @@ def layered_repaint(model, image: Image.Image, layout: Layout, instances: list[s
     for instance in drawn:
         box = layout.boxes[instance]
         k = binding.get(instance)
-        if k is not None and k < len(detections):
+        # where it was found, unless it was moved away from there (the plan clears that place)
+        if k is not None and k < len(detections) and _near(tuple(detections[k].box), box, 0.0):
             box = with_detection(box, tuple(detections[k].box))
         regions.append(box)
     for box in regions:
