@@ -92,6 +92,10 @@ def run_report_html(result) -> str:
             plan = "<ul>" + "".join(f"<li><small>{html.escape(reg.reason)}"
                                     f"{' -> ' + html.escape(reg.instance) if reg.instance else ' (background)'}"
                                     f"</small></li>" for reg in r.plan.regions) + "</ul>"
+        if r.strategy and r.strategy.get("layered"):
+            drawn, missed = r.strategy.get("drawn") or [], r.strategy.get("missed") or []
+            plan += (f"<small>drawn alone and composited: {html.escape(', '.join(drawn) or 'none')}"
+                     + (f"; not drawn right alone: {html.escape(', '.join(missed))}" if missed else "") + "</small>")
         hard = [c for c in r.report.checks if c.hard]
         verdict = "passed" if r.report.passed else f"{sum(c.passed for c in hard)}/{len(hard)} hard checks"
         cards.append(

@@ -81,14 +81,15 @@ def test_fill_takes_the_color_around_and_leaves_the_rest_byte_identical():
     assert (np.abs(out[erase].astype(int) - (0, 0, 255)).max(axis=1) <= 2).all()
 
 
-def test_a_missing_child_is_drawn_alone_and_composited_inside_its_container():
+def test_a_missing_child_is_drawn_alone_and_composited_inside_its_container(tmp_path):
     model = Dropping("star#0", size=64)
-    result = generate(INSIDE, backbone=model, max_rounds=2)
+    result = generate(INSIDE, backbone=model, max_rounds=2, out_dir=tmp_path)
     first, fixed = result.rounds[0], result.rounds[1]
     assert not first.report.passed and result.passed and result.best == 1
     assert fixed.strategy["strategy"] == "layer" and fixed.strategy["drawn"] == ["star#0"]
     assert fixed.cost.renders == 1.0  # one sprite sheet
     assert unchanged_outside(first.image, fixed.image, fixed.mask)
+    assert "drawn alone and composited: star#0" in (tmp_path / "report.html").read_text()
 
 
 def test_what_is_in_front_stays_in_front():
