@@ -13,6 +13,13 @@ it would repair:
    nothing to repair, the solver finds no other place, or the best score has not improved for
    :data:`PATIENCE` rounds.
 
+Where the detector gives masks (the embedded world's), the first try is ``layer``
+(:mod:`compose.repair.layer`: the instance drawn alone and composited in z-order, one render for
+up to four instances), given :data:`LAYER_TRIES` times per instance; then ``replace`` (moved,
+and composited in its new place); then ``fresh``. Layered rounds cost one render where a zoomed
+round at twice the native size costs up to two, and they draw what zoomed repaint could not: a
+small shape inside or behind another.
+
 The loop keeps the best image so far (by hard checks passed, then their mean score): a round
 that makes things worse is recorded and dropped.
 """
