@@ -297,35 +297,27 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
             boxes = [r.box for r in plan.regions]
             if layered and step.name in ("layer", "replace"):
                 from compose.repair.layer import layered_repaint
-                from compose.verification.detection import get_detector
+                from compose.verification.detection import Detector, get_detector
 
-                targets = [r.instance for r in plan.regions if r.instance is not None]
+                targets = list(dict.fromkeys(r.instance for r in plan.regions if r.instance is not None))
                 clear = [r.box for r in plan.regions if r.instance is None]
+                finder = detector if isinstance(detector, Detector) else get_detector(detector)
                 (img, mask, info), t_r = timed("repaint", layered_repaint, model, current.image, plan.layout,
-                                               list(dict.fromkeys(targets)), current.report, native=native,
-                                               seed=round_seed, detector=get_detector(detector), clear=clear,
-                                               steps=steps, guidance=guidance)
+                                               targets, current.report, native=native, seed=round_seed,
+                                               detector=finder, clear=clear, steps=steps, guidance=guidance)
                 c = render_cost(model, info["sheets"], steps=steps, guidance=guidance, seconds=t_r)
-                new_report, t_v = timed("verify", verify, scene, img, layout=plan.layout, detector=detector)
-                rounds.append(Round(k, img, plan.layout, new_report, round_seed,
-                                    {"plan": t_plan, "repaint": t_r, "verify": t_v}, plan,
-                                    strategy={**step.to_dict(), "layered": True, "drawn": info["drawn"],
-                                              "missed": info["missed"]}, cost=c, mask=mask))
-                spent = spent + rounds[-1].cost
-                if rounds[-1].score > rounds[best].score:
-                    best, stagnant = k, 0
-                else:
-                    stagnant += 1
-                continue
-            mask = region_mask(boxes, work)
-            (img, info), t_r = timed("repaint", zoomed_repaint, model, current.image, mask, plan.layout, boxes,
-                                     native=native, seed=round_seed, steps=r_steps or steps, guidance=r_guidance,
-                                     limit=MAX_WINDOWS)
-            c = render_cost(model, info["images"], steps=r_steps or steps, guidance=r_guidance, seconds=t_r)
+                done = {"layered": True, "drawn": info["drawn"], "missed": info["missed"]}
+            else:
+                mask = region_mask(boxes, work)
+                (img, info), t_r = timed("repaint", zoomed_repaint, model, current.image, mask, plan.layout, boxes,
+                                         native=native, seed=round_seed, steps=r_steps or steps,
+                                         guidance=r_guidance, limit=MAX_WINDOWS)
+                c = render_cost(model, info["images"], steps=r_steps or steps, guidance=r_guidance, seconds=t_r)
+                done = {"windows": info["windows"]}
             new_report, t_v = timed("verify", verify, scene, img, layout=plan.layout, detector=detector)
             rounds.append(Round(k, img, plan.layout, new_report, round_seed,
                                 {"plan": t_plan, "repaint": t_r, "verify": t_v}, plan,
-                                strategy={**step.to_dict(), "windows": info["windows"]}, cost=c, mask=mask))
+                                strategy={**step.to_dict(), **done}, cost=c, mask=mask))
         spent = spent + rounds[-1].cost
         if rounds[-1].score > rounds[best].score:
             best, stagnant = k, 0
