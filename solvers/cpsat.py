@@ -21,11 +21,16 @@ import time
 from compose.errors import InfeasibleLayoutError, LayoutError
 
 from .model import AnyOf, Linear, Problem, Solution, Tag, clique_cover
+from .lns import neighbourhood_search
 from .relax import relaxed_layout
 
 #: Largest problem (in boxes) that CP-SAT presolves: presolving NoOverlap2D over hundreds of
 #: rectangles takes longer than the time limits and does not stop at them.
 PRESOLVE_UP_TO = 60
+
+#: Share of the time limit the neighbourhood search may take before one search over the whole
+#: problem (which alone can prove that no layout exists).
+LNS_SHARE = 0.7
 
 #: Least seconds each deletion step of an explanation may take; a step that runs out of time
 #: keeps its tag (so the set is then small, not proved minimal).
@@ -71,6 +76,13 @@ class CpSatBackend:
                 # the linear programs' layout holds every constraint and is L1-optimal for its
                 # branch and side choices: CP-SAT is needed only where it does not exist
                 return Solution(start, "relaxed", None, time.perf_counter() - started, self.name, seed)
+            if not complete and not self.exact:
+                # a few constraints short, as a rule: mend them in small neighbourhoods, which
+                # costs milliseconds where one search over the whole problem costs seconds
+                start, complete = neighbourhood_search(
+                    problem, start, seed=seed, deadline=started + LNS_SHARE * time_limit)
+                if complete:
+                    return Solution(start, "mended", None, time.perf_counter() - started, self.name, seed)
         built = _Model(problem, explain=False)
         built.objective()
         built.add_hint(start)
