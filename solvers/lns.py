@@ -40,6 +40,9 @@ GROWTH = 2
 #: problem is quicker); at most this factor of a step's effort is spent once they are as
 #: large as the problem.
 SMALLEST_PROBLEM = 6
+
+#: Largest neighbourhood model (in boxes, held ones included) that CP-SAT presolves.
+PRESOLVE_UP_TO = 30
 MAX_EFFORT = 4.0
 
 #: A window reaches this share of its boxes' extent (and at least this share of the canvas) past
@@ -198,7 +201,7 @@ def _solve_neighbourhood(problem: Problem, index: _Index, boxes, freed: set[str]
     """
     from ortools.sat.python import cp_model
 
-    from .cpsat import _Model
+    from .cpmodel import CpSatModel
 
     sub = Problem(problem.width, problem.height)
     wx0, wy0, wx1, wy1 = _window(problem, boxes, freed)
@@ -221,7 +224,7 @@ def _solve_neighbourhood(problem: Problem, index: _Index, boxes, freed: set[str]
             sub.add_box(name, fixed=boxes[name])
     for i in requirements:  # the tag is the requirement: one boolean each
         sub.requirements.append(type(problem.requirements[i])(problem.requirements[i].constraint, i))
-    built = _Model(sub, explain=True)
+    built = CpSatModel(sub, explain=True)
     m = built.model
     holds = [built.literals[i] for i in requirements]
     for name in sorted(freed, key=index.names.index):
@@ -249,18 +252,36 @@ def _solve_neighbourhood(problem: Problem, index: _Index, boxes, freed: set[str]
                 apart = m.NewBoolVar("")
                 m.AddBoolOr(sides).OnlyEnforceIf(apart)
                 holds.append(apart)
+                # the boxes as they are, as a complete hint: which sides hold, and whether any
+                ba, bb = boxes[a], boxes[b]
+                now = [ba[2] + sep.gap <= bb[0], bb[2] + sep.gap <= ba[0],
+                       ba[3] + sep.gap <= bb[1], bb[3] + sep.gap <= ba[1]]
+                for flag, value in zip(sides, now):
+                    m.AddHint(flag, value)
+                m.AddHint(apart, any(now))
     m.Minimize(sum(h.Not() for h in holds))
+    # the boxes as they are, as a complete hint (CP-SAT starts from a complete, feasible one):
+    # coordinates, each disjunction's first branch that holds (none where it is broken)
     for name in freed:
         x0, y0, x1, y1 = boxes[name]
         v = built.vars[name]
         for attr, value in (("x0", x0), ("y0", y0), ("x1", x1), ("y1", y1), ("w", x1 - x0), ("h", y1 - y0)):
             m.AddHint(v[attr], value)
+    for flags, branches in built.branches:
+        held = [all(lin.holds(boxes) for lin in branch) for branch in branches]
+        first = held.index(True) if True in held else -1
+        for k, flag in enumerate(flags):
+            m.AddHint(flag, k == first)
+    for i in requirements:
+        m.AddHint(built.literals[i], problem.requirements[i].constraint.holds(boxes))
     solver = cp_model.CpSolver()
     params = solver.parameters
     params.num_workers = 1
     params.random_seed = int(seed) % (2**31 - 1)
     params.max_deterministic_time = effort * (STEP_EFFORT[0] + STEP_EFFORT[1] * len(freed))
     params.max_time_in_seconds = max(0.005, deadline - time.perf_counter())
+    # presolve of a large model costs the whole budget and loses the hint
+    params.cp_model_presolve = len(needed) <= PRESOLVE_UP_TO
     status = solver.Solve(m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE) or solver.ObjectiveValue() > broken:
         return None

@@ -2,13 +2,13 @@
 
 import time
 
+from compose.solvers.lns import neighbourhood_search
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compose.placement import build_problem
 from compose.placement.planted import planted_scene
 from compose.relations import RELAXED
-from compose.solvers.lns import neighbourhood_search
 
 
 def _piled(problem):
