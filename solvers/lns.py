@@ -5,11 +5,11 @@ scenes (a ``between`` whose axis was chosen badly, a pair left overlapping), and
 over the whole problem often cannot repair that from its hint in seconds. Here each step frees
 a few boxes around what is broken (the boxes of a broken constraint, the boxes that share
 constraints with them, the boxes next to them on the canvas), holds every other box where it is,
-and solves that small problem exactly with every constraint that touches a freed box. A step
-that finds a layout keeps it: the constraints it touched all hold and nothing else moved, so
-the number of broken constraints only goes down. A step that cannot (the held boxes leave no
-room) frees more boxes next time. A neighbourhood is confined to a window of the canvas around
-its boxes, so that a step costs the same on a canvas of 20 boxes or of 1,000.
+and solves that small problem with CP-SAT, minimising how many of the constraints and forbidden
+pairs that touch a freed box are broken. The boxes as they are satisfy that model, so a step
+never makes things worse; a step that finds nothing better tries another neighbourhood, and
+after a few, larger ones. A neighbourhood is confined to a window of the canvas around its
+boxes, so that a step costs about the same on a canvas of 20 boxes or of 1,000.
 
 >>> p = Problem(100, 100)
 >>> names = [f"b{i}" for i in range(8)]
