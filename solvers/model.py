@@ -410,39 +410,58 @@ def clique_cover(names: list[str], allowed: set[frozenset[str]]) -> list[list[st
     """Groups of boxes, each pairwise forbidden to overlap, that together cover every pair of
     ``names`` not in ``allowed``; one group when nothing is allowed.
 
+    Boxes with no allowed partner belong to every group; each group adds a maximal set of the
+    others no two of which may overlap, chosen greedily for the pairs still uncovered, so that
+    a few allowed pairs (a cat on its mat) cost a few groups, not one per box.
+
     >>> clique_cover(["a", "b", "c", "d"], {frozenset(("a", "b"))})
     [['a', 'c', 'd'], ['b', 'c', 'd']]
     """
     partners: dict[str, set[str]] = defaultdict(set)
     for pair in allowed:
-        a, b = tuple(pair)
-        partners[a].add(b)
-        partners[b].add(a)
+        if len(pair) == 2:
+            a, b = tuple(pair)
+            partners[a].add(b)
+            partners[b].add(a)
+    involved = [n for n in names if partners[n]]
+    if not involved:
+        return [list(names)] if len(names) > 1 else []
+    import numpy as np
 
-    def grow(members: list[str]) -> list[str]:
-        inside = set(members)
-        blocked = set().union(*(partners[m] for m in members))
-        for n in names:
-            if n not in inside and n not in blocked:
-                members.append(n)
-                inside.add(n)
-                blocked |= partners[n]
-        return members
-
-    cliques = [grow([])]
-    sharing: dict[str, set[str]] = defaultdict(set)
-    for member in cliques[0]:
-        sharing[member] = set(cliques[0])
-    for v in names:
-        if not partners[v]:
-            continue
+    index = {n: i for i, n in enumerate(involved)}
+    k = len(involved)
+    may_overlap = np.zeros((k, k), dtype=bool)
+    for v in involved:
+        for u in partners[v]:
+            if u in index:
+                may_overlap[index[v], index[u]] = True
+    # the pairs among the involved boxes that no group holds yet
+    uncovered = ~may_overlap & ~np.eye(k, dtype=bool)
+    unplaced = np.ones(k, dtype=bool)
+    rng = np.random.default_rng(k)  # fixed: the same problem, the same groups
+    cliques = []
+    while unplaced.any() or uncovered.any():
+        # seed: the box with the most pairs to cover; then, one at a time, the box that covers
+        # the most pairs with the members so far (ties broken at random, which mixes the sides
+        # of allowed pairs across groups, so that few groups cover every pair)
+        need = uncovered.sum(axis=1)
+        seed = int(np.argmax(need + unplaced * (k + 1)))
+        members = [seed]
+        blocked = may_overlap[seed].copy()
+        blocked[seed] = True
+        score = uncovered[:, seed].astype(np.float64)
         while True:
-            missing = [u for u in names if u != v and u not in partners[v] and u not in sharing[v]]
-            if not missing:
+            gain = np.where(blocked, -1.0, score + rng.random(k))
+            best = int(np.argmax(gain))
+            if gain[best] < 0:  # maximal: adding more covers more pairs and costs nothing
                 break
-            clique = grow([v, missing[0]])
-            cliques.append(clique)
-            members = set(clique)
-            for m in clique:
-                sharing[m] |= members
+            members.append(best)
+            blocked |= may_overlap[best]
+            blocked[best] = True
+            score += uncovered[:, best]
+        ids = np.array(members)
+        uncovered[np.ix_(ids, ids)] = False
+        unplaced[ids] = False
+        chosen = {involved[i] for i in members}
+        cliques.append([n for n in names if n in chosen or not partners[n]])
     return [c for c in cliques if len(c) > 1]

@@ -36,6 +36,7 @@ from .problem import (
     build_problem,
     class_prior,
     grid_size,
+    size_cycle,
 )
 
 #: Share of the time limit the layout with the strict margins may take before the relaxed one.
@@ -70,6 +71,9 @@ def place(scene: Scene, seed: int | None = None, *, fixed: dict[str, Box] | None
     started = time.perf_counter()
     strict, instances, counts = build_problem(scene, seed=seed, fixed=fixed, margins=STRICT)
     problem = strict
+    cycle = size_cycle(scene, counts, strict)
+    if cycle is not None:
+        raise _in_written_order(strict, InfeasibleLayoutError("E301", conflicts=cycle, statements=""))
     try:
         # a share of the time, and no explanation: a layout without the margins may still exist
         solution = solver.solve(strict, seed=seed, time_limit=STRICT_SHARE * time_limit, explain=False)

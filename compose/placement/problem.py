@@ -263,6 +263,42 @@ def build_problem(scene: Scene, *, seed: int, counts: dict[str, int] | None = No
     return problem, instances, counts
 
 
+def size_cycle(scene: Scene, counts: dict[str, int], problem) -> list[ConstraintTag] | None:
+    """The statements of a cycle of ``larger than`` / ``smaller than`` (each needs 1.5 times the
+    area, so no cycle can hold), as the tags of ``problem``; None when there is none.
+
+    The solver would prove such a cycle too, but only by trying each combination of the
+    encodings' branches; the order of areas proves it at once.
+
+    >>> from compose.scene import ObjectGroup, Ref, RelationStatement, Scene
+    >>> s = Scene(objects=[ObjectGroup(name=n, phrase=n) for n in "ab"],
+    ...           statements=[RelationStatement(subject=Ref(group="a"), predicate="larger_than", objects=[Ref(group="b")]),
+    ...                       RelationStatement(subject=Ref(group="a"), predicate="smaller_than", objects=[Ref(group="b")])])
+    >>> counts = s.resolve_counts(0)
+    >>> [t.text for t in size_cycle(s, counts, build_problem(s, seed=0, counts=counts)[0])]
+    ['a larger than b', 'a smaller than b']
+    """
+    import networkx as nx
+
+    graph = nx.MultiDiGraph()
+    for rel in scene.relations(counts):
+        if not rel.hard or rel.predicate not in ("larger_than", "smaller_than"):
+            continue
+        big, small = rel.subject, rel.object_ids[0]
+        if rel.predicate == "smaller_than":
+            big, small = small, big
+        graph.add_edge(big, small, statement=rel.statement)
+    if graph.number_of_edges() < 2 and not any(u == v for u, v in graph.edges()):
+        return None
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return None
+    statements = sorted({graph.edges[u, v, key]["statement"] for u, v, key in cycle})
+    tags = {t.key: t for t in problem.tags() if isinstance(t, ConstraintTag) and t.kind == "relation"}
+    return [tags[k] for k in statements]
+
+
 def assign_z(scene: Scene, instances, counts: dict[str, int]) -> dict[str, int]:
     """z of every instance: one more than everything it is on, inside or in front of.
 

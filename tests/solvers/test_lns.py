@@ -1,0 +1,45 @@
+"""The neighbourhood search mends starts that break constraints, and never makes them worse."""
+
+import time
+
+from compose.solvers.lns import neighbourhood_search
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compose.placement import build_problem
+from compose.placement.planted import planted_scene
+from compose.relations import RELAXED
+
+
+def _piled(problem):
+    """Every box at its smallest, in the top-left corner: every pair overlaps."""
+    return {name: spec.fixed or (0, 0, spec.min_w, spec.min_h) for name, spec in problem.boxes.items()}
+
+
+def test_mends_a_piled_start_of_a_planted_scene():
+    scene, _ = planted_scene(12, seed=3, keep=0.25)
+    problem, _, _ = build_problem(scene, seed=0, margins=RELAXED)
+    start = _piled(problem)
+    assert len(problem.violations(start)) > 20
+    boxes, done = neighbourhood_search(problem, start, seed=0, deadline=time.perf_counter() + 20)
+    assert done
+    assert problem.violations(boxes) == []
+
+
+def test_same_seed_same_boxes():
+    scene, _ = planted_scene(10, seed=5, keep=0.25)
+    problem, _, _ = build_problem(scene, seed=0, margins=RELAXED)
+    runs = [neighbourhood_search(problem, _piled(problem), seed=4, deadline=float("inf")) for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+@settings(max_examples=8, deadline=None)
+@given(n=st.integers(7, 14), seed=st.integers(0, 10**6), keep=st.sampled_from([None, 0.1, 0.3]))
+def test_never_breaks_more_than_it_started_with(n, seed, keep):
+    scene, _ = planted_scene(n, seed=seed, keep=keep)
+    problem, _, _ = build_problem(scene, seed=seed, margins=RELAXED)
+    start = _piled(problem)
+    boxes, done = neighbourhood_search(problem, start, seed=seed, deadline=time.perf_counter() + 3)
+    after = problem.violations(boxes)
+    assert len(after) <= len(problem.violations(start))
+    assert done == (after == [])
