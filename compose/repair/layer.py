@@ -90,7 +90,7 @@ def _px(box: Box, size: tuple[int, int], grow: float = 0.0) -> tuple[int, int, i
     w, h = size
     gx, gy = grow * w, grow * h
     return (max(0, int(box[0] * w - gx)), max(0, int(box[1] * h - gy)),
-            min(w, int(round(box[2] * w + gx + 0.4999))), min(h, int(round(box[3] * h + gy + 0.4999))))
+            min(w, round(box[2] * w + gx + 0.4999)), min(h, round(box[3] * h + gy + 0.4999)))
 
 
 def fill_from_surroundings(pixels, erase, sources=None):
@@ -242,7 +242,7 @@ def layered_repaint(model, image: Image.Image, layout: Layout, instances: list[s
         fy = (dbox[3] - dbox[1]) * h / max(sy1 - sy0, 1e-6)
         dx0, dy0 = dbox[0] * w - (sx0 - src[0]) * fx, dbox[1] * h - (sy0 - src[1]) * fy
         dx1, dy1 = dbox[2] * w + (src[2] - sx1) * fx, dbox[3] * h + (src[3] - sy1) * fy
-        X0, Y0, X1, Y1 = int(round(dx0)), int(round(dy0)), int(round(dx1)), int(round(dy1))
+        X0, Y0, X1, Y1 = round(dx0), round(dy0), round(dx1), round(dy1)
         if X1 - X0 < 2 or Y1 - Y0 < 2:
             continue
         crop_mask = np.asarray(smask, bool)[src[1]:src[3], src[0]:src[2]]
