@@ -24,7 +24,7 @@ from compose.io import MAX_IMAGE_PIXELS, MAX_INPUT_BYTES, MAX_NUMBER_DIGITS  # n
 
 #: Instances in a scene, all groups together (counted from the declared counts, before expansion;
 #: a ranged count counts its maximum). E116.
-MAX_INSTANCES = 500
+MAX_INSTANCES = 1_000
 #: Relations between instances a scene's statements expand to (a group statement is one relation
 #: per instance pair, or triple for ``between``). E116.
 MAX_RELATIONS = 5_000
