@@ -60,7 +60,7 @@ def shelf_pack(problem: Problem, wanted: dict[str, tuple[int, int]] | None = Non
     scale = 1.0
     placed: dict[str, GridBox] = {}
     for _ in range(24):
-        placed, fits = _shelves(ordered, lambda n: size(n, scale), W, H)
+        placed, fits = _shelves(ordered, lambda n, scale=scale: size(n, scale), W, H)
         if fits:
             break
         scale *= 0.85

@@ -298,9 +298,10 @@ def _grid(problem: Problem, names: list[str], point) -> dict[str, GridBox]:
         if spec.fixed is not None:
             out[name] = spec.fixed
             continue
-        w = min(problem.width, max(spec.min_w, int(round(w))))
-        h = min(problem.height, max(spec.min_h, int(round(h))))
-        gx0 = min(problem.width - w, max(0, int(round(x0))))
-        gy0 = min(problem.height - h, max(0, int(round(y0))))
+        # int(): NumPy 1.x's round of a float64 is a float64, and grid boxes are Python ints
+        w = min(problem.width, max(spec.min_w, int(round(w))))  # noqa: RUF046
+        h = min(problem.height, max(spec.min_h, int(round(h))))  # noqa: RUF046
+        gx0 = min(problem.width - w, max(0, int(round(x0))))  # noqa: RUF046
+        gy0 = min(problem.height - h, max(0, int(round(y0))))  # noqa: RUF046
         out[name] = (gx0, gy0, gx0 + w, gy0 + h)
     return out
