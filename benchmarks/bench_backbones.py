@@ -33,15 +33,10 @@ WORDS = ["a", "red", "blue", "green", "cube", "ball", "cat", "dog", "on", "left"
 
 
 def _bytes_to_unicode() -> list[str]:
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
-        list(range(ord("®"), ord("ÿ") + 1))
-    cs, n = bs[:], 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
+    """GPT-2's printable stand-in for each byte, in byte order (the alphabet of a byte-level BPE)."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    return list(bytes_to_unicode().values())
 
 
 def clip_tokenizer(folder: Path):

@@ -31,19 +31,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from bench_backbones import layout  # the same test layout as the CPU benchmark
+
 MODELS = ["sd15", "sdxl-base", "sd35-medium", "flux1-dev", "flux2-klein-4b", "flux2-dev", "qwen-image"]
-
-
-def layout(size: int, regions: int):
-    from compose.layouts import Layout, Region
-
-    names = ["a red cube", "a blue ball", "a green cat", "a red dog", "a blue table", "a green ball"]
-    boxes, objects = {}, {}
-    for i in range(regions):
-        x0 = i / (regions + 1)
-        boxes[f"o#{i}"] = (x0, 0.2, min(1.0, x0 + 2 / (regions + 1)), 0.8)
-        objects[f"o#{i}"] = Region(phrase=names[i % len(names)], z=i, **{"class": "thing"})
-    return Layout(canvas=(size, size), boxes=boxes, objects=objects, background="a room")
 
 
 def shallow(model: str, part: str, depth: int | None) -> dict:

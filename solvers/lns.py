@@ -28,7 +28,7 @@ from __future__ import annotations
 import random
 import time
 
-from .model import AnyOf, GridBox, Linear, Problem
+from .model import AnyOf, GridBox, Linear, Problem, Requirement
 
 #: Boxes freed by a first step; after ``ATTEMPTS`` steps in a row that find nothing (each a
 #: different random neighbourhood), steps free ``GROWTH`` times as many.
@@ -65,6 +65,8 @@ class _Index:
     def __init__(self, problem: Problem):
         self.problem = problem
         self.names = list(problem.boxes)
+        self.position = {n: i for i, n in enumerate(self.names)}
+        self.movable = {n for n in self.names if problem.boxes[n].fixed is None}
         self.boxes_of = [_boxes_of(req.constraint) for req in problem.requirements]
         self.by_box: dict[str, list[int]] = {n: [] for n in self.names}
         for i, boxes in enumerate(self.boxes_of):
@@ -109,16 +111,14 @@ def neighbourhood_search(problem: Problem, start: dict[str, GridBox], *, seed: i
     """
     rng = random.Random(f"lns:{seed}")
     index = _Index(problem)
+    movable = index.movable
     boxes = {n: tuple(start[n]) for n in index.names}
     size = FIRST_NEIGHBOURHOOD
     misses = 0  # steps in a row that found nothing
     effort = 1.0
     step = 0
-    while time.perf_counter() < deadline:
-        failing, pairs = index.broken(boxes)
-        if not failing and not pairs:
-            return boxes, True
-        movable = {n for n in index.names if problem.boxes[n].fixed is None}
+    failing, pairs = index.broken(boxes)
+    while (failing or pairs) and time.perf_counter() < deadline:
         broken_sets = [index.boxes_of[i] & movable for i in failing] + [{a, c} & movable for a, c in pairs]
         broken_sets = [s for s in broken_sets if s]
         if not broken_sets:
@@ -133,9 +133,11 @@ def neighbourhood_search(problem: Problem, start: dict[str, GridBox], *, seed: i
             1 for a, c in pairs if a in freed or c in freed)
         found = _solve_neighbourhood(problem, index, boxes, freed, seed=seed + step, deadline=deadline,
                                      broken=touching, effort=effort)
+        before = len(failing) + len(pairs)
         if found is not None:
             boxes.update(found)
-        if found is None or sum(map(len, index.broken(boxes))) >= len(failing) + len(pairs):
+            failing, pairs = index.broken(boxes)
+        if found is None or len(failing) + len(pairs) >= before:
             misses += 1  # nothing better here (perhaps a move sideways): try elsewhere, then wider
             if misses % ATTEMPTS == 0:
                 if size >= len(movable) - 1:
@@ -146,7 +148,6 @@ def neighbourhood_search(problem: Problem, start: dict[str, GridBox], *, seed: i
             continue
         misses = 0
         size = max(FIRST_NEIGHBOURHOOD, size // GROWTH)
-    failing, pairs = index.broken(boxes)
     return boxes, not failing and not pairs
 
 
@@ -223,11 +224,11 @@ def _solve_neighbourhood(problem: Problem, index: _Index, boxes, freed: set[str]
         else:
             sub.add_box(name, fixed=boxes[name])
     for i in requirements:  # the tag is the requirement: one boolean each
-        sub.requirements.append(type(problem.requirements[i])(problem.requirements[i].constraint, i))
+        sub.requirements.append(Requirement(problem.requirements[i].constraint, i))
     built = CpSatModel(sub, explain=True)
     m = built.model
     holds = [built.literals[i] for i in requirements]
-    for name in sorted(freed, key=index.names.index):
+    for name in sorted(freed, key=index.position.__getitem__):
         v = built.vars[name]
         m.Add(v["x0"] >= wx0)
         m.Add(v["y0"] >= wy0)
@@ -239,9 +240,9 @@ def _solve_neighbourhood(problem: Problem, index: _Index, boxes, freed: set[str]
         chosen = set(members)
         if not chosen & freed:
             continue
-        for a in sorted(chosen & freed, key=index.names.index):
+        for a in sorted(chosen & freed, key=index.position.__getitem__):
             for b in members:
-                if b == a or (b in freed and index.names.index(b) < index.names.index(a)) \
+                if b == a or (b in freed and index.position[b] < index.position[a]) \
                         or frozenset((a, b)) in sep.allowed:
                     continue
                 va, vb = built.vars[a], built.vars[b]

@@ -88,19 +88,17 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_verify_batch)
 
 
+def _detector_keywords(args) -> dict[str, Any]:
+    """The detector's keyword arguments that the command line set."""
+    return {key: getattr(args, key) for key in ("model", "threshold", "device") if getattr(args, key) is not None}
+
+
 def _make_detector(args):
     from compose.verification.detection import get_detector
 
     if args.detector is None:
         return None
-    options: dict[str, Any] = {}
-    if args.model is not None:
-        options["model"] = args.model
-    if args.threshold is not None:
-        options["threshold"] = args.threshold
-    if args.device is not None:
-        options["device"] = args.device
-    return get_detector(args.detector, **options)
+    return get_detector(args.detector, **_detector_keywords(args))
 
 
 def _print_report(report) -> None:
@@ -176,13 +174,7 @@ def run_verify_batch(args) -> int:
         if not args.prompts:
             raise UsageError("E006", argument="--prompts", value=None, expected="prompt files with --images")
         items = prompt_items(args.images, args.prompts)
-    options: dict[str, Any] = {}
-    if args.model is not None:
-        options["model"] = args.model
-    if args.threshold is not None:
-        options["threshold"] = args.threshold
-    if args.device is not None:
-        options["device"] = args.device
+    options = _detector_keywords(args)
     task = VerifyTask(protocol=args.protocol, detector=args.detector, detector_options=options,
                       clip_model=args.clip_model, detections=args.detections, count_rule=args.count_rule,
                       html=args.html, device=args.device)

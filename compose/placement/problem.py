@@ -288,8 +288,6 @@ def size_cycle(scene: Scene, counts: dict[str, int], problem) -> list[Constraint
         if rel.predicate == "smaller_than":
             big, small = small, big
         graph.add_edge(big, small, statement=rel.statement)
-    if graph.number_of_edges() < 2 and not any(u == v for u, v in graph.edges()):
-        return None
     try:
         cycle = nx.find_cycle(graph)
     except nx.NetworkXNoCycle:
