@@ -28,7 +28,7 @@ from __future__ import annotations
 import random
 import time
 
-from .model import AnyOf, GridBox, Linear, Problem, Requirement
+from .model import GridBox, Problem, Requirement
 
 #: Boxes freed by a first step; after ``ATTEMPTS`` steps in a row that find nothing (each a
 #: different random neighbourhood), steps free ``GROWTH`` times as many.
@@ -53,12 +53,6 @@ WINDOW_REACH = 0.5
 STEP_EFFORT = (0.03, 0.003)
 
 
-def _boxes_of(constraint: Linear | AnyOf) -> set[str]:
-    if isinstance(constraint, Linear):
-        return constraint.expr.boxes()
-    return {n for branch in constraint.branches for lin in branch for n in lin.expr.boxes()}
-
-
 class _Index:
     """What touches what: requirements by box, and the forbidden pairs overlapping now."""
 
@@ -67,7 +61,7 @@ class _Index:
         self.names = list(problem.boxes)
         self.position = {n: i for i, n in enumerate(self.names)}
         self.movable = {n for n in self.names if problem.boxes[n].fixed is None}
-        self.boxes_of = [_boxes_of(req.constraint) for req in problem.requirements]
+        self.boxes_of = [req.constraint.boxes() for req in problem.requirements]
         self.by_box: dict[str, list[int]] = {n: [] for n in self.names}
         for i, boxes in enumerate(self.boxes_of):
             for name in boxes:

@@ -179,6 +179,10 @@ class Linear:
         value = self.expr.evaluate(boxes)
         return (self.lo is None or value >= self.lo) and (self.hi is None or value <= self.hi)
 
+    def boxes(self) -> set[str]:
+        """The names of the boxes it constrains."""
+        return self.expr.boxes()
+
     def __repr__(self) -> str:
         text = self.expr._text()
         if self.lo is not None and self.hi is not None:
@@ -197,6 +201,10 @@ class AnyOf:
 
     def holds(self, boxes: dict[str, GridBox]) -> bool:
         return any(all(c.holds(boxes) for c in branch) for branch in self.branches)
+
+    def boxes(self) -> set[str]:
+        """The names of the boxes any branch constrains."""
+        return {name for branch in self.branches for lin in branch for name in lin.expr.boxes()}
 
 
 Constraint = "Linear | AnyOf"
@@ -347,11 +355,9 @@ class Problem:
         return list(seen)
 
     def _check_names(self, item: Linear | AnyOf) -> None:
-        linears = [item] if isinstance(item, Linear) else [c for b in item.branches for c in b]
-        for lin in linears:
-            for name in lin.expr.boxes():
-                if name not in self.boxes:
-                    raise KeyError(f"constraint refers to undeclared box {name!r}")
+        for name in sorted(item.boxes()):
+            if name not in self.boxes:
+                raise KeyError(f"constraint refers to undeclared box {name!r}")
 
     # --- checking a solution ------------------------------------------------------------------
 

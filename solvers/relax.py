@@ -170,9 +170,7 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40,
     # mend weigh little when choosing a branch (a "between"'s subject, say, versus the pair).
     mentions: dict[str, int] = {}
     for req in problem.requirements:
-        c = req.constraint
-        boxes = c.expr.boxes() if isinstance(c, Linear) else {n for b in c.branches for lin in b for n in lin.expr.boxes()}
-        for name in boxes:
+        for name in req.constraint.boxes():
             mentions[name] = mentions.get(name, 0) + 1
     free = {n for n, k in mentions.items() if k == 1 and problem.boxes[n].fixed is None}
 
