@@ -116,6 +116,18 @@ def versions() -> dict[str, str]:
     return out
 
 
+FRESH_IN_ORDER = True
+SPRITE_SHARE = 1.0
+SPRITE_GUIDANCE = None
+MAX_SHEETS = 1
+
+
+def sprite_settings(model, steps, guidance):
+    from compose.repair.compute import default_steps
+    base = steps or default_steps(model)
+    s = max(1, round(base * SPRITE_SHARE)) if base else steps
+    return s, (SPRITE_GUIDANCE if SPRITE_GUIDANCE is not None else guidance)
+
 #: Crop windows a zoomed-repaint round repaints at most (each costs one render); regions left
 #: over wait for the next round.
 MAX_WINDOWS = 2
@@ -250,7 +262,7 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
     if layered is None:
         layered = all(d.mask is not None for d in report.detections)
     attempts: dict[str, int] = {}
-    stagnant = 0
+    stagnant = fresh = 0
     # 5. repair while hard checks fail and rounds (and budget) remain
     for k in range(1, max_rounds + 1):
         current = rounds[best]
@@ -272,7 +284,8 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
                 moved.layout = plan.layout.model_copy(update={"boxes": boxes})
                 plan = moved
         if step.name == "fresh":
-            fresh_seed = seed + 1000 * k
+            fresh += 1
+            fresh_seed = seed + 1000 * (fresh if FRESH_IN_ORDER else k)
             say(f"round {k}: fresh layout (seed {fresh_seed})")
             lay, t_l = timed("layout", solve_layout, scene, seed=fresh_seed)
             img, _, t_r, c = first_render(lay, fresh_seed)
@@ -302,10 +315,12 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
                 targets = list(dict.fromkeys(r.instance for r in plan.regions if r.instance is not None))
                 clear = [r.box for r in plan.regions if r.instance is None]
                 finder = detector if isinstance(detector, Detector) else get_detector(detector)
+                s_steps, s_guidance = sprite_settings(model, steps, guidance)
                 (img, mask, info), t_r = timed("repaint", layered_repaint, model, current.image, plan.layout,
                                                targets, current.report, native=native, seed=round_seed,
-                                               detector=finder, clear=clear, steps=steps, guidance=guidance)
-                c = render_cost(model, info["sheets"], steps=steps, guidance=guidance, seconds=t_r)
+                                               detector=finder, clear=clear, steps=s_steps, guidance=s_guidance,
+                                               max_sheets=MAX_SHEETS)
+                c = render_cost(model, info["sheets"], steps=s_steps, guidance=s_guidance, seconds=t_r)
                 done = {"layered": True, "drawn": info["drawn"], "missed": info["missed"]}
             else:
                 mask = region_mask(boxes, work)

@@ -35,6 +35,7 @@ BOOST_STEPS = 1.25
 PATIENCE = 3
 #: Layered rounds an instance gets in place before it is moved.
 LAYER_TRIES = 2
+REPLACE_BEFORE_FRESH = False
 
 
 @dataclass
@@ -81,10 +82,12 @@ def choose_step(plan, attempts: dict[str, int], stagnant: int, *, layered: bool 
     instances = plan_instances(plan)
     tried = max((attempts.get(i, 0) for i in plan_keys(plan)), default=0)
     if layered:
-        if tried < LAYER_TRIES:
+        if tried == 0 or (tried < LAYER_TRIES and stagnant == 0):
             return Step("layer")
-        move = [i for i in instances if attempts.get(i, 0) >= LAYER_TRIES and i not in plan.moved]
-        return Step("replace", move=move) if move else Step("fresh")
+        move = [i for i in instances if attempts.get(i, 0) >= 1 and i not in plan.moved]
+        if REPLACE_BEFORE_FRESH and move and tried < LAYER_TRIES + 1:
+            return Step("replace", move=move)
+        return Step("fresh")
     if tried == 0:
         return Step("zoom")
     if tried == 1:
