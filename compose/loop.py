@@ -116,17 +116,6 @@ def versions() -> dict[str, str]:
     return out
 
 
-FRESH_IN_ORDER = True
-SPRITE_SHARE = 1.0
-SPRITE_GUIDANCE = None
-MAX_SHEETS = 1
-
-
-def sprite_settings(model, steps, guidance):
-    from compose.repair.compute import default_steps
-    base = steps or default_steps(model)
-    s = max(1, round(base * SPRITE_SHARE)) if base else steps
-    return s, (SPRITE_GUIDANCE if SPRITE_GUIDANCE is not None else guidance)
 
 #: Crop windows a zoomed-repaint round repaints at most (each costs one render); regions left
 #: over wait for the next round.
@@ -284,8 +273,9 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
                 moved.layout = plan.layout.model_copy(update={"boxes": boxes})
                 plan = moved
         if step.name == "fresh":
+            # the n-th fresh layout is best-of-N's n-th candidate (same seed, layout and render)
             fresh += 1
-            fresh_seed = seed + 1000 * (fresh if FRESH_IN_ORDER else k)
+            fresh_seed = seed + 1000 * fresh
             say(f"round {k}: fresh layout (seed {fresh_seed})")
             lay, t_l = timed("layout", solve_layout, scene, seed=fresh_seed)
             img, _, t_r, c = first_render(lay, fresh_seed)
@@ -309,7 +299,7 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
             say(f"round {k}: {step.name}, {len(plan.regions)} region(s)")
             boxes = [r.box for r in plan.regions]
             if layered and step.name in ("layer", "replace"):
-                from compose.repair.layer import layered_repaint
+                from compose.repair.layer import layered_repaint, sprite_settings
                 from compose.verification.detection import Detector, get_detector
 
                 targets = list(dict.fromkeys(r.instance for r in plan.regions if r.instance is not None))
@@ -318,10 +308,10 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
                 s_steps, s_guidance = sprite_settings(model, steps, guidance)
                 (img, mask, info), t_r = timed("repaint", layered_repaint, model, current.image, plan.layout,
                                                targets, current.report, native=native, seed=round_seed,
-                                               detector=finder, clear=clear, steps=s_steps, guidance=s_guidance,
-                                               max_sheets=MAX_SHEETS)
+                                               detector=finder, clear=clear, steps=s_steps, guidance=s_guidance)
                 c = render_cost(model, info["sheets"], steps=s_steps, guidance=s_guidance, seconds=t_r)
-                done = {"layered": True, "drawn": info["drawn"], "missed": info["missed"]}
+                done = {"layered": True, "drawn": info["drawn"], "missed": info["missed"],
+                        "sprite_steps": s_steps, "sprite_guidance": s_guidance}
             else:
                 mask = region_mask(boxes, work)
                 (img, info), t_r = timed("repaint", zoomed_repaint, model, current.image, mask, plan.layout, boxes,
