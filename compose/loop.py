@@ -237,9 +237,8 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
 
     image, native, t_render, cost = first_render(layout, seed)
     factor = scale if scale is not None else working_scale(layout, native)
-    work = (native[0] * factor, native[1] * factor)
     if factor != 1:
-        image = image.resize(work, PILImage.BICUBIC)
+        image = image.resize((native[0] * factor, native[1] * factor), PILImage.BICUBIC)
     # 4. verify
     say("verify")
     report, t_verify = timed("verify", verify, scene, image, layout=layout, detector=detector)
@@ -279,11 +278,13 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
             say(f"round {k}: fresh layout (seed {fresh_seed})")
             lay, t_l = timed("layout", solve_layout, scene, seed=fresh_seed)
             img, _, t_r, c = first_render(lay, fresh_seed)
-            if img.size != work:
-                img = img.resize(work, PILImage.BICUBIC)
+            # at the working size its own boxes call for, as round 0 (and best-of-N) would draw it
+            f = scale if scale is not None else working_scale(lay, native)
+            if img.size != (native[0] * f, native[1] * f):
+                img = img.resize((native[0] * f, native[1] * f), PILImage.BICUBIC)
             new_report, t_v = timed("verify", verify, scene, img, layout=lay, detector=detector)
             rounds.append(Round(k, img, lay, new_report, fresh_seed, {"layout": t_l, "render": t_r, "verify": t_v},
-                                strategy=step.to_dict(), cost=c))
+                                strategy={**step.to_dict(), "scale": f}, cost=c))
             previous_attempts, attempts = attempts, {}
         else:
             for key in plan_keys(plan):
@@ -313,7 +314,7 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
                 done = {"layered": True, "drawn": info["drawn"], "missed": info["missed"],
                         "sprite_steps": s_steps, "sprite_guidance": s_guidance}
             else:
-                mask = region_mask(boxes, work)
+                mask = region_mask(boxes, current.image.size)
                 (img, info), t_r = timed("repaint", zoomed_repaint, model, current.image, mask, plan.layout, boxes,
                                          native=native, seed=round_seed, steps=r_steps or steps,
                                          guidance=r_guidance, limit=MAX_WINDOWS)
