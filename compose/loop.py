@@ -312,7 +312,7 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
                                                detector=finder, clear=clear, steps=s_steps, guidance=s_guidance)
                 c = render_cost(model, info["sheets"], steps=s_steps, guidance=s_guidance, seconds=t_r)
                 done = {"layered": True, "drawn": info["drawn"], "missed": info["missed"],
-                        "sprite_steps": s_steps, "sprite_guidance": s_guidance}
+                        "sprite_steps": s_steps}
             else:
                 mask = region_mask(boxes, current.image.size)
                 (img, info), t_r = timed("repaint", zoomed_repaint, model, current.image, mask, plan.layout, boxes,

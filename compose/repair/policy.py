@@ -23,9 +23,9 @@ its history, as the image to repair, so the rounds after it are fresh again (bes
 there). The loop's *n*-th fresh layout uses best-of-N's *n*-th seed, so at any budget the loop
 has drawn a subset of best-of-N's candidates plus its repairs.
 
-A sprite sheet is cheap (:func:`compose.repair.layer.sprite_settings`: half the render's steps
-and, on the embedded world's backbones, no guidance: 6 of a render's 24 NFE), so a layered round
-costs a quarter of a render, and two of them cost less than one fresh seed. ``replace``
+A sprite sheet is cheap (:func:`compose.repair.layer.sprite_settings`: a third of the render's
+steps, 8 of a render's 24 NFE on the embedded model), so a layered round costs a third of a
+render, and two of them cost less than one fresh seed. ``replace``
 (re-placement by the solver) is not in the layered chain: on the tuning scenes it fixed 2 of
 about 25 failures it was tried on, where a fresh layout fixed about one in three.
 

@@ -3,7 +3,7 @@
 Unit checks of :func:`choose_step` on real plans, then the loop end to end on the real procedural
 backbone with planted faults: a layered round that makes progress is followed by another, one
 that does not by a fresh layout, and that fresh layout is best-of-N's next candidate. The costs
-are checked in NFE: a sprite sheet is 6 of a render's 24.
+are checked in NFE: a sprite sheet is 8 of a render's 24.
 """
 
 import numpy as np
@@ -57,15 +57,15 @@ def test_zoomed_chain_is_unchanged():
     assert [choose_step(plan, {"circle#1": n}, 0).name for n in range(3)] == ["zoom", "zoom+boost", "replace"]
 
 
-def test_sprite_sheets_cost_a_quarter_of_a_render_counted_in_nfe():
+def test_sprite_sheets_cost_a_third_of_a_render_counted_in_nfe():
     model = EmbeddedBackbone()
     steps, guidance = sprite_settings(model, None, None)
-    assert (steps, guidance) == (6, 1.0)
+    assert (steps, guidance) == (4, None)
     sheet = render_cost(model, 1, steps=steps, guidance=guidance, seconds=0)
     full = render_cost(model, 1, steps=None, guidance=None, seconds=0)
-    assert (sheet.nfe, full.nfe) == (6, 24)  # 6 steps, one pass each; 12 steps, two passes each
-    assert sheet.renders == pytest.approx(0.25)
-    assert sprite_settings(model, 6, None) == (4, 1.0)  # never under MIN_SPRITE_STEPS
+    assert (sheet.nfe, full.nfe) == (8, 24)  # guidance passes counted: 4 x 2 and 12 x 2
+    assert sheet.renders == pytest.approx(1 / 3)
+    assert sprite_settings(model, 6, 5.0) == (4, 5.0)  # never under MIN_SPRITE_STEPS; guidance kept
     assert sprite_settings(ProceduralBackbone(), None, None) == (None, None)  # no network: as it is
 
 
@@ -104,9 +104,9 @@ def test_a_layered_round_without_progress_is_followed_by_best_of_ns_next_candida
     names = [r.strategy["strategy"] for r in result.rounds]
     assert names == ["render", "layer", "fresh"] and result.passed and result.best == 2
     assert result.rounds[1].strategy["missed"] == ["circle#1"]
-    assert result.rounds[1].strategy["sprite_steps"] == 6 and result.rounds[1].strategy["sprite_guidance"] == 1.0
-    assert [r.cost.nfe for r in result.rounds] == [24, 6, 24]
-    assert result.cost.renders == pytest.approx(2.25)
+    assert result.rounds[1].strategy["sprite_steps"] == 4
+    assert [r.cost.nfe for r in result.rounds] == [24, 8, 24]
+    assert result.cost.renders == pytest.approx(2 + 1 / 3)
     # the fresh layout is best-of-N's second candidate: same seed, same layout, same pixels
     baseline = best_of_n(SCENE, n=2, backbone=SheetFault(drop={"circle#1"}, on_sheets=set()))
     assert baseline.rounds[1].seed == result.rounds[2].seed == 4 + 1000
@@ -122,4 +122,4 @@ def test_a_layered_round_that_makes_progress_is_followed_by_another():
     assert names == ["render", "layer", "layer"] and result.passed and result.best == 2
     assert result.rounds[1].strategy["drawn"] == ["circle#1"] and result.rounds[2].strategy["drawn"] == ["star#0"]
     assert result.rounds[1].score > result.rounds[0].score
-    assert result.cost.nfe == 24 + 6 + 6
+    assert result.cost.nfe == 24 + 8 + 8
