@@ -29,7 +29,7 @@ from compose.verification.geneval import (
     summary_table,
     tag_accuracy,
 )
-from compose.world.render import render_layout
+from compose.world.draw import render_layout
 
 
 def _region(shape: str, color: str, z: int = 0) -> Region:

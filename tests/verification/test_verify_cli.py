@@ -15,7 +15,7 @@ import pytest
 from compose.batch import read_rows
 from compose.cli.main import main
 from compose.layouts import Layout, Region
-from compose.world.render import render_layout
+from compose.world.draw import render_layout
 
 SCENE = 'object circle "red circles" count 2 color red\nobject square "a blue square" color blue\ncircle left of square\n'
 
