@@ -168,8 +168,8 @@ class EmbeddedBackbone(Backbone):
         import torch
 
         from compose.backbones.sampling import sample
-        from compose.world.model import condition_batch, guided_predictor, inference_scheduler
         from compose.world.draw import with_open_colors_drawn
+        from compose.world.model import condition_batch, guided_predictor, inference_scheduler
 
         unet = self.load()
         size = self.config["sample_size"]
