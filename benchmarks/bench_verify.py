@@ -52,7 +52,7 @@ def accuracy_rows(renders: int) -> list[tuple[str, dict]]:
         separated_layouts,
     )
     from compose.world.dataset import heldout_layouts
-    from compose.world.render import render_layout
+    from compose.world.draw import render_layout
 
     detector = WorldDetector()
     rows = [("separated", evaluate_world_detector(detector, separated_layouts(renders, seed=2026))),
@@ -116,7 +116,7 @@ def self_pass(scenes: int) -> tuple[int, int, dict]:
     from compose.verification import verify
     from compose.verification.detectors.world import WorldDetector
     from compose.world.dataset import random_scene
-    from compose.world.render import render_layout
+    from compose.world.draw import render_layout
 
     detector = WorldDetector()
     passed = total = 0
@@ -148,7 +148,7 @@ def throughput(renders: int, repeat: int) -> tuple[float, float, float]:
     from compose.verification import verify
     from compose.verification.detectors.world import WorldDetector
     from compose.verification.evaluation import separated_layouts
-    from compose.world.render import render_layout
+    from compose.world.draw import render_layout
 
     layouts = separated_layouts(min(renders, 200), seed=99)
     images = [render_layout(lay).image for lay in layouts]
@@ -185,7 +185,7 @@ def _engine_folder(root: Path, n: int) -> Path:
     import json
 
     from compose.verification.evaluation import separated_layouts
-    from compose.world.render import render_layout
+    from compose.world.draw import render_layout
 
     entries = []
     for i, lay in enumerate(separated_layouts(n, seed=11, canvas=(128, 128))):

@@ -83,7 +83,7 @@ def main() -> None:
     from compose.backbones.embedded import EmbeddedBackbone
     from compose.verification.detectors.world import WorldDetector
     from compose.world.dataset import heldout_layouts
-    from compose.world.render import render_layout
+    from compose.world.draw import render_layout
 
     backbone = EmbeddedBackbone(args.weights, steps=args.steps, guidance=args.guidance)
     backbone.load()

@@ -167,7 +167,7 @@ def check(model: str, args) -> dict:
         random_text(backbone)
     lay = layout(size, args.regions)
     prompt = layout_prompts(lay).base
-    plain_kwargs = dict(height=size, width=size, num_inference_steps=args.steps)
+    plain_kwargs = {"height": size, "width": size, "num_inference_steps": args.steps}
     if name == "qwen-image-regional":
         plain_kwargs["true_cfg_scale"] = 1.0
         guidance = 1.0

@@ -36,7 +36,7 @@ _LAZY = {
     "verify": "compose.verification",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["__version__", *_LAZY]  # noqa: PLE0604 - the lazy names are the strings above
 
 
 def __getattr__(name: str) -> Any:

@@ -26,7 +26,7 @@ import json
 import math
 import random
 import re
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -35,7 +35,7 @@ from compose.errors import SceneError, SceneSemanticError
 from compose.span import Span
 from compose.vocabulary import COLORS, MAX_COUNT, SIZES
 
-AttributeValue = Union[bool, int, float, str]
+AttributeValue = bool | int | float | str
 
 SCENE_FORMAT_VERSION = 1
 

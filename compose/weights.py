@@ -97,6 +97,6 @@ def resolve_model(name: str, model: str | os.PathLike) -> str:
                                 install="pip install 'compose-scenes[transformers]'") from exc
         try:
             return snapshot_download(text, local_files_only=True)
-        except Exception:  # LocalEntryNotFoundError and friends: not in the cache
+        except Exception:  # noqa: BLE001 - LocalEntryNotFoundError and friends: not in the cache
             looked.append(f"the Hugging Face cache {hf_cache_dir()} (id {text!r})")
     raise BackboneError("E504", name=name, looked="; ".join(looked))

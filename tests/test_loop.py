@@ -57,7 +57,9 @@ class FaultyProcedural(ProceduralBackbone):
                 objects[instance] = region.model_copy(update={"attributes": {**region.attributes, "color": "green"}})
             elif kind == "misplace":
                 x0, y0, x1, y1 = boxes[instance]
-                boxes[instance] = (1 - x1, 1 - y1, 1 - x0, 1 - y0)  # mirrored through the centre
+                # flipped top to bottom: breaks `above` and stays in its column, so the region to
+                # repaint (where it was drawn and where it belongs) leaves the rest of the image
+                boxes[instance] = (x0, 1 - y1, x1, 1 - y0)
             broken.append(lay.model_copy(update={"boxes": boxes, "objects": objects}))
         return super().render(broken, seeds=seeds, steps=steps, guidance=guidance)
 

@@ -173,7 +173,7 @@ def get_backbone(name: str = "embedded", **options: Any) -> Backbone:
 def _can_draw(name: str, class_name: str) -> bool:
     try:
         vocab = backbone_class(name).vocabulary
-    except Exception:  # a backbone whose module cannot import cannot draw anything here
+    except Exception:  # noqa: BLE001 - a backbone whose module cannot import cannot draw anything here
         return False
     return vocab is None or class_name in vocab
 

@@ -10,7 +10,7 @@ Pipeline of :meth:`EmbeddedBackbone.render`:
 
 1. check the inputs and that every class is a shape of the world (E406 / E402);
 2. draw a color from the seed for every object the layout leaves uncolored
-   (:func:`compose.world.render.with_open_colors_drawn`), then rasterise the layouts into
+   (:func:`compose.world.draw.with_open_colors_drawn`), then rasterise the layouts into
    condition channels (:func:`compose.world.model.layout_condition`);
 3. draw each image's starting noise from its own seed (batching does not change an image);
 4. denoise with DPM-Solver++ through :func:`compose.backbones.sampling.sample`, with classifier-free
@@ -168,8 +168,8 @@ class EmbeddedBackbone(Backbone):
         import torch
 
         from compose.backbones.sampling import sample
+        from compose.world.draw import with_open_colors_drawn
         from compose.world.model import condition_batch, guided_predictor, inference_scheduler
-        from compose.world.render import with_open_colors_drawn
 
         unet = self.load()
         size = self.config["sample_size"]

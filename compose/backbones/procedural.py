@@ -1,7 +1,7 @@
 """``procedural``: the embedded world drawn exactly, without a model.
 
 Programmatic synthesis: every shape fills its box in its color, back to front, anti-aliased
-(:func:`compose.world.render.render_layout`). It is the ground truth the ``embedded`` model is
+(:func:`compose.world.draw.render_layout`). It is the ground truth the ``embedded`` model is
 trained on and measured against, and a backbone in its own right. Repainting redraws the masked
 region from the layout and keeps every other pixel.
 
@@ -65,7 +65,7 @@ class ProceduralBackbone(Backbone):
 
     def render(self, layouts: list[Layout], *, seeds: list[int], steps: int | None = None,
                guidance: float | None = None) -> RenderResult:
-        from compose.world.render import render_layout
+        from compose.world.draw import render_layout
 
         check_render_inputs(self.name, layouts, seeds, steps, guidance)
         for layout in layouts:
@@ -79,7 +79,7 @@ class ProceduralBackbone(Backbone):
     def repaint(self, images: list[Image.Image], masks: list[Image.Image], layouts: list[Layout], *,
                 seeds: list[int], steps: int | None = None, guidance: float | None = None,
                 strength: float = 1.0) -> RenderResult:
-        from compose.world.render import render_layout
+        from compose.world.draw import render_layout
 
         check_repaint_inputs(self.name, images, masks, layouts, seeds, steps, guidance)
         check_strength(self.name, strength)

@@ -250,7 +250,7 @@ def generate_batch(spec: str | Path, out: str | Path, *, engine: str = "local", 
                         detector=detector, backbone_options=dict(backbone_options or {}))
     if engine == "ray":
         options: dict[str, Any] = {"workers": workers, "address": address, "threads": threads,
-                                   "gpus_per_worker": gpus_per_worker}
+                                   "gpus_per_worker": gpus_per_worker, "item_timeout": item_timeout}
     else:
         if address is not None:
             raise UsageError("E006", argument="address", value=address, expected="nothing with the local engine "

@@ -19,6 +19,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from lark.visitors import Interpreter
+
 from compose.errors import SceneSemanticError, SceneSyntaxError, warning_text
 from compose.language.syntax import parse_tree
 from compose.relations import RELATIONS, lookup_program_words
@@ -80,7 +82,7 @@ def parse_program(text: str, file: str | None = None,
         raise SceneSyntaxError("E002", span=Span(file=file, line=1, column=1), source=text,
                                what=file or "the program",
                                expected='statements such as: object cat "a cat"')
-    return _Builder(text, file, read_phrase).build(tree)
+    return _SceneInterpreter(text, file, read_phrase).build(tree)
 
 
 def _string(token) -> str:
@@ -94,10 +96,13 @@ def _number(token) -> float:
     return float(token.value)
 
 
-class _Builder:
-    """Walks the statements in order, checking each as it goes."""
+class _SceneInterpreter(Interpreter):
+    """Visits the statements in order (a method per statement rule of the grammar, dispatched on
+    the rule's name), checking each as it goes and collecting the scene's parts."""
 
     def __init__(self, source: str, file: str | None, read_phrase=None):
+        super().__init__()
+        self.hard = True  # false while visiting the relation of a ``prefer``
         self.source = source
         self.file = file
         self.read_phrase = read_phrase
@@ -141,7 +146,7 @@ class _Builder:
     def build(self, tree) -> Scene:
         for stmt in tree.children:
             try:
-                getattr(self, f"stmt_{stmt.data}")(stmt)
+                self.visit(stmt)
             except ValueError as exc:  # int() refuses numbers of more digits than MAX_NUMBER_DIGITS
                 if "digits" not in str(exc):
                     raise
@@ -158,26 +163,26 @@ class _Builder:
         self.settings[name] = value
         self.setting_lines[name] = node.meta.line
 
-    def stmt_canvas(self, node) -> None:
+    def canvas(self, node) -> None:
         w, h = (int(t) for t in node.children)
         if not (8 <= w <= 16384 and 8 <= h <= 16384):
             raise self.error("E114", node, what="canvas", value=f"{w} x {h}",
                              expected="8 to 16384 pixels a side")
         self.setting("canvas", node, (w, h))
 
-    def stmt_background(self, node) -> None:
+    def background(self, node) -> None:
         self.setting("background", node, self.string(node.children[0]))
 
-    def stmt_style(self, node) -> None:
+    def style(self, node) -> None:
         self.setting("style", node, self.string(node.children[0]))
 
-    def stmt_negative(self, node) -> None:
+    def negative(self, node) -> None:
         self.setting("negative", node, self.string(node.children[0]))
 
-    def stmt_seed(self, node) -> None:
+    def seed(self, node) -> None:
         self.setting("seed", node, int(node.children[0]))
 
-    def stmt_object(self, node) -> None:
+    def object(self, node) -> None:
         name_token, phrase_token, *options = node.children
         name = str(name_token)
         if name in KEYWORDS:  # a keyword cannot be a name everywhere one is written (`seed left of x`)
@@ -322,7 +327,7 @@ class _Builder:
             return Ref(group=name, index=index, span=self.span(node))
         return Ref(group=name, span=self.span(node))
 
-    def stmt_relation(self, node, hard: bool = True) -> None:
+    def relation(self, node) -> None:
         subject_node, words_node, object_node, *rest = node.children
         words = " ".join(str(t) for t in words_node.children)
         spec = lookup_program_words(words)
@@ -332,24 +337,27 @@ class _Builder:
         subject, obj = self.ref(subject_node), self.ref(object_node)
         self.check_distinct(node, spec.name, subject, obj)
         self.statements.append(RelationStatement(subject=subject, predicate=spec.name, objects=[obj],
-                                                 hard=hard, weight=self.weight(rest), span=self.span(node)))
+                                                 hard=self.hard, weight=self.weight_of(rest), span=self.span(node)))
 
-    def stmt_between(self, node, hard: bool = True) -> None:
+    def between(self, node) -> None:
         subject_node, first_node, second_node, *rest = node.children
         subject, first, second = self.ref(subject_node), self.ref(first_node), self.ref(second_node)
         self.check_distinct(node, "between", subject, first)
         self.check_distinct(node, "between", subject, second)
         self.check_distinct(node, "between", first, second)
         self.statements.append(RelationStatement(subject=subject, predicate="between",
-                                                 objects=[first, second], hard=hard,
-                                                 weight=self.weight(rest), span=self.span(node)))
+                                                 objects=[first, second], hard=self.hard,
+                                                 weight=self.weight_of(rest), span=self.span(node)))
 
-    def stmt_prefer(self, node) -> None:
-        inner = node.children[0]
-        getattr(self, f"stmt_{inner.data}")(inner, hard=False)
+    def prefer(self, node) -> None:
+        self.hard = False
+        try:
+            self.visit(node.children[0])
+        finally:
+            self.hard = True
         self.statements[-1] = self.statements[-1].model_copy(update={"span": self.span(node)})
 
-    def weight(self, rest) -> float:
+    def weight_of(self, rest) -> float:
         if not rest:
             return 1.0
         token = rest[0].children[0]
@@ -370,12 +378,12 @@ class _Builder:
                             f"{a.group}[0] {predicate.replace('_', ' ')} {a.group}[1])"
             raise self.error("E106", node, name=name, predicate=predicate.replace("_", " "))
 
-    def stmt_forbid(self, node) -> None:
+    def forbid(self, node) -> None:
         token = node.children[0]
         name = self.string(token) if token.type == "STRING" else str(token)
         self.forbidden.append(Forbidden(name=name, span=self.span(node)))
 
-    def stmt_require(self, node) -> None:
+    def require(self, node) -> None:
         target_token, op, value = node.children
         target = self.string(target_token) if target_token.type == "STRING" else str(target_token)
         self.requirements.append(Requirement(target=target, op=str(op), value=int(value), span=self.span(node)))

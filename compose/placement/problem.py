@@ -96,6 +96,8 @@ SIZE_WEIGHT = 4
 POSITION_WEIGHT = 1
 PREFER_SCALE = 4 * GRID
 
+GOLDEN = (1 + 5 ** 0.5) / 2
+
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,27 @@ def _statement_text(obj) -> str:
     return format_statement(obj) if hasattr(obj, "predicate") else format_object(obj)
 
 
+def target_cells(count: int, cells: int, seed: int) -> list[int]:
+    """Grid cells for the position targets of ``count`` instances among ``cells``, by seed.
+
+    Seeds come in blocks of ``cells``: a block shares one random assignment, and each seed of
+    the block turns it by a stride near ``cells / golden ratio`` (coprime with ``cells``), so
+    that the seeds a user tries one after another send every instance to a different, far-off
+    cell, as stratified sampling does, instead of independent draws that often coincide.
+
+    >>> [target_cells(3, 4, s) for s in range(4)]  # each instance visits every cell
+    [[1, 0, 3], [0, 3, 2], [3, 2, 1], [2, 1, 0]]
+    >>> target_cells(3, 4, 4) != target_cells(3, 4, 0)  # the next block: a new assignment
+    True
+    """
+    block, turn = divmod(int(seed), cells)
+    order = random.Random(f"layout-cells:{block}:{cells}").sample(range(cells), count)
+    stride = max(1, round(cells / GOLDEN))
+    while math.gcd(stride, cells) != 1:
+        stride += 1
+    return [(cell + turn * stride) % cells for cell in order]
+
+
 def build_problem(scene: Scene, *, seed: int, counts: dict[str, int] | None = None,
                   fixed: dict[str, Box] | None = None, margins: Margins = STRICT):
     """The layout problem of ``scene``; returns ``(problem, instances, counts)``.
@@ -190,8 +213,7 @@ def build_problem(scene: Scene, *, seed: int, counts: dict[str, int] | None = No
     crowd = max(1, len(instances))
     columns = math.ceil(math.sqrt(crowd))
     rows = math.ceil(crowd / columns)
-    order = rng.sample(range(columns * rows), len(instances))
-    cells = {inst.id: cell for inst, cell in zip(instances, order)}
+    cells = {inst.id: cell for inst, cell in zip(instances, target_cells(len(instances), columns * rows, seed))}
 
     containers = {o for rel in scene.relations(counts) if rel.predicate == "inside" for o in rel.object_ids}
     for inst in instances:

@@ -38,6 +38,7 @@ from compose.prompts.nlp import coarse_tag
 from compose.prompts.tokens import _RELATION_WORDS
 from compose.relations import RELATIONS
 from compose.scene import (
+    KEYWORDS,
     CountRange,
     Forbidden,
     ObjectGroup,
@@ -66,10 +67,10 @@ _FUNCTION_WORDS = (lx.DEFINITE | lx.INDEFINITE | lx.SEPARATORS | lx.NEUTRAL_VERB
                       "in", "on", "at", "to", "by", "its", "their", "his", "her", "very", "please",
                       "also", "too", "just", "only", "both", "together"})
 
-#: Names the scene language reserves; a group named so gets a suffix.
-_RESERVED_NAMES = {"canvas", "background", "style", "negative", "seed", "object", "count", "color",
-                   "size", "at", "aspect", "class", "with", "prefer", "weight", "between", "and",
-                   "forbid", "require", "x"}
+#: Names the scene language reserves (and ``x``, a name, but one that reads as ``canvas W x H``);
+#: a group named so gets a suffix.
+_RESERVED_NAMES = KEYWORDS | {"x"}
+
 
 @dataclass
 class _Group:

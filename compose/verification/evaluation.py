@@ -43,7 +43,7 @@ class RenderScore:
 
 
 def score_detections(detections, rendered, *, iou_threshold: float = 0.5, min_visible: float = 0.003) -> RenderScore:
-    """Compare ``detections`` with a :class:`~compose.world.render.RenderedScene`.
+    """Compare ``detections`` with a :class:`~compose.world.draw.RenderedScene`.
 
     Objects whose visible mask covers less than ``min_visible`` of the image are not expected
     (too little of them can be seen; the world detector's own ``min_area`` is the same 0.3%). A detection matches an object when the optimal assignment on box IoU pairs
@@ -120,7 +120,7 @@ def evaluate_world_detector(detector, layouts: Iterable, *, size: tuple[int, int
     detections equals the number of visible objects), ``recall`` (objects matched at IoU 0.5),
     ``shape_accuracy`` and ``color_accuracy`` (over matched objects), ``mean_iou`` and ``misses``.
     """
-    from compose.world.render import render_layout
+    from compose.world.draw import render_layout
 
     scores = []
     for layout in layouts:

@@ -9,7 +9,7 @@ Examples
 --------
 >>> from compose.layouts import Layout, Region
 >>> from compose.scene import Scene, ObjectGroup
->>> from compose.world.render import render_layout
+>>> from compose.world.draw import render_layout
 >>> scene = Scene(objects=[ObjectGroup(name="circle", phrase="a red circle", color="red")])
 >>> lay = Layout(canvas=(64, 64), boxes={"circle#0": (0.3, 0.3, 0.7, 0.7)},
 ...              objects={"circle#0": Region(phrase="a red circle", **{"class": "circle"}, attributes={"color": "red"})})

@@ -226,7 +226,7 @@ def write_dataset(out, n: int, *, seed: int = 0, size: int = 64, objects: tuple[
     from pathlib import Path
 
     from compose.errors import ComposeError
-    from compose.world.render import render_layout
+    from compose.world.draw import render_layout
 
     use_solver = sampler in ("solver", "auto")
     root = Path(out)

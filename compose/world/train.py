@@ -56,8 +56,8 @@ def training_batch(config: TrainConfig, step: int):
     import torch
 
     from compose.world.dataset import random_layout
+    from compose.world.draw import render_layout
     from compose.world.model import condition_batch, image_to_tensor
-    from compose.world.render import render_layout
 
     size = config.model["sample_size"]
     layouts = [random_layout((config.seed, step, i), objects=tuple(config.objects), canvas=(size, size))

@@ -243,6 +243,28 @@ def test_ray_engine_output_equals_the_local_engines_item_for_item(tmp_path, loca
     same_files(tmp_path / "local", tmp_path / "ray", local_rows)
 
 
+def sleepy(item):
+    if item.payload == "slow":
+        time.sleep(60)
+    return {"ok": True}
+
+
+def test_ray_engine_stops_an_item_past_its_time_limit_and_goes_on(tmp_path, local_ray):
+    from ray import cloudpickle
+
+    from compose.batch.engines.ray import RayEngine
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the actors cannot import tests/
+    started = time.monotonic()
+    engine = RayEngine(workers=1, threads=1, item_timeout=1.0)
+    stats = run_batch([BatchItem("a", "slow"), BatchItem("b", "fast")], sleepy, results=tmp_path / "r.jsonl",
+                      engine=engine, progress=False)
+    rows = {r["id"]: r for r in read_rows(tmp_path / "r.jsonl")}
+    # one actor: the fast item waited behind the slow one, so the actor survived the timeout
+    assert time.monotonic() - started < 45 and stats.errors == 1
+    assert rows["a"]["error"]["code"] == "E607" and rows["b"]["ok"] is True
+
+
 def run_cli(args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "compose", "generate-batch", *args, "--no-progress"],

@@ -13,7 +13,7 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def compose(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "compose", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "compose", *args], capture_output=True, text=True, check=False,
                           input=stdin, timeout=120)
 
 

@@ -71,6 +71,16 @@ def test_grammar_relation_words_match_the_relations_table():
     assert grammar_words == word_vocabulary() - {"between"}
 
 
+def test_keywords_are_the_grammars_words():
+    """``compose.scene.KEYWORDS`` (what a name may not be, in programs and in the prompt reader's
+    names) is every word the grammar spells out, but ``x`` (a name: ``canvas W x H`` reads it)."""
+    from compose.scene import KEYWORDS
+
+    words = {t.pattern.value for t in scene_parser().terminals
+             if t.pattern.type == "str" and t.pattern.value.isalpha()}
+    assert KEYWORDS == words - {"x"}
+
+
 @pytest.mark.parametrize("text, code, line, col, fragment", [
     ('object mug "a mug"\nmugs left of mug\n', "E103", 2, 1, "did you mean 'mug'?"),
     ('object mug "a"\nobject mug "b"\n', "E104", 2, 8, "first on line 1"),
@@ -227,7 +237,7 @@ def test_parse_shows_what_was_read_from_the_phrase(tmp_path):
     program = tmp_path / "p.scene"
     program.write_text('object c "a red circle"\nobject m "a blue mug" color red\n')
     out = subprocess.run([sys.executable, "-m", "compose", "parse", str(program)],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert 'object c "a red circle" class "circle" color red' in out.stdout
     assert "W101" in out.stderr

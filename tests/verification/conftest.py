@@ -27,11 +27,11 @@ def clip_folder(tmp_path_factory):
     import torch
 
     torch.manual_seed(0)
-    config = CLIPConfig(text_config=dict(vocab_size=vocab, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-                                         num_attention_heads=4, max_position_embeddings=64, bos_token_id=0,
-                                         eos_token_id=1, pad_token_id=2),
-                        vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-                                           num_attention_heads=4, image_size=32, patch_size=8), projection_dim=32)
+    config = CLIPConfig(text_config={"vocab_size": vocab, "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
+                                         "num_attention_heads": 4, "max_position_embeddings": 64, "bos_token_id": 0,
+                                         "eos_token_id": 1, "pad_token_id": 2},
+                        vision_config={"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
+                                           "num_attention_heads": 4, "image_size": 32, "patch_size": 8}, projection_dim=32)
     CLIPModel(config).eval().save_pretrained(folder)
     CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
                   tokenizer=tokenizer).save_pretrained(folder)

@@ -16,7 +16,7 @@ from compose.batch import read_rows
 from compose.cli.main import main
 from compose.verification.coco import encode_rle
 from compose.verification.evaluation import separated_layouts
-from compose.world.render import render_layout
+from compose.world.draw import render_layout
 
 pytest.importorskip("transformers")
 

@@ -29,7 +29,7 @@ from compose.verification.geneval import (
     summary_table,
     tag_accuracy,
 )
-from compose.world.render import render_layout
+from compose.world.draw import render_layout
 
 
 def _region(shape: str, color: str, z: int = 0) -> Region:
@@ -64,7 +64,7 @@ def test_planted_render_passes_its_own_scene():
 
 
 def test_one_more_instance_fails_exactly_its_count_and_the_missing_instance():
-    scene, layout, image = _planted()
+    scene, _layout, image = _planted()
     changed = scene.model_copy(deep=True)
     changed.objects[0].count = 3
     report = verify(changed, image)
@@ -92,7 +92,7 @@ def test_mirrored_relation_fails_exactly_the_relation_checks():
 
 
 def test_an_extra_object_fails_exactly_its_count_and_color():
-    scene, layout, image = _planted()
+    scene, _layout, image = _planted()
     changed = scene.model_copy(deep=True)
     changed.objects.append(ObjectGroup(name="cross", phrase="a pink cross", color="pink"))
     report = verify(changed, image)
@@ -112,7 +112,7 @@ def test_soft_relations_are_reported_and_never_fail():
 
 
 def test_forbidden_require_and_ranges():
-    scene, layout, image = _planted()
+    scene, _layout, image = _planted()
     changed = scene.model_copy(deep=True)
     changed.forbidden.append(Forbidden(name="square"))
     changed.forbidden.append(Forbidden(name="triangle"))

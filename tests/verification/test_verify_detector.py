@@ -19,7 +19,7 @@ from compose.verification.evaluation import (
     separated_layouts,
 )
 from compose.world.dataset import heldout_layouts
-from compose.world.render import render_layout
+from compose.world.draw import render_layout
 
 
 def test_world_detector_on_100_separated_renders_meets_the_99_percent_targets():

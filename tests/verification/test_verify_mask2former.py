@@ -28,8 +28,8 @@ def build_mask2former(folder):
 
     torch.manual_seed(0)
     config = Mask2FormerConfig(
-        backbone_config=dict(model_type="swin", image_size=64, embed_dim=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1],
-                             window_size=4, out_features=["stage1", "stage2", "stage3", "stage4"]),
+        backbone_config={"model_type": "swin", "image_size": 64, "embed_dim": 8, "depths": [1, 1, 1, 1], "num_heads": [1, 1, 1, 1],
+                             "window_size": 4, "out_features": ["stage1", "stage2", "stage3", "stage4"]},
         feature_size=32, mask_feature_size=32, hidden_dim=32, encoder_feedforward_dim=32, dim_feedforward=32,
         encoder_layers=1, decoder_layers=2, num_attention_heads=2, num_queries=12, num_labels=80,
         id2label={i: f"c{i}" for i in range(80)}, label2id={f"c{i}": i for i in range(80)})

@@ -31,11 +31,11 @@ def owlv2_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("owlv2")
     tokenizer, vocab = clip_tokenizer(folder)
     torch.manual_seed(0)
-    config = Owlv2Config(text_config=dict(vocab_size=vocab, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-                                          num_attention_heads=4, max_position_embeddings=64, bos_token_id=0,
-                                          eos_token_id=1, pad_token_id=2),
-                         vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-                                            num_attention_heads=4, image_size=64, patch_size=16), projection_dim=32)
+    config = Owlv2Config(text_config={"vocab_size": vocab, "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
+                                          "num_attention_heads": 4, "max_position_embeddings": 64, "bos_token_id": 0,
+                                          "eos_token_id": 1, "pad_token_id": 2},
+                         vision_config={"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
+                                            "num_attention_heads": 4, "image_size": 64, "patch_size": 16}, projection_dim=32)
     Owlv2ForObjectDetection(config).eval().save_pretrained(folder)
     Owlv2Processor(image_processor=Owlv2ImageProcessor(size={"height": 64, "width": 64}), tokenizer=tokenizer).save_pretrained(folder)
     return folder
@@ -56,10 +56,10 @@ def dino_folder(tmp_path_factory):
     (folder / "vocab.txt").write_text("\n".join(words) + "\n")
     torch.manual_seed(0)
     config = GroundingDinoConfig(
-        backbone_config=dict(model_type="swin", image_size=64, embed_dim=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1],
-                             window_size=4, out_features=["stage2", "stage3", "stage4"], out_indices=[2, 3, 4]),
-        text_config=dict(model_type="bert", vocab_size=len(words), hidden_size=16, num_hidden_layers=1,
-                         num_attention_heads=2, intermediate_size=16, max_position_embeddings=64),
+        backbone_config={"model_type": "swin", "image_size": 64, "embed_dim": 8, "depths": [1, 1, 1, 1], "num_heads": [1, 1, 1, 1],
+                             "window_size": 4, "out_features": ["stage2", "stage3", "stage4"], "out_indices": [2, 3, 4]},
+        text_config={"model_type": "bert", "vocab_size": len(words), "hidden_size": 16, "num_hidden_layers": 1,
+                         "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 64},
         d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2,
         encoder_ffn_dim=32, decoder_ffn_dim=32, num_queries=10, num_feature_levels=3, encoder_n_points=2,
         decoder_n_points=2, max_text_len=32)

@@ -8,7 +8,7 @@ import pytest
 from compose.api import layout, parse_program
 from compose.relations import RELATIONS
 from compose.verification import verify
-from compose.world.render import render_layout
+from compose.world.draw import render_layout
 
 PROGRAMS = {
     "on": 'object s "a red square"\nobject t "a blue triangle"\nt on s\n',

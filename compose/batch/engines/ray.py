@@ -22,11 +22,12 @@ from compose.batch.engines import (
     Engine,
     configure_threads,
     default_threads,
+    run_item_limited,
     setup_failed,
     setup_task,
     worker_died,
 )
-from compose.batch.items import ItemError, run_item
+from compose.batch.items import ItemError
 from compose.errors import UsageError
 
 #: What to install for this engine.
@@ -59,14 +60,19 @@ class RayEngine(Engine):
         GPUs each actor asks for (default 1 on a cluster with GPUs, else 0).
     num_cpus : int, optional
         CPUs of a new local instance (default: all).
+    item_timeout : float, optional
+        Seconds an item may run on its actor (E607 past it, and the actor goes on with the next
+        item); default no limit.
     """
 
     name = "ray"
 
     def __init__(self, workers: int | None = None, address: str | None = None, threads: int | None = None,
-                 gpus_per_worker: float | None = None, num_cpus: int | None = None) -> None:
+                 gpus_per_worker: float | None = None, num_cpus: int | None = None,
+                 item_timeout: float | None = None) -> None:
         if workers is not None and (not isinstance(workers, int) or workers < 1):
             raise UsageError("E006", argument="workers", value=workers, expected="a whole number, 1 or more")
+        self.item_timeout = item_timeout
         self.ray = import_ray()
         self._started = False
         if address is not None:
@@ -93,7 +99,8 @@ class RayEngine(Engine):
             return
         actor_class = ray.remote(BatchActor).options(num_cpus=self.threads, num_gpus=self.gpus_per_worker)
         task_ref = ray.put(task)
-        actors = [actor_class.remote(task_ref, self.threads) for _ in range(min(self.workers, len(items)))]
+        actors = [actor_class.remote(task_ref, self.threads, self.item_timeout)
+                  for _ in range(min(self.workers, len(items)))]
         queue = list(items)
         queue.reverse()
         in_flight: dict[Any, tuple[Any, Any]] = {}  # object ref -> (actor, item)
@@ -119,7 +126,7 @@ class RayEngine(Engine):
                     output, error = None, worker_died(item, f"its Ray actor died ({exc})", "RayActorError")
                     if actor in actors:  # replace it; its other queued item fails the same way
                         actors.remove(actor)
-                        fresh = actor_class.remote(task_ref, self.threads)
+                        fresh = actor_class.remote(task_ref, self.threads, self.item_timeout)
                         actors.append(fresh)
                         load[id(fresh)] = 0
                 except ray.exceptions.RayError as exc:
@@ -140,9 +147,10 @@ class RayEngine(Engine):
 class BatchActor:
     """One worker: the task set up once (one loaded backbone), then items one by one."""
 
-    def __init__(self, task, threads: int | None) -> None:
+    def __init__(self, task, threads: int | None, item_timeout: float | None = None) -> None:
         configure_threads(threads, environment=True)
         self.threads = threads
+        self.item_timeout = item_timeout
         self.task = task
         self.setup_error: ItemError | None = None
         try:
@@ -154,4 +162,6 @@ class BatchActor:
         if self.setup_error is not None:
             return None, self.setup_error
         configure_threads(self.threads)
-        return run_item(self.task, item)
+        # a plain (synchronous) actor runs its methods on its process' main thread, where the
+        # timer signal of run_item_limited can interrupt a stuck item
+        return run_item_limited(self.task, item, self.item_timeout)

@@ -27,7 +27,7 @@ object (measured in ``benchmarks/bench_verify.py``).
 Examples
 --------
 >>> from compose.layouts import Layout, Region
->>> from compose.world.render import render_layout
+>>> from compose.world.draw import render_layout
 >>> lay = Layout(canvas=(64, 64), boxes={"s#0": (0.1, 0.1, 0.4, 0.4), "t#0": (0.55, 0.5, 0.9, 0.9)},
 ...              objects={"s#0": Region(phrase="a blue star", **{"class": "star"}, attributes={"color": "blue"}),
 ...                       "t#0": Region(phrase="a red triangle", **{"class": "triangle"}, attributes={"color": "red"})})
@@ -45,7 +45,7 @@ import numpy as np
 from compose.verification.color import palette_color
 from compose.verification.detection import Detection, Detector, load_image
 from compose.vocabulary import BACKGROUNDS, COLOR_NAMES, COLORS, SHAPES
-from compose.world.render import shape_coverage
+from compose.world.draw import shape_coverage
 
 _OBJECT_TONES = np.asarray([COLORS[c] for c in COLOR_NAMES], dtype=np.float32)
 _BACKGROUND_TONES = np.asarray(list(BACKGROUNDS.values()), dtype=np.float32)

@@ -14,7 +14,7 @@ from scipy import ndimage
 from compose.layouts import Layout, Region
 from compose.vocabulary import BACKGROUNDS, COLORS, SHAPES, phrase_to_object
 from compose.world.dataset import mask_to_rle, random_layout, rle_to_mask, write_dataset
-from compose.world.render import render_layout
+from compose.world.draw import render_layout
 
 
 def one(shape, color, box=(0.2, 0.2, 0.8, 0.8), z=0, name=None):

@@ -1,4 +1,4 @@
-"""The procedural renderer: a laid-out scene drawn exactly, with its ground truth.
+"""Drawing the embedded world exactly: a laid-out scene as shapes, with its ground truth.
 
 Each object is drawn as its shape filling its box, in the layout's drawing order (back to
 front), at ``supersample`` times the resolution and then averaged down, so that edges are
