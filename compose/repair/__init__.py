@@ -5,14 +5,15 @@ chooses between them from what failed.
   context, repaint that sub-layout at the backbone's native size, paste it back feathered. It
   works above the backbone interface (``repaint`` of a crop), so every backbone has it.
 - :mod:`~compose.repair.layer`: layered repair: the failing instances drawn alone on a sprite
-  sheet (one render), their old places erased to their surroundings, the sprites composited in
-  z-order (what is in front stays in front). The first choice where the detector gives masks.
+  sheet (one render at a third of the steps), their old places erased to their surroundings,
+  the sprites composited in z-order (what is in front stays in front). The first choice where
+  the detector gives masks.
 - :mod:`~compose.repair.replace`: re-placement: move the failing instances with the solver,
   every other box held.
-- :mod:`~compose.repair.policy`: the escalation across rounds (layered: two layered rounds,
-  then re-placement, then a fresh layout; otherwise zoom, then zoom with fresh noise, stronger
-  guidance and more steps, then re-placement, then a fresh layout), keeping the best image so
-  far.
+- :mod:`~compose.repair.policy`: the escalation across rounds (layered: a layered round, a
+  second only after progress, then fresh layouts, each layered in turn once it is the best;
+  otherwise zoom, then zoom with fresh noise, stronger guidance and more steps, then
+  re-placement, then a fresh layout), keeping the best image so far.
 - :mod:`~compose.repair.compute`: the compute accounting (denoising network evaluations, NFE,
   counting guidance passes).
 """

@@ -21,7 +21,7 @@ few the composite leaves); otherwise, and after :data:`LAYER_TRIES`, the next ro
 A fresh image that beats the best is layered in turn; one that does not leaves the old best, with
 its history, as the image to repair, so the rounds after it are fresh again (best-of-N from
 there). The loop's *n*-th fresh layout uses best-of-N's *n*-th seed, so at any budget the loop
-has drawn a subset of best-of-N's candidates plus its repairs.
+has drawn a prefix of best-of-N's candidates plus its repairs.
 
 A sprite sheet is cheap (:func:`compose.repair.layer.sprite_settings`: a third of the render's
 steps, 8 of a render's 24 NFE on the embedded model), so a layered round costs a third of a
