@@ -64,7 +64,7 @@ print(json.dumps(out))
 def scenic_python() -> str | None:
     for candidate in (os.environ.get("SCENIC_PYTHON"), "/tmp/scenic-venv/bin/python"):
         if candidate and Path(candidate).exists():
-            ok = subprocess.run([candidate, "-c", "import scenic"], capture_output=True).returncode == 0
+            ok = subprocess.run([candidate, "-c", "import scenic"], capture_output=True, check=False).returncode == 0
             if ok:
                 return candidate
     return None
@@ -173,7 +173,7 @@ def run_scenic(scenic: str, programs: list[str], time_limit: float) -> list[dict
             path = Path(tmp) / f"scene{k}.scenic"
             path.write_text(text)
             paths.append(str(path))
-        done = subprocess.run([scenic, "-c", SCENIC_DRIVER, str(time_limit), *paths],
+        done = subprocess.run([scenic, "-c", SCENIC_DRIVER, str(time_limit), *paths], check=False,
                               capture_output=True, text=True, timeout=60 + time_limit * len(paths) * 2)
         try:
             results = json.loads(done.stdout.strip().splitlines()[-1])
