@@ -50,7 +50,7 @@ def _whole(value: Any) -> bool:
 
 def check_run_options(*, steps: Any = None, guidance: Any = None, max_rounds: Any = None, threads: Any = None,
                       workers: Any = None, limit: Any = None, item_timeout: Any = None, device: Any = None,
-                      prefix: str = "--") -> None:
+                      time_limit: Any = None, prefix: str = "--") -> None:
     """Check a run's options once, before any work: E006 (exit 2) naming the first bad one.
 
     ``None`` means "not given" for each. ``device`` ``cuda`` (or ``cuda:N``) is refused when
@@ -75,6 +75,9 @@ def check_run_options(*, steps: Any = None, guidance: Any = None, max_rounds: An
     if item_timeout is not None and (isinstance(item_timeout, bool) or not isinstance(item_timeout, (int, float))
                                      or not math.isfinite(item_timeout) or not item_timeout > 0):
         raise _bad(name("item_timeout"), item_timeout, "a positive number of seconds")
+    if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(time_limit, (int, float))
+                                   or not math.isfinite(time_limit) or not time_limit > 0):
+        raise _bad(name("time_limit"), time_limit, "a positive number of seconds")
     if device is not None:
         check_device(device, argument=name("device"))
 

@@ -63,6 +63,7 @@ class Result:
     source: str | None = None
     mode: str = "loop"
     weights: dict[str, str] | None = None  # the weights file the render used and its sha256
+    stopped: str | None = None  # why repair stopped before passing: "budget", "time limit", "rounds"
 
     @property
     def cost(self):
@@ -88,6 +89,7 @@ class Result:
                         **({"cost": r.cost.to_dict()} if r.cost is not None else {}),
                         **({"repaint": r.plan.to_dict()} if r.plan is not None else {})} for r in self.rounds],
             "mode": self.mode, "cost": self.cost.to_dict(),
+            **({"stopped": self.stopped} if self.stopped else {}),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             **({"weights": self.weights} if self.weights else {}),
             "versions": versions(),
@@ -116,7 +118,6 @@ def versions() -> dict[str, str]:
     return out
 
 
-
 #: Crop windows a zoomed-repaint round repaints at most (each costs one render); regions left
 #: over wait for the next round.
 MAX_WINDOWS = 2
@@ -140,7 +141,7 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
              detector: str | None = None, backbone_options: dict[str, Any] | None = None,
              out_dir: str | Path | None = None, scale: int | None = None,
              budget: float | None = None, source: str | None = None, layered: bool | None = None,
-             progress: Callable[[str], None] | None = None) -> Result:
+             time_limit: float | None = None, progress: Callable[[str], None] | None = None) -> Result:
     """Generate a verified image for a scene.
 
     Parameters
@@ -177,6 +178,10 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
         Repair missing and misdrawn instances by layers (:mod:`compose.repair.layer`: each drawn
         alone, composited in z-order), the first choice; ``None`` (default) uses it when the
         detector gives masks of what it finds, ``False`` keeps to zoomed repaints.
+    time_limit : float, optional
+        Seconds of wall time for the whole run: once they have passed, no further repair round
+        starts (a round under way finishes), and the best image so far is the result, with
+        ``stopped="time limit"`` in ``run.json``. The layout and the first render always run.
     progress : callable, optional
         Called with a line of text as each stage starts.
     """
@@ -192,6 +197,10 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
 
     if max_rounds < 0:
         raise UsageError("E006", argument="max_rounds", value=max_rounds, expected="0 or more")
+    if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(time_limit, (int, float))
+                                   or not time_limit > 0 or time_limit == float("inf")):
+        raise UsageError("E006", argument="time_limit", value=time_limit, expected="a positive number of seconds")
+    started = time.perf_counter()
     say = progress or (lambda line: None)
     timings: dict[str, float] = {}
 
@@ -251,10 +260,18 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
         layered = all(d.mask is not None for d in report.detections)
     attempts: dict[str, int] = {}
     stagnant = fresh = 0
-    # 5. repair while hard checks fail and rounds (and budget) remain
+    stopped = None
+    # 5. repair while hard checks fail and rounds (and budget, and time) remain
     for k in range(1, max_rounds + 1):
         current = rounds[best]
-        if current.report.passed or (budget is not None and spent.renders >= budget - 1e-9):
+        if current.report.passed:
+            break
+        if budget is not None and spent.renders >= budget - 1e-9:
+            stopped = "budget"
+            break
+        if time_limit is not None and time.perf_counter() - started >= time_limit:
+            stopped = "time limit"
+            say(f"time limit of {time_limit:g} s reached: keeping the best of {len(rounds)} round(s)")
             break
         round_seed = seed + 7919 * k
         plan, t_plan = timed("plan", plan_repaint, scene, current.layout, current.report, seed=round_seed)
@@ -332,9 +349,11 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
             if step.name == "fresh":  # the old image stays the one to repair, with its history
                 attempts = previous_attempts
     chosen = rounds[best]
+    if stopped is None and not chosen.report.passed and max_rounds > 0:
+        stopped = "rounds"
     result = Result(scene=scene, image=chosen.image, layout=chosen.layout, report=chosen.report,
                     rounds=rounds, best=best, seed=seed, backbone=backbone, timings=timings, source=source,
-                    weights=used_weights or None)
+                    weights=used_weights or None, stopped=stopped)
     if out_dir is not None:
         say(f"write {out_dir}")
         write_outputs(result, Path(out_dir))

@@ -123,6 +123,19 @@ def test_no_rounds_means_no_repaint(fault):
     assert not result.passed and len(result.rounds) == 1
 
 
+def test_a_time_limit_stops_repair_and_keeps_the_best_so_far(tmp_path, fault, capsys):
+    fault("drop", "circle#1")
+    assert generate(SCENE, backbone="faulty-procedural", max_rounds=3).passed  # repairable in time
+    fault("drop", "circle#1")
+    result = generate(SCENE, backbone="faulty-procedural", max_rounds=3, time_limit=1e-6, out_dir=tmp_path / "t")
+    assert not result.passed and len(result.rounds) == 1 and result.stopped == "time limit"
+    assert json.loads((tmp_path / "t" / "run.json").read_text())["stopped"] == "time limit"
+    assert (tmp_path / "t" / "image.png").exists()
+    assert main(["generate", str(EXAMPLES / "shapes.scene"), "-o", str(tmp_path / "bad"), "--backbone",
+                 "procedural", "--time-limit", "0"]) == 2
+    assert "E006" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
 def test_the_best_round_is_kept(fault):
     fault("drop", "circle#0")
     result = generate(SCENE, backbone="faulty-procedural", max_rounds=3)

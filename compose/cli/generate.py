@@ -22,6 +22,9 @@ def register(subparsers) -> None:
                         "keep the best")
     p.add_argument("--budget", type=float, metavar="RENDERS",
                    help="stop repairing after this many renders' worth of compute (NFE of one default render)")
+    p.add_argument("--time-limit", type=float, metavar="S",
+                   help="seconds for the whole run: no repair round starts after them, and the best image so far "
+                        "is written")
     p.add_argument("--steps", type=int, help="denoising steps (the backbone's default otherwise)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance scale")
     p.add_argument("--detector", help="verifier detector (default: world for the embedded world, owlv2 otherwise)")
@@ -45,7 +48,8 @@ def run(args) -> int:
     if args.backbone == "embedded" and "model" in options:
         options["weights"] = options.pop("model")  # the embedded model's weights are one safetensors file
     # every run-level option is checked before the scene is even read (exit 2, coded)
-    check_run_options(steps=args.steps, guidance=args.guidance, max_rounds=args.max_rounds, device=args.device)
+    check_run_options(steps=args.steps, guidance=args.guidance, max_rounds=args.max_rounds, device=args.device,
+                      time_limit=args.time_limit)
     if args.seed is not None:
         check_seed(args.seed, "--seed")
     check_backbone(args.backbone, options, argument="--model/--device/--dtype")
@@ -64,7 +68,7 @@ def run(args) -> int:
             result = generate(scene, backbone=args.backbone, seed=args.seed, max_rounds=args.max_rounds,
                               steps=args.steps, guidance=args.guidance, detector=args.detector,
                               backbone_options=options, out_dir=Path(args.out), budget=args.budget,
-                              source=source, progress=progress)
+                              time_limit=args.time_limit, source=source, progress=progress)
     for check in result.report.checks:
         mark = "[green]pass[/]" if check.passed else ("[red]FAIL[/]" if check.hard else "[yellow]soft[/]")
         console.print(f"  {mark} {check.kind:<10} {check.reason}", highlight=False)
