@@ -40,6 +40,8 @@ def register(subparsers) -> None:
     p.add_argument("--init", metavar="FILE", help="start from exported weights (e.g. the shipped ones) "
                    "when OUT has no checkpoint; the step count continues from the file's")
     p.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps (default 200)")
+    p.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
+                   help="after the warm-up: constant, or a cosine down to zero at --steps (default constant)")
     p.add_argument("--no-resume", action="store_true", help="start fresh even when OUT has a checkpoint")
     p.set_defaults(func=run_train)
     world.set_defaults(func=lambda args: (world.print_help(), 2)[1])
@@ -78,7 +80,8 @@ def run_train(args) -> int:
             raise UsageError("E006", argument=f"--{name.replace('_', '-')}", value=getattr(args, name),
                              expected="a positive integer")
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         checkpoint_every=args.checkpoint_every, threads=args.threads, warmup=args.warmup)
+                         checkpoint_every=args.checkpoint_every, threads=args.threads, warmup=args.warmup,
+                         schedule=args.schedule)
     trainer = train(config, args.out, device=args.device, resume=not args.no_resume, init=args.init)
     console.print(f"trained to step {trainer.step} in {trainer.wall_time:.0f} s on {trainer.device}")
     if args.export:

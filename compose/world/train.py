@@ -38,6 +38,10 @@ class TrainConfig:
     batch_size: int = 16
     lr: float = 1e-3
     warmup: int = 200
+    #: ``constant`` after the warm-up, or ``cosine``: from the peak down to zero at ``steps``
+    #: (counted from where this run's warm-up starts, so a run resumed with ``--init`` decays
+    #: over its own steps)
+    schedule: str = "constant"
     weight_decay: float = 0.0
     ema_decay: float = 0.999
     condition_dropout: float = 0.1
@@ -71,6 +75,28 @@ def training_batch(config: TrainConfig, step: int):
             k: (r.model_copy(update={"attributes": {}}) if d else r) for (k, r), d in zip(lay.objects.items(), drop)}}))
     conditions = condition_batch(uncolored, size)
     return images, conditions, layouts
+
+
+def learning_rate(config: TrainConfig, step: int, warm_from: int = 0) -> float:
+    """The learning rate of ``step``: linear warm-up over ``config.warmup`` steps from
+    ``warm_from``, then constant or a cosine down to zero at ``config.steps``.
+
+    >>> cfg = TrainConfig(steps=1000, lr=1e-3, warmup=100, schedule="cosine")
+    >>> [round(learning_rate(cfg, s) * 1e4, 1) for s in (0, 99, 550, 999)]
+    [0.1, 10.0, 5.0, 0.0]
+    >>> learning_rate(TrainConfig(steps=1000, lr=1e-3, warmup=100), 999)
+    0.001
+    """
+    import math
+
+    lr = config.lr * min(1.0, (step + 1 - warm_from) / max(1, config.warmup))
+    if config.schedule == "cosine":
+        start = warm_from + config.warmup
+        progress = min(1.0, max(0.0, (step - start) / max(1, config.steps - 1 - start)))
+        lr *= 0.5 * (1 + math.cos(math.pi * progress))
+    elif config.schedule != "constant":
+        raise ValueError(f"unknown schedule {config.schedule!r}")
+    return lr
 
 
 class Trainer:
@@ -119,7 +145,7 @@ class Trainer:
             target = noise
             weight = torch.clamp(snr, max=cfg.min_snr_gamma) / snr if cfg.min_snr_gamma else torch.ones_like(snr)
         loss = (weight * (pred - target).pow(2).mean(dim=(1, 2, 3))).mean()
-        lr = cfg.lr * min(1.0, (self.step + 1 - self.warm_from) / max(1, cfg.warmup))
+        lr = learning_rate(cfg, self.step, self.warm_from)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
