@@ -96,8 +96,9 @@ SIZE_WEIGHT = 4
 POSITION_WEIGHT = 1
 PREFER_SCALE = 4 * GRID
 
+#: The golden ratio: :func:`target_cells` turns a block's assignment by ``cells / GOLDEN`` a seed,
+#: the stride that keeps successive turns furthest apart.
 GOLDEN = (1 + 5 ** 0.5) / 2
-
 
 
 @dataclass(frozen=True)
