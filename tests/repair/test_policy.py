@@ -8,6 +8,7 @@ are checked in NFE: a sprite sheet is 8 of a render's 24.
 
 import numpy as np
 import pytest
+from helpers.scenes import SHAPES_SCENE
 
 from compose.backbones.embedded import EmbeddedBackbone
 from compose.backbones.procedural import ProceduralBackbone
@@ -17,16 +18,8 @@ from compose.repaint import RepaintPlan, RepaintRegion
 from compose.repair import choose_step, render_cost
 from compose.repair.layer import sprite_settings
 from compose.repair.policy import LAYER_TRIES, PATIENCE
-from compose.sources import parse_program
 
-SCENE = parse_program("""\
-seed 4
-object circle "a red circle" count 2 color red
-object square "a blue square" color blue
-object star "a yellow star" color yellow
-circle left of square
-star above square
-""")
+SCENE = SHAPES_SCENE
 
 
 def plan_for(*instances):
