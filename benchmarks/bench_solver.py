@@ -80,7 +80,7 @@ def scenic_program(problem) -> str:
     names = {}
     wanted = {}
     for target in problem.targets:
-        ((name, attr), coef), *rest = target.expr.terms.items()
+        ((name, attr), _coef), *rest = target.expr.terms.items()
         if not rest and attr in ("w", "h"):
             wanted.setdefault(name, {})[attr] = target.value
     for k, (name, spec) in enumerate(problem.boxes.items()):
@@ -255,7 +255,7 @@ def completeness(count: int, time_limit: float) -> dict:
         tally["relations"] += len(scene.relations())
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ComposeWarning)
-            lay, wall, _, exc = timed(lambda: place(scene, seed=k, time_limit=time_limit))
+            lay, wall, _, exc = timed(lambda scene=scene, k=k: place(scene, seed=k, time_limit=time_limit))
         tally["seconds"].append(wall)
         if lay is not None:
             tally["laid out"] += 1
@@ -305,7 +305,7 @@ def main() -> None:
         direct, expert = [], []
         for k in range(SCENES_PER_SIZE):
             scene, _ = planted_scene(n, seed=k, keep=None)
-            lay, wall, cpu, _ = timed(lambda: place(scene, seed=0, time_limit=speed_limit))
+            lay, wall, cpu, _ = timed(lambda scene=scene: place(scene, seed=0, time_limit=speed_limit))
             walls.append(wall)
             cpus.append(cpu)
             if lay is not None:
@@ -341,21 +341,21 @@ def main() -> None:
 
     explain = {}
     for name, scene in impossible_scenes().items():
-        _, wall, cpu, err = timed(lambda: place(scene, time_limit=30))
+        _, wall, cpu, err = timed(lambda scene=scene: place(scene, time_limit=30))
         what = f"{len(err.conflicts)} statement(s)" if isinstance(err, InfeasibleLayoutError) else f"no E301: {err!r}"
         explain[name] = (wall, cpu, what)
 
     share = 100 * tally["laid out"] / max(1, tally["scenes"])
-    lines = [f"Completeness: {tally['scenes']} planted scenes (2..30 instances, {tally['relations']} relations "
-             "in all), time limit "
-             f"{args.time_limit:g} s each.", "",
-             "| planted scenes | laid out | every predicate passes | strict margins | W301 (margins relaxed) "
-             "| E301 (false) | E302 | median ms |", "|---:|---:|---:|---:|---:|---:|---:|---:|",
-             f"| {tally['scenes']} | {tally['laid out']} ({share:.2f}%) | {tally['valid']} | {tally['strict']} | "
-             f"{tally['W301']} | {tally['E301']} | {tally['E302']} | {1000 * statistics.median(tally['seconds']):.0f} |",
+    lines = [(f"Completeness: {tally['scenes']} planted scenes (2..30 instances, {tally['relations']} relations "
+              "in all), time limit "
+              f"{args.time_limit:g} s each."), "",
+             ("| planted scenes | laid out | every predicate passes | strict margins | W301 (margins relaxed) "
+              "| E301 (false) | E302 | median ms |"), "|---:|---:|---:|---:|---:|---:|---:|---:|",
+             (f"| {tally['scenes']} | {tally['laid out']} ({share:.2f}%) | {tally['valid']} | {tally['strict']} | "
+              f"{tally['W301']} | {tally['E301']} | {tally['E302']} | {1000 * statistics.median(tally['seconds']):.0f} |"),
              "", f"Speed: 5 planted scenes per size, about one relation per object; medians; time limit {speed_limit:g} s.", "",
-             "| objects | wall ms | CPU ms | target ms | laid out | valid | Scenic `require`: ms (found) "
-             "| Scenic expert: ms (found) |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             ("| objects | wall ms | CPU ms | target ms | laid out | valid | Scenic `require`: ms (found) "
+              "| Scenic expert: ms (found) |"), "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         cells = []
         for key in ("direct", "expert"):

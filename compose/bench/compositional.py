@@ -64,26 +64,49 @@ def build_suite(seed: int = 0, per_category: int = 25) -> list[dict[str, Any]]:
     def two_shapes():
         return rng.sample(SHAPES, 2)
 
+    # each maker draws from rng in the same order as the suite always has (shapes, then colors)
+    def counting():
+        n, shape = rng.randint(2, 6), rng.choice(SHAPES)
+        return f"a photo of {_NUMBERS[n]} {_plural(shape)}"
+
+    def position():
+        a, b = two_shapes()
+        return f"a photo of {_a(a)} {rng.choice(_POSITIONS)} {_a(b)}"
+
+    def colored_pair(template: str):
+        def make():
+            a, b = two_shapes()
+            c1, c2 = rng.sample(colors, 2)
+            return template.format(_a(c1 + " " + a), _a(c2 + " " + b))
+        return make
+
+    def between():
+        s, c = rng.sample(SHAPES, 3), rng.sample(colors, 3)
+        return f"{_a(c[0] + ' ' + s[0])} between {_a(c[1] + ' ' + s[1])} and {_a(c[2] + ' ' + s[2])}"
+
+    def chain():
+        s = rng.sample(SHAPES, 3)
+        w = rng.choice([("above", "above"), ("to the left of", "to the left of"),
+                        ("below", "below"), ("to the right of", "to the right of")])
+        return f"{_a(s[0])} {w[0]} {_a(s[1])} {w[1]} {_a(s[2])}"
+
+    def negation():
+        a, b = two_shapes()
+        return f"{_a(rng.choice(colors) + ' ' + a)} and no {_plural(b)}"
+
     makers = {
         "single_object": lambda: f"a photo of {_a(rng.choice(SHAPES))}",
         "two_object": lambda: "a photo of {} and {}".format(*map(_a, two_shapes())),
-        "counting": lambda: (lambda n, s: f"a photo of {_NUMBERS[n]} {_plural(s)}")(rng.randint(2, 6), rng.choice(SHAPES)),
+        "counting": counting,
         "colors": lambda: f"a photo of {_a(rng.choice(colors) + ' ' + rng.choice(SHAPES))}",
-        "position": lambda: (lambda a, b: f"a photo of {_a(a)} {rng.choice(_POSITIONS)} {_a(b)}")(*two_shapes()),
-        "color_attr": lambda: (lambda a, b, c1, c2: f"a photo of {_a(c1 + ' ' + a)} and {_a(c2 + ' ' + b)}")(
-            *two_shapes(), *rng.sample(colors, 2)),
-        "on": lambda: (lambda a, b, c1, c2: f"{_a(c1 + ' ' + a)} on top of {_a(c2 + ' ' + b)}")(
-            *two_shapes(), *rng.sample(colors, 2)),
-        "inside": lambda: (lambda a, b, c1, c2: f"{_a(c1 + ' ' + a)} inside {_a(c2 + ' ' + b)}")(
-            *two_shapes(), *rng.sample(colors, 2)),
-        "between": lambda: (lambda s, c: f"{_a(c[0] + ' ' + s[0])} between {_a(c[1] + ' ' + s[1])} and {_a(c[2] + ' ' + s[2])}")(
-            rng.sample(SHAPES, 3), rng.sample(colors, 3)),
-        "next_to": lambda: (lambda a, b, c1, c2: f"{_a(c1 + ' ' + a)} next to {_a(c2 + ' ' + b)}")(
-            *two_shapes(), *rng.sample(colors, 2)),
-        "chain": lambda: (lambda s, w: f"{_a(s[0])} {w[0]} {_a(s[1])} {w[1]} {_a(s[2])}")(
-            rng.sample(SHAPES, 3), rng.choice([("above", "above"), ("to the left of", "to the left of"),
-                                               ("below", "below"), ("to the right of", "to the right of")])),
-        "negation": lambda: (lambda a, b, c: f"{_a(c + ' ' + a)} and no {_plural(b)}")(*two_shapes(), rng.choice(colors)),
+        "position": position,
+        "color_attr": colored_pair("a photo of {} and {}"),
+        "on": colored_pair("{} on top of {}"),
+        "inside": colored_pair("{} inside {}"),
+        "between": between,
+        "next_to": colored_pair("{} next to {}"),
+        "chain": chain,
+        "negation": negation,
     }
     for category in CATEGORIES:
         # a prompt may repeat (there are only six single objects): each item has its own seed,
@@ -162,8 +185,8 @@ def svg_plot(summary: dict[str, Any], title: str) -> str:
     cats = list(summary["categories"]) + ["overall"]
     bar, gap, height = 9, 14, 160
     width = 60 + len(cats) * (3 * bar + gap)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 110}" '
-             f'font-family="sans-serif" font-size="10">', f'<text x="10" y="14" font-size="12">{title}</text>']
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 110}" '
+              f'font-family="sans-serif" font-size="10">'), f'<text x="10" y="14" font-size="12">{title}</text>']
     for i, c in enumerate(cats):
         accs = summary["overall"] if c == "overall" else summary["categories"][c]
         x0 = 50 + i * (3 * bar + gap)
