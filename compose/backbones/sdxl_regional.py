@@ -13,7 +13,7 @@ Needs ``transformers`` and a diffusers-format SDXL folder (or a repo id in the l
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from compose.backbones.base import RenderResult
 from compose.backbones.conditioning import layout_prompts, render_size
@@ -30,7 +30,7 @@ class SDXLRegionalBackbone(SDRegionalBackbone):
 
     name = "sdxl-regional"
     pipeline_class = "StableDiffusionXLPipeline"
-    defaults = {**DEFAULTS, "model": "stabilityai/stable-diffusion-xl-base-1.0", "guidance": 5.0}
+    defaults: ClassVar[dict[str, Any]] = {**DEFAULTS, "model": "stabilityai/stable-diffusion-xl-base-1.0", "guidance": 5.0}
 
     def encode_layout(self, layout: Layout, guidance: float) -> dict[str, Any]:
         """Segmented embeddings ``(1, segments * 77, dim)``; pooled embeddings of the base prompt."""
