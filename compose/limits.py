@@ -48,6 +48,11 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _positive_seconds(value: Any) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+            and value > 0)
+
+
 def check_run_options(*, steps: Any = None, guidance: Any = None, max_rounds: Any = None, threads: Any = None,
                       workers: Any = None, limit: Any = None, item_timeout: Any = None, device: Any = None,
                       time_limit: Any = None, prefix: str = "--") -> None:
@@ -72,12 +77,9 @@ def check_run_options(*, steps: Any = None, guidance: Any = None, max_rounds: An
         raise _bad(name("workers"), workers, "a whole number from 1 to 1024")
     if limit is not None and not (_whole(limit) and limit >= 0):
         raise _bad(name("limit"), limit, "a whole number, 0 or more")
-    if item_timeout is not None and (isinstance(item_timeout, bool) or not isinstance(item_timeout, (int, float))
-                                     or not math.isfinite(item_timeout) or not item_timeout > 0):
-        raise _bad(name("item_timeout"), item_timeout, "a positive number of seconds")
-    if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(time_limit, (int, float))
-                                   or not math.isfinite(time_limit) or not time_limit > 0):
-        raise _bad(name("time_limit"), time_limit, "a positive number of seconds")
+    for option, seconds in (("item_timeout", item_timeout), ("time_limit", time_limit)):
+        if seconds is not None and not _positive_seconds(seconds):
+            raise _bad(name(option), seconds, "a positive number of seconds")
     if device is not None:
         check_device(device, argument=name("device"))
 

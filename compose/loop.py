@@ -189,6 +189,7 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
 
     from compose.backbones import get_backbone
     from compose.errors import UsageError
+    from compose.limits import check_run_options
     from compose.placement import place as solve_layout
     from compose.repaint import plan_repaint, region_mask
     from compose.repair import choose_step, render_cost, replace_instances, zoomed_repaint
@@ -197,9 +198,7 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
 
     if max_rounds < 0:
         raise UsageError("E006", argument="max_rounds", value=max_rounds, expected="0 or more")
-    if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(time_limit, (int, float))
-                                   or not time_limit > 0 or time_limit == float("inf")):
-        raise UsageError("E006", argument="time_limit", value=time_limit, expected="a positive number of seconds")
+    check_run_options(time_limit=time_limit, prefix="")
     started = time.perf_counter()
     say = progress or (lambda line: None)
     timings: dict[str, float] = {}
@@ -244,10 +243,15 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
         return rendered.images[0], native, t_render, render_cost(model, 1, steps=steps, guidance=guidance,
                                                                   seconds=t_render)
 
+    def at_working_size(img, lay):
+        """``img`` at the working size ``lay``'s boxes call for (``scale`` when given), and that
+        factor: round 0, and each fresh layout as best-of-N would draw it."""
+        f = scale if scale is not None else working_scale(lay, native)
+        size = (native[0] * f, native[1] * f)
+        return (img if img.size == size else img.resize(size, PILImage.BICUBIC)), f
+
     image, native, t_render, cost = first_render(layout, seed)
-    factor = scale if scale is not None else working_scale(layout, native)
-    if factor != 1:
-        image = image.resize((native[0] * factor, native[1] * factor), PILImage.BICUBIC)
+    image, factor = at_working_size(image, layout)
     # 4. verify
     say("verify")
     report, t_verify = timed("verify", verify, scene, image, layout=layout, detector=detector)
@@ -295,10 +299,7 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
             say(f"round {k}: fresh layout (seed {fresh_seed})")
             lay, t_l = timed("layout", solve_layout, scene, seed=fresh_seed)
             img, _, t_r, c = first_render(lay, fresh_seed)
-            # at the working size its own boxes call for, as round 0 (and best-of-N) would draw it
-            f = scale if scale is not None else working_scale(lay, native)
-            if img.size != (native[0] * f, native[1] * f):
-                img = img.resize((native[0] * f, native[1] * f), PILImage.BICUBIC)
+            img, f = at_working_size(img, lay)
             new_report, t_v = timed("verify", verify, scene, img, layout=lay, detector=detector)
             rounds.append(Round(k, img, lay, new_report, fresh_seed, {"layout": t_l, "render": t_r, "verify": t_v},
                                 strategy={**step.to_dict(), "scale": f}, cost=c))
@@ -316,7 +317,7 @@ def generate(scene_or_prompt, *, backbone: str = "embedded", seed: int | None = 
                 r_guidance = None if g is None else float(g) * step.guidance_factor
             say(f"round {k}: {step.name}, {len(plan.regions)} region(s)")
             boxes = [r.box for r in plan.regions]
-            if layered and step.name in ("layer", "replace"):
+            if step.name == "layer":  # the layered chain (choose_step gives it only with masks)
                 from compose.repair.layer import layered_repaint, sprite_settings
                 from compose.verification.detection import Detector, get_detector
 

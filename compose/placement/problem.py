@@ -301,12 +301,14 @@ def size_cycle(scene: Scene, counts: dict[str, int], problem) -> list[Constraint
     >>> [t.text for t in size_cycle(s, counts, build_problem(s, seed=0, counts=counts)[0])]
     ['a larger than b', 'a smaller than b']
     """
+    sized = [rel for rel in scene.relations(counts)
+             if rel.hard and rel.predicate in ("larger_than", "smaller_than")]
+    if len(sized) < 2:
+        return None  # a cycle needs two (place calls this on every layout, repairs included)
     import networkx as nx
 
     graph = nx.MultiDiGraph()
-    for rel in scene.relations(counts):
-        if not rel.hard or rel.predicate not in ("larger_than", "smaller_than"):
-            continue
+    for rel in sized:
         big, small = rel.subject, rel.object_ids[0]
         if rel.predicate == "smaller_than":
             big, small = small, big
