@@ -9,10 +9,16 @@ Prints one table:
 * quality on ``--n`` held-out layouts of 1-6 shapes (seeds of the held-out stream, which
   training never draws from): per-object recall -- the object's shape *and* color found in its
   box (a detection matched to it at box IoU >= 0.5 by optimal assignment) -- and the share of
-  scenes with every object right (targets 90% / 75%). The judge is the verification part's
-  :class:`~compose.verification.detectors.world.WorldDetector`; its own figures on the procedural
-  renders of the same layouts (the exact ground truth) are printed beside the model's, as the
-  ceiling any model can reach under this judge.
+  scenes with every object right (issue 15's targets: 95% / 85%). The judge is the verification
+  part's :class:`~compose.verification.detectors.world.WorldDetector`, given each layout's boxes
+  as hypotheses as :func:`compose.verification.verify` gives them (they split a blob of one color
+  over two boxes; they cannot make a missing object appear); the figures of the detector
+  without them follow. Its own figures on the procedural renders of the same layouts (the exact
+  ground truth) are printed beside the model's, as the ceiling any model can reach under this
+  judge.
+
+``--tune`` draws the layouts from seeds 10,000 on of the held-out stream instead: choose sampler
+settings (``--steps``, ``--guidance``) there, and report on the default layouts.
 
 Writes ``OUT/results.json`` and ``OUT/samples.png`` (model samples above their procedural
 ground truth, for a person to look at). OUT defaults to ``runs/bench_world`` (not in git).
@@ -28,6 +34,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+#: ``--tune`` layouts start at this seed of the held-out stream (the report's are 0..n-1).
+TUNE_SEEDS = 10_000
 
 
 def objects_right(detections, rendered, *, min_visible: float = 0.003) -> tuple[int, int]:
@@ -47,10 +56,21 @@ def objects_right(detections, rendered, *, min_visible: float = 0.003) -> tuple[
     return int(sum(iou[r, c] >= 0.5 for r, c in zip(rows, cols))), len(truth)
 
 
-def quality(images, rendered_scenes, detector) -> dict:
+def layout_hypotheses(layout) -> list:
+    """The ``(box, color)`` pairs :func:`compose.verification.verify` hands the world detector
+    when it checks an image against its layout."""
+    return [(box, layout.objects[i].attributes.get("color") if i in layout.objects else None)
+            for i, box in layout.boxes.items()]
+
+
+def quality(images, rendered_scenes, detector, layouts=None) -> dict:
+    """Object recall and scene pass rate; with ``layouts``, the detector gets each layout's boxes
+    as hypotheses, as ``verify`` gives them (they split a blob of one color over two boxes when
+    the parts fit shapes clearly better; they cannot make a missing object appear)."""
     right = expected = scenes_ok = 0
-    for image, rendered in zip(images, rendered_scenes):
-        r, e = objects_right(detector.detect(image), rendered)
+    for k, (image, rendered) in enumerate(zip(images, rendered_scenes)):
+        hypotheses = None if layouts is None else layout_hypotheses(layouts[k])
+        r, e = objects_right(detector.detect(image, expected=hypotheses), rendered)
         right, expected, scenes_ok = right + r, expected + e, scenes_ok + (r == e)
     return {"objects": expected, "object_recall": right / max(expected, 1),
             "scenes": len(images), "scene_pass": scenes_ok / max(len(images), 1)}
@@ -76,18 +96,21 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2", help="torch thread counts to time, comma-separated (default 1,2)")
     parser.add_argument("--solver-n", type=int, default=100,
                         help="also judge this many random scenes laid out by the CP-SAT solver (default 100; 0 skips)")
+    parser.add_argument("--tune", action="store_true",
+                        help="layouts from seeds 10,000 on of the held-out stream (for choosing sampler settings)")
     parser.add_argument("--out", default="runs/bench_world", help="folder for results.json and samples.png")
     args = parser.parse_args()
 
 
     from compose.backbones.embedded import EmbeddedBackbone
     from compose.verification.detectors.world import WorldDetector
-    from compose.world.dataset import heldout_layouts
+    from compose.world.dataset import HELDOUT_STREAM, heldout_layouts, random_layout
     from compose.world.draw import render_layout
 
     backbone = EmbeddedBackbone(args.weights, steps=args.steps, guidance=args.guidance)
     backbone.load()
-    layouts = heldout_layouts(args.n)
+    layouts = ([random_layout(TUNE_SEEDS + i, objects=(1, 6), stream=HELDOUT_STREAM) for i in range(args.n)]
+               if args.tune else heldout_layouts(args.n))
 
     # speed: one image at a time, then batches, with 1 and 2 torch threads; wall and CPU time
     speed = {}
@@ -117,8 +140,10 @@ def main() -> None:
     for start in range(0, len(layouts), 20):
         chunk = layouts[start:start + 20]
         images += backbone.render(chunk, seeds=list(range(start, start + len(chunk)))).images
-    model = quality(images, truth, detector)
-    ceiling = quality([t.image for t in truth], truth, detector)
+    model = quality(images, truth, detector, layouts)
+    ceiling = quality([t.image for t in truth], truth, detector, layouts)
+    blind = quality(images, truth, detector)
+    blind_ceiling = quality([t.image for t in truth], truth, detector)
     solver = None
     if args.solver_n:
         from compose.errors import ComposeError
@@ -135,12 +160,13 @@ def main() -> None:
         for start in range(0, len(solved), 20):
             chunk = solved[start:start + 20]
             solved_images += backbone.render(chunk, seeds=list(range(start, start + len(chunk)))).images
-        solver = quality(solved_images, solved_truth, detector)
+        solver = quality(solved_images, solved_truth, detector, solved)
         solver["attempted"] = args.solver_n
 
     results = {"steps": backbone.steps, "guidance": backbone.guidance, "speed_by_threads": speed,
                "load_average_1min": load, "batch": args.batch,
                "model": model, "procedural_ceiling": ceiling, "solver_layouts": solver,
+               "model_without_layout": blind, "procedural_ceiling_without_layout": blind_ceiling,
                "weights_metadata": backbone.metadata}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -151,17 +177,22 @@ def main() -> None:
         rows.append([t.image for t in truth[start:start + 8]])
     grid(rows).save(out / "samples.png")
 
-    print(f"embedded world benchmark ({args.n} held-out layouts of 1-6 shapes, {backbone.steps} steps, "
+    which = "tune" if args.tune else "held-out"
+    print(f"embedded world benchmark ({args.n} {which} layouts of 1-6 shapes, {backbone.steps} steps, "
           f"guidance {backbone.guidance}; machine load average {load:.1f} on {os.cpu_count()} cores)")
     print(f"{'measure':<40} {'value':>12} {'target':>10}")
     for threads, figures in speed.items():
         print(f"{f'latency, 1 image, {threads} thread(s) (median)':<40} {figures['latency_s']:>10.3f} s {'< 1 s':>10}")
         print(f"{'  CPU time of that image':<40} {figures['cpu_s']:>10.3f} s {'':>10}")
         print(f"{f'images/s, batches of {args.batch}, {threads} thread(s)':<40} {figures['images_per_s']:>12.2f} {'':>10}")
-    print(f"{'object recall (shape+color in box)':<40} {model['object_recall']:>12.1%} {'>= 90%':>10}")
-    print(f"{'scenes with every object right':<40} {model['scene_pass']:>12.1%} {'>= 75%':>10}")
+    print(f"{'object recall (shape+color in box)':<40} {model['object_recall']:>12.1%} {'>= 95%':>10}")
+    print(f"{'scenes with every object right':<40} {model['scene_pass']:>12.1%} {'>= 85%':>10}")
     print(f"{'judge on procedural renders: objects':<40} {ceiling['object_recall']:>12.1%} {'':>10}")
     print(f"{'judge on procedural renders: scenes':<40} {ceiling['scene_pass']:>12.1%} {'':>10}")
+    print(f"{'without the layout: objects (model)':<40} {blind['object_recall']:>12.1%} {'':>10}")
+    print(f"{'without the layout: scenes (model)':<40} {blind['scene_pass']:>12.1%} {'':>10}")
+    print(f"{'without the layout: procedural objects':<40} {blind_ceiling['object_recall']:>12.1%} {'':>10}")
+    print(f"{'without the layout: procedural scenes':<40} {blind_ceiling['scene_pass']:>12.1%} {'':>10}")
     if solver:
         label = f"solver layouts ({solver['scenes']}/{solver['attempted']})"
         print(f"{label + ': objects':<40} {solver['object_recall']:>12.1%} {'':>10}")
