@@ -477,7 +477,7 @@ def _encode_size_ratio(larger: bool):
     the other by ``side^2 / a``, for the factors ``_RATIO_STEPS`` (``side`` = 1.2248 relaxed,
     1.35 strict), each rounded up. Between two steps the staircase gives up at most their ratio
     (1.15) of the area ratio."""
-    from compose.solvers.model import AnyOf
+    from compose.solvers.model import AreaRatio
 
     def encode(problem, s, objects, margins=None):
         margins = margins or STRICT
@@ -489,7 +489,8 @@ def _encode_size_ratio(larger: bool):
             b = area / a
             fa, fb = math.ceil(1000 * a), math.ceil(1000 * b)
             branches.append([1000 * big.w >= fa * small.w, 1000 * big.h >= fb * small.h])
-        return [AnyOf(branches)]
+        # the staircase for linear programs; the area ratio itself (rounded up) for CP-SAT
+        return [AreaRatio(branches, big=big.name, small=small.name, num=math.ceil(10_000 * area), den=10_000)]
     return encode
 
 

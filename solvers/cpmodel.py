@@ -8,7 +8,7 @@ under its tag's literal, so that CP-SAT can name the statements of a conflict.
 
 from __future__ import annotations
 
-from .model import AnyOf, Linear, Problem, Tag, clique_cover
+from .model import AnyOf, AreaRatio, Linear, Problem, Tag, clique_cover
 
 #: Largest problem (in boxes) that CP-SAT presolves (and searches with its full linear relaxation): presolving NoOverlap2D over hundreds of
 #: rectangles takes longer than the time limits and does not stop at them.
@@ -26,6 +26,7 @@ class CpSatModel:
         self.model = m = cp_model.CpModel()
         self.literals: dict[Tag, object] = {}
         self.branches: list[tuple[list, list]] = []  # (booleans, branches) of each disjunction
+        self.areas: dict[str, object] = {}  # box -> its area (a variable, or a number when fixed)
         if explain:
             for i, tag in enumerate(problem.tags()):
                 self.literals[tag] = m.NewBoolVar(f"statement_{i}")
@@ -82,6 +83,15 @@ class CpSatModel:
             if literal is not None:
                 ct.OnlyEnforceIf(literal)
             return
+        if isinstance(constraint, AreaRatio):
+            ct = m.Add(constraint.den * self._area(constraint.big) >= constraint.num * self._area(constraint.small))
+            if literal is not None:
+                ct.OnlyEnforceIf(literal)
+            # implied, and linear: one side at least sqrt(ratio) times the other's (else the area
+            # falls short), which is what lets CP-SAT prove conflicts of sizes quickly, as the
+            # products alone do not
+            self._require(implied_sides(constraint), literal)
+            return
         if len(constraint.branches) == 1:
             for lin in constraint.branches[0]:
                 self._require(lin, literal)
@@ -94,6 +104,26 @@ class CpSatModel:
         ct = m.AddBoolOr(chosen)
         if literal is not None:
             ct.OnlyEnforceIf(literal)
+
+    def _area(self, name: str):
+        """The box's area: a variable equal to the product of its sides (one per box)."""
+        if name not in self.areas:
+            v = self.vars[name]
+            spec = self.problem.boxes[name]
+            if spec.fixed is not None and not (self.explain and spec.tag is not None):
+                x0, y0, x1, y1 = spec.fixed
+                self.areas[name] = (x1 - x0) * (y1 - y0)
+            else:
+                area = self.model.NewIntVar(1, self.problem.width * self.problem.height, f"{name}.area")
+                self.model.AddMultiplicationEquality(area, [v["w"], v["h"]])
+                self.areas[name] = area
+        return self.areas[name]
+
+    def hint_area(self, name: str, box) -> None:
+        """Hint the area variable of ``name`` (if it has one) from ``box``."""
+        area = self.areas.get(name)
+        if area is not None and not isinstance(area, int):
+            self.model.AddHint(area, (box[2] - box[0]) * (box[3] - box[1]))
 
     def _no_overlap(self, names: list[str], allowed: set[frozenset[str]], gap: int = 0) -> None:
         m = self.model
@@ -155,6 +185,7 @@ class CpSatModel:
             x0, y0, x1, y1 = box
             for attr, value in (("x0", x0), ("y0", y0), ("x1", x1), ("y1", y1), ("w", x1 - x0), ("h", y1 - y0)):
                 self.model.AddHint(v[attr], value)
+            self.hint_area(name, box)
         if len(boxes) == len(self.vars):
             for flags, branches in self.branches:
                 holds = [all(lin.holds(boxes) for lin in branch) for branch in branches]
@@ -182,3 +213,19 @@ class CpSatModel:
         by_index = {self.literals[t].Index(): t for t in tags}
         core = [by_index[i] for i in solver.SufficientAssumptionsForInfeasibility() if i in by_index]
         return status, core
+
+
+def implied_sides(ratio: AreaRatio) -> AnyOf:
+    """What ``ratio`` implies of the sides: the width or the height of ``big`` at least
+    ``sqrt(num / den)`` times that of ``small`` (rounded down, so it is implied exactly).
+
+    >>> implied_sides(AreaRatio([], big="a", small="b", num=9, den=4)).branches
+    [[Linear(10000*a.w - 15000*b.w >= 0)], [Linear(10000*a.h - 15000*b.h >= 0)]]
+    """
+    import math
+
+    from .model import BoxRef
+
+    big, small = BoxRef(ratio.big), BoxRef(ratio.small)
+    factor = math.floor(10_000 * math.sqrt(ratio.num / ratio.den))
+    return AnyOf([[10_000 * big.w >= factor * small.w], [10_000 * big.h >= factor * small.h]])

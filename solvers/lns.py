@@ -262,6 +262,7 @@ def _solve_neighbourhood(problem: Problem, index: _Index, boxes, freed: set[str]
         v = built.vars[name]
         for attr, value in (("x0", x0), ("y0", y0), ("x1", x1), ("y1", y1), ("w", x1 - x0), ("h", y1 - y0)):
             m.AddHint(v[attr], value)
+        built.hint_area(name, boxes[name])
     for flags, branches in built.branches:
         held = [all(lin.holds(boxes) for lin in branch) for branch in branches]
         first = held.index(True) if True in held else -1

@@ -207,6 +207,39 @@ class AnyOf:
         return {name for branch in self.branches for lin in branch for name in lin.expr.boxes()}
 
 
+@dataclass
+class AreaRatio(AnyOf):
+    """``num * area(small) <= den * area(big)``: the area of ``big`` at least ``num / den`` times that
+    of ``small``, which no linear constraint can say.
+
+    It holds exactly when the product of the sides does (:meth:`holds`). ``branches`` are
+    linear conjunctions each implying it (a staircase of side ratios): what a linear program
+    can use, as for any :class:`AnyOf`. CP-SAT states the products themselves
+    (``AddMultiplicationEquality``), so layouts whose area ratio falls between two steps of
+    the staircase stay allowed.
+
+    >>> p = Problem(100, 100); a = p.add_box("a"); b = p.add_box("b")
+    >>> ratio = AreaRatio([[2 * a.w >= 3 * b.w, a.h >= b.h]], big="a", small="b", num=3, den=2)
+    >>> ratio.holds({"a": (0, 0, 12, 10), "b": (50, 50, 60, 58)})   # 120 >= 1.5 * 80, no branch
+    True
+    >>> ratio.holds({"a": (0, 0, 11, 10), "b": (50, 50, 60, 58)})
+    False
+    """
+
+    big: str = ""
+    small: str = ""
+    num: int = 1
+    den: int = 1
+
+    def holds(self, boxes: dict[str, GridBox]) -> bool:
+        bx0, by0, bx1, by1 = boxes[self.big]
+        sx0, sy0, sx1, sy1 = boxes[self.small]
+        return self.num * (sx1 - sx0) * (sy1 - sy0) <= self.den * (bx1 - bx0) * (by1 - by0)
+
+    def boxes(self) -> set[str]:
+        return {self.big, self.small}
+
+
 Constraint = "Linear | AnyOf"
 
 

@@ -22,8 +22,14 @@ from compose.boxes import Box
 from compose.relations import RELATIONS
 from compose.scene import ObjectGroup, Ref, RelationStatement, Scene
 
+from .problem import ASPECT_SLACK, MIN_VISIBLE, class_prior
+
 #: Every relation a planted scene may use.
 PLANTED_RELATIONS = tuple(RELATIONS)
+
+#: Planted boxes whose width / height strays further than this from their class' prior (a
+#: little inside the solver's ``ASPECT_SLACK``, for the grid's rounding) say their aspect.
+ASPECT_BAND = 0.95 * ASPECT_SLACK
 
 #: Relations between a child and its parent, by how the child was planted.
 _CHILD_KINDS = ("inside", "on", "in_front_of", "behind")
@@ -90,7 +96,8 @@ def planted_scene(n: int, seed: int = 0, *, relations: tuple[str, ...] = PLANTED
         ``neighbours`` nearest, by centre); ``None``: one relation per entity.
 
     Each group's ``size`` is its instances' smallest shorter side, so the solver's minimum sizes
-    fit the planted boxes.
+    fit the planted boxes; a group whose boxes are flatter or taller than the solver's aspect band
+    (``ASPECT_SLACK`` around the class prior) says its ``aspect``, so that the band holds them.
     """
     rng = random.Random(f"planted:{n}:{seed}")
     n_child = min(n // 2, round(children * n))
@@ -103,7 +110,9 @@ def planted_scene(n: int, seed: int = 0, *, relations: tuple[str, ...] = PLANTED
         for kind in [*rng.sample(_CHILD_KINDS, len(_CHILD_KINDS)), "inside"]:
             box = _child(grid[p], kind, rng)
             inside_canvas = 0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1
-            if (inside_canvas and RELATIONS[kind].check(box, [grid[p]]).passed
+            # no side below the solver's floor for a box (a little over it, for the grid's rounding)
+            visible = min((box[2] - box[0]) * canvas[0], (box[3] - box[1]) * canvas[1]) >= 1.05 * MIN_VISIBLE * min(canvas)
+            if (inside_canvas and visible and RELATIONS[kind].check(box, [grid[p]]).passed
                     and not any(_overlaps(box, b) for k, b in enumerate(boxes) if k != p)):
                 links.append((len(boxes), p, kind))
                 boxes.append(box)
@@ -126,8 +135,15 @@ def planted_scene(n: int, seed: int = 0, *, relations: tuple[str, ...] = PLANTED
     for name, ks in zip(names, members):
         side = min(min((boxes[k][2] - boxes[k][0]) * canvas[0], (boxes[k][3] - boxes[k][1]) * canvas[1])
                    for k in ks) / short
-        objects.append(ObjectGroup(name=name, phrase=f"object {name}", count=len(ks),
-                                   size=round(max(0.02, side), 4)))
+        group = ObjectGroup(name=name, phrase=f"object {name}", count=len(ks), size=round(max(0.02, side), 4))
+        # the solver keeps a box's width / height within ASPECT_SLACK of its class' prior; a
+        # planted box beyond that (a flat child on its parent) says its aspect, so that the
+        # planted boxes still witness the scene as written
+        aspects = [(boxes[k][2] - boxes[k][0]) * canvas[0] / ((boxes[k][3] - boxes[k][1]) * canvas[1]) for k in ks]
+        prior = class_prior(group.class_name)[0]
+        if not all(prior / ASPECT_BAND <= a <= prior * ASPECT_BAND for a in aspects):
+            group = group.model_copy(update={"aspect": round(math.sqrt(min(aspects) * max(aspects)), 4)})
+        objects.append(group)
         for i, k in enumerate(ks):
             planted[f"{name}#{i}"] = boxes[k]
     entity_of = {k: e for e, ks in enumerate(members) for k in ks}

@@ -92,6 +92,27 @@ def test_planted_scenes_are_laid_out_never_called_impossible(n, seed, layout_see
     check_layout(scene, lay)
 
 
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 30), seed=st.integers(0, 10_000), children=st.sampled_from([0.2, 0.4]),
+       groups=st.sampled_from([0.0, 0.3]))
+def test_planted_boxes_hold_what_each_declaration_requires(n, seed, children, groups):
+    """The planted boxes, on the solver's grid, hold every constraint the solver derives from the
+    object declarations (minimum sizes, the aspect band): they witness the scene as the solver
+    reads it, not only its relations."""
+    from compose.placement import build_problem
+
+    scene, planted = planted_scene(n, seed=seed, keep=0.25, groups=groups, children=children)
+    problem, _, _ = build_problem(scene, seed=0, margins=RELAXED)
+    W, H = problem.width, problem.height
+    grid = {i: (round(b[0] * W), round(b[1] * H), round(b[2] * W), round(b[3] * H)) for i, b in planted.items()}
+    for req in problem.requirements:
+        if req.tag.kind == "object":
+            assert req.constraint.holds(grid), (problem.descriptions.get(req.tag), req.constraint)
+    for name, spec in problem.boxes.items():
+        x0, y0, x1, y1 = grid[name]
+        assert x1 - x0 >= spec.min_w and y1 - y0 >= spec.min_h, name
+
+
 @pytest.mark.parametrize("program", [
     "object cup \"a cup\"\nobject table \"a table\"\ncup on table\ntable below cup\n",
     "object dog \"a dog\"\nobject tree \"a tree\"\ndog in front of tree\ndog left of tree\n",

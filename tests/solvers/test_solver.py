@@ -28,6 +28,28 @@ def obj(name: str, **options) -> ObjectGroup:
 
 # --- problem model and backend ----------------------------------------------------------------
 
+
+@pytest.mark.parametrize("backend", ["cp-sat", "cp-sat-exact"])
+def test_larger_than_allows_area_ratios_between_the_staircase_steps(backend):
+    # A box of at most 123 x 123 beside a fixed 100 x 100 one: only 122-123 wide and 122-123 high
+    # gives 1.5 times the area, which no step of the linear staircase (sides 1.16 and 1.30, or
+    # 1.33 and 1.13) allows. The scene is possible, so it must lay out, and pass the predicate.
+    from compose.relations import RELAXED
+
+    p = Problem(1000, 1000)
+    big = p.add_box("big", min_size=(100, 100), max_size=(123, 123))
+    small = p.add_box("small", fixed=(0, 0, 100, 100))
+    (ratio,) = RELATIONS["larger_than"].encode(p, big, [small], RELAXED)
+    assert not any(all(lin.holds({"big": (200, 200, 323, 323), "small": (0, 0, 100, 100)}) for lin in branch)
+                   for branch in ratio.branches)
+    p.require(ratio, tag="big larger than small")
+    p.no_overlap(["big", "small"])
+    boxes = solve(p, seed=0, time_limit=10, backend=backend).boxes
+    x0, y0, x1, y1 = boxes["big"]
+    assert (x1 - x0) * (y1 - y0) >= 1.5 * 100 * 100
+    assert RELATIONS["larger_than"].check(boxes["big"], [boxes["small"]]).passed
+
+
 def test_solution_meets_constraints_and_soft_targets_pull():
     p = Problem(200, 100)
     a, b = p.add_box("a", min_size=(20, 20), tag="A"), p.add_box("b", min_size=(20, 20), tag="B")
