@@ -167,18 +167,19 @@ def scenic_expert_program(scene, problem) -> str:
 
 
 def run_scenic(scenic: str, programs: list[str], time_limit: float) -> list[dict]:
+    """Each program in a Python of its own: a search interrupted by the time limit can leave
+    Scenic's global state unusable (the next program then fails at once with an assertion)."""
+    results = []
     with tempfile.TemporaryDirectory() as tmp:
-        paths = []
         for k, text in enumerate(programs):
             path = Path(tmp) / f"scene{k}.scenic"
             path.write_text(text)
-            paths.append(str(path))
-        done = subprocess.run([scenic, "-c", SCENIC_DRIVER, str(time_limit), *paths], check=False,
-                              capture_output=True, text=True, timeout=60 + time_limit * len(paths) * 2)
-        try:
-            results = json.loads(done.stdout.strip().splitlines()[-1])
-        except (IndexError, json.JSONDecodeError):
-            results = [{"ok": False, "seconds": time_limit, "error": done.stderr[-200:]}] * len(paths)
+            done = subprocess.run([scenic, "-c", SCENIC_DRIVER, str(time_limit), str(path)], check=False,
+                                  capture_output=True, text=True, timeout=60 + time_limit * 2)
+            try:
+                results += json.loads(done.stdout.strip().splitlines()[-1])
+            except (IndexError, json.JSONDecodeError):
+                results.append({"ok": False, "seconds": time_limit, "error": done.stderr[-200:]})
     errors = {r.get("error") for r in results if r.get("error")}
     if errors:
         print(f"scenic errors: {errors}", file=sys.stderr)
