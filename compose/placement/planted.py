@@ -55,6 +55,28 @@ def planted_boxes(n: int, rng: random.Random, *, fill: float = 0.5) -> list[Box]
     return out
 
 
+def _grid_and_children(n: int, n_child: int, rng: random.Random, canvas: tuple[int, int]):
+    """A grid of ``n - n_child`` boxes, and children on up to ``n_child`` of them: (grid, every
+    box, (child, parent, kind) links). A child overlaps its parent only and has no side below
+    the solver's floor; inside fits whenever the parent is large enough."""
+    grid = planted_boxes(n - n_child, rng)
+    boxes = list(grid)
+    parents = rng.sample(range(len(grid)), n_child)
+    links: list[tuple[int, int, str]] = []
+    for p in parents:
+        for kind in [*rng.sample(_CHILD_KINDS, len(_CHILD_KINDS)), "inside"]:
+            box = _child(grid[p], kind, rng)
+            inside_canvas = 0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1
+            # no side below the solver's floor for a box (a little over it, for the grid's rounding)
+            visible = min((box[2] - box[0]) * canvas[0], (box[3] - box[1]) * canvas[1]) >= 1.05 * MIN_VISIBLE * min(canvas)
+            if (inside_canvas and visible and RELATIONS[kind].check(box, [grid[p]]).passed
+                    and not any(_overlaps(box, b) for k, b in enumerate(boxes) if k != p)):
+                links.append((len(boxes), p, kind))
+                boxes.append(box)
+                break
+    return grid, boxes, links
+
+
 def _overlaps(a: Box, b: Box) -> bool:
     return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
 
@@ -101,24 +123,17 @@ def planted_scene(n: int, seed: int = 0, *, relations: tuple[str, ...] = PLANTED
     """
     rng = random.Random(f"planted:{n}:{seed}")
     n_child = min(n // 2, round(children * n))
-    grid = planted_boxes(n - n_child, rng)
-    boxes = list(grid)
-    # children: each on its own parent, overlapping nothing else; inside always fits
-    parents = rng.sample(range(len(grid)), n_child)
-    links: list[tuple[int, int, str]] = []  # (child, parent, kind)
-    for p in parents:
-        for kind in [*rng.sample(_CHILD_KINDS, len(_CHILD_KINDS)), "inside"]:
-            box = _child(grid[p], kind, rng)
-            inside_canvas = 0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1
-            # no side below the solver's floor for a box (a little over it, for the grid's rounding)
-            visible = min((box[2] - box[0]) * canvas[0], (box[3] - box[1]) * canvas[1]) >= 1.05 * MIN_VISIBLE * min(canvas)
-            if (inside_canvas and visible and RELATIONS[kind].check(box, [grid[p]]).passed
-                    and not any(_overlaps(box, b) for k, b in enumerate(boxes) if k != p)):
-                links.append((len(boxes), p, kind))
-                boxes.append(box)
-                break
+    for attempt in range(8):
+        grid, boxes, links = _grid_and_children(n, n_child, rng, canvas)
+        if len(links) == n_child:
+            break
+        # some parents were too small for a child above the solver's floor: plant as many
+        # children as fitted, on a grid with a box more for each one that did not
+        n_child = len(links)
+        rng = random.Random(f"planted:{n}:{seed}:{attempt + 1}")
     # entities: groups of grid boxes that are not parents (a parent's child relation is its own)
-    free = [k for k in range(len(grid)) if k not in set(parents)]
+    parents = {p for _, p, _ in links}
+    free = [k for k in range(len(grid)) if k not in parents]
     rng.shuffle(free)
     members: list[list[int]] = []
     budget = round(groups * len(grid))

@@ -102,6 +102,7 @@ def test_planted_boxes_hold_what_each_declaration_requires(n, seed, children, gr
     from compose.placement import build_problem
 
     scene, planted = planted_scene(n, seed=seed, keep=0.25, groups=groups, children=children)
+    assert len(scene.instances()) == len(planted) == n
     problem, _, _ = build_problem(scene, seed=0, margins=RELAXED)
     W, H = problem.width, problem.height
     grid = {i: (round(b[0] * W), round(b[1] * H), round(b[2] * W), round(b[3] * H)) for i, b in planted.items()}
