@@ -58,12 +58,13 @@ def planted_boxes(n: int, rng: random.Random, *, fill: float = 0.5) -> list[Box]
 def _grid_and_children(n: int, n_child: int, rng: random.Random, canvas: tuple[int, int]):
     """A grid of ``n - n_child`` boxes, and children on up to ``n_child`` of them: (grid, every
     box, (child, parent, kind) links). A child overlaps its parent only and has no side below
-    the solver's floor; inside fits whenever the parent is large enough."""
+    the solver's floor. Parents are drawn at random; where one is too small for a child, the
+    other grid boxes are tried in a random order."""
     grid = planted_boxes(n - n_child, rng)
     boxes = list(grid)
-    parents = rng.sample(range(len(grid)), n_child)
     links: list[tuple[int, int, str]] = []
-    for p in parents:
+
+    def plant(p: int) -> None:
         for kind in [*rng.sample(_CHILD_KINDS, len(_CHILD_KINDS)), "inside"]:
             box = _child(grid[p], kind, rng)
             inside_canvas = 0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1
@@ -73,7 +74,18 @@ def _grid_and_children(n: int, n_child: int, rng: random.Random, canvas: tuple[i
                     and not any(_overlaps(box, b) for k, b in enumerate(boxes) if k != p)):
                 links.append((len(boxes), p, kind))
                 boxes.append(box)
+                return
+
+    parents = rng.sample(range(len(grid)), n_child)
+    for p in parents:
+        plant(p)
+    if len(links) < n_child:
+        others = [k for k in range(len(grid)) if k not in set(parents)]
+        rng.shuffle(others)
+        for p in others:
+            if len(links) == n_child:
                 break
+            plant(p)
     return grid, boxes, links
 
 
