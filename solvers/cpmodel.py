@@ -1,5 +1,6 @@
 """A :class:`~solvers.model.Problem` as a CP-SAT model: boxes as interval variables,
-``AddNoOverlap2D`` over a clique cover of the forbidden pairs, disjunctions as reified branches.
+``AddNoOverlap2D`` over a clique cover of the forbidden pairs, disjunctions as reified branches,
+ratios of areas (:class:`~solvers.model.AreaRatio`) over products of the sides.
 
 Two modes: the fast one puts box bounds into variable domains; the explaining one
 (``explain=True``) gives every tag (statement) a literal and enforces each constraint only
