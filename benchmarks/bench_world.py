@@ -56,17 +56,12 @@ def objects_right(detections, rendered, *, min_visible: float = 0.003) -> tuple[
     return int(sum(iou[r, c] >= 0.5 for r, c in zip(rows, cols))), len(truth)
 
 
-def layout_hypotheses(layout) -> list:
-    """The ``(box, color)`` pairs :func:`compose.verification.verify` hands the world detector
-    when it checks an image against its layout."""
-    return [(box, layout.objects[i].attributes.get("color") if i in layout.objects else None)
-            for i, box in layout.boxes.items()]
-
-
 def quality(images, rendered_scenes, detector, layouts=None) -> dict:
     """Object recall and scene pass rate; with ``layouts``, the detector gets each layout's boxes
     as hypotheses, as ``verify`` gives them (they split a blob of one color over two boxes when
     the parts fit shapes clearly better; they cannot make a missing object appear)."""
+    from compose.verification import layout_hypotheses
+
     right = expected = scenes_ok = 0
     for k, (image, rendered) in enumerate(zip(images, rendered_scenes)):
         hypotheses = None if layouts is None else layout_hypotheses(layouts[k])

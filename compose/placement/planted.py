@@ -80,7 +80,8 @@ def _grid_and_children(n: int, n_child: int, rng: random.Random, canvas: tuple[i
     for p in parents:
         plant(p)
     if len(links) < n_child:
-        others = [k for k in range(len(grid)) if k not in set(parents)]
+        chosen = set(parents)
+        others = [k for k in range(len(grid)) if k not in chosen]
         rng.shuffle(others)
         for p in others:
             if len(links) == n_child:

@@ -22,7 +22,13 @@ from compose.verification.detection import (
     register_detector,
 )
 from compose.verification.report import Report
-from compose.verification.verify import default_detector_name, fill_colors, verify, world_scene
+from compose.verification.verify import (
+    default_detector_name,
+    fill_colors,
+    layout_hypotheses,
+    verify,
+    world_scene,
+)
 
 __all__ = [
     "Check",
@@ -33,6 +39,7 @@ __all__ = [
     "default_detector_name",
     "fill_colors",
     "get_detector",
+    "layout_hypotheses",
     "load_image",
     "register_detector",
     "verify",

@@ -107,6 +107,20 @@ def fill_colors(image, detections: list[Detection], *, classifier: Any = None) -
         det.color, det.color_score = hsv_color(pixels, mask)
 
 
+def layout_hypotheses(layout: Layout) -> list[tuple[tuple[float, float, float, float], str | None]]:
+    """The ``(box, color)`` of every instance of ``layout``: what the world detector is given as
+    hypotheses of where like-colored shapes that touch lie (``WorldDetector.detect(expected=)``).
+
+    >>> from compose.layouts import Layout, Region
+    >>> lay = Layout(canvas=(64, 64), boxes={"a#0": (0.1, 0.1, 0.4, 0.4)},
+    ...              objects={"a#0": Region(phrase="a red star", attributes={"color": "red"}, **{"class": "star"})})
+    >>> layout_hypotheses(lay)
+    [((0.1, 0.1, 0.4, 0.4), 'red')]
+    """
+    return [(box, layout.objects[i].attributes.get("color") if i in layout.objects else None)
+            for i, box in layout.boxes.items()]
+
+
 def verify(scene: Scene, image: Any, *, layout: Layout | None = None, detector: str | Detector | None = None,
            count_rule: CountRule = "exact", color_classifier: Any = None, detections: list[Detection] | None = None,
            image_path: str | None = None) -> Report:
@@ -140,9 +154,7 @@ def verify(scene: Scene, image: Any, *, layout: Layout | None = None, detector: 
             scene = world_scene(scene) or scene
         classes = sorted({g.class_name for g in scene.objects} | {f.name for f in scene.forbidden})
         if detector.name == "world" and layout is not None:
-            expected = [(box, (layout.objects[i].attributes.get("color") if i in layout.objects else None))
-                        for i, box in layout.boxes.items()]
-            detections = detector.detect(picture, classes, expected=expected)
+            detections = detector.detect(picture, classes, expected=layout_hypotheses(layout))
         else:
             detections = detector.detect(picture, classes)
     detected = time.perf_counter()
