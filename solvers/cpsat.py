@@ -2,8 +2,11 @@
 
 Every solve starts from :func:`~solvers.relax.relaxed_layout`, linear programs that pull the
 boxes to their soft targets under the constraints, choosing disjunction branches and separation
-sides greedily. When that layout holds every constraint it is the answer (``cp-sat``); with
-``exact=True`` (``cp-sat-exact``), or when it does not hold, CP-SAT searches from it as a hint.
+sides greedily. When that layout holds every constraint it is the answer (``cp-sat``); when it
+does not, a second start of another kind, projections onto the constraints with growing
+weights (:func:`~solvers.project.projected_layout`), often does, and the neighbourhood search
+(:mod:`solvers.lns`) mends whichever start breaks less. With ``exact=True`` (``cp-sat-exact``),
+or when all that fails, CP-SAT searches from the start as a hint.
 
 CP-SAT runs in two modes. The fast mode puts box bounds into variable domains and solves with
 the soft terms as the objective, from the hint, on one worker with a fixed random seed and a
@@ -23,15 +26,20 @@ from compose.errors import InfeasibleLayoutError, LayoutError
 from .cpmodel import PRESOLVE_UP_TO, CpSatModel
 from .lns import neighbourhood_search
 from .model import Problem, Solution, Tag, clique_cover
+from .project import projected_layout
 from .relax import relaxed_layout
 
 #: Share of the time limit the linear start may take (what it leaves broken, the neighbourhood
 #: search mends).
-LINEAR_SHARE = 0.3
+LINEAR_SHARE = 0.2
+
+#: Share of the time limit by which the projections (:mod:`solvers.project`), tried when the
+#: linear start breaks something, stop.
+PROJECTION_SHARE = 0.65
 
 #: Share of the time limit the neighbourhood search may take before one search over the whole
 #: problem (which alone can prove that no layout exists).
-LNS_SHARE = 0.7
+LNS_SHARE = 0.85
 
 #: Least seconds each deletion step of an explanation may take; a step that runs out of time
 #: keeps its tag (so the set is then small, not proved minimal).
@@ -78,6 +86,15 @@ class CpSatBackend:
                 # branch and side choices: CP-SAT is needed only where it does not exist
                 return Solution(start, "relaxed", None, time.perf_counter() - started, self.name, seed)
             if not complete and not self.exact:
+                # a second start, of another kind: where the linear programs' greedy choices
+                # clash, projections with growing weights often find another arrangement
+                projected, broken = projected_layout(
+                    problem, seed=seed, deadline=started + PROJECTION_SHARE * time_limit)
+                if broken == 0 and not problem.violations(projected):
+                    return Solution(projected, "projected", None, time.perf_counter() - started,
+                                    self.name, seed)
+                if broken < len(problem.violations(start)):
+                    start = projected
                 # a few constraints short, as a rule: mend them in small neighbourhoods, which
                 # costs milliseconds where one search over the whole problem costs seconds
                 start, complete = neighbourhood_search(
