@@ -31,7 +31,11 @@ from .relax import relaxed_layout
 
 #: Share of the time limit the linear start may take (what it leaves broken, the neighbourhood
 #: search mends).
-LINEAR_SHARE = 0.2
+LINEAR_SHARE = 0.12
+
+#: Problems with more boxes skip the linear start: its programs, solved again for every batch of
+#: choices, take about 12 s at 500 boxes, where the projections sweep in milliseconds.
+LINEAR_UP_TO = 200
 
 #: Share of the time limit by which the projections (:mod:`solvers.project`), tried when the
 #: linear start breaks something, stop.
@@ -73,7 +77,8 @@ class CpSatBackend:
                 raise InfeasibleLayoutError("E301", conflicts=[], statements="  (not explained)")
             start, complete = {}, False
         else:
-            start, complete = relaxed_layout(problem, seconds=LINEAR_SHARE * time_limit)
+            large = len(problem.boxes) > LINEAR_UP_TO  # the linear programs would take seconds
+            start, complete = ({}, None) if large else relaxed_layout(problem, seconds=LINEAR_SHARE * time_limit)
             if complete is None:  # the linear constraints alone may be infeasible: a fast proof
                 from .explain import linear_core
 
@@ -85,16 +90,17 @@ class CpSatBackend:
                 # the linear programs' layout holds every constraint and is L1-optimal for its
                 # branch and side choices: CP-SAT is needed only where it does not exist
                 return Solution(start, "relaxed", None, time.perf_counter() - started, self.name, seed)
-            if not complete and not self.exact:
+            if not complete:
                 # a second start, of another kind: where the linear programs' greedy choices
                 # clash, projections with growing weights often find another arrangement
                 projected, broken = projected_layout(
                     problem, seed=seed, deadline=started + PROJECTION_SHARE * time_limit)
-                if broken == 0 and not problem.violations(projected):
+                if broken == 0 and not self.exact and not problem.violations(projected):
                     return Solution(projected, "projected", None, time.perf_counter() - started,
                                     self.name, seed)
-                if broken < len(problem.violations(start)):
+                if not start or broken < len(problem.violations(start)):
                     start = projected
+            if not complete and not self.exact:
                 # a few constraints short, as a rule: mend them in small neighbourhoods, which
                 # costs milliseconds where one search over the whole problem costs seconds
                 start, complete = neighbourhood_search(

@@ -6,7 +6,9 @@ overlaps, the separating half-space on the side that needs the least movement). 
 projects the boxes onto every half-space they break at once and moves each coordinate by the
 average of its projections (simultaneous projection, after Cimmino), then clamps the boxes to
 the canvas and their size bounds, and pulls them a little towards their soft targets, less
-with every sweep. Half-spaces are tightened by the rounding error, as in
+with every sweep. A broken constraint's weight in the average grows while it stays broken, the
+least sizes grow from half of themselves, and when the sweeps stall the boxes of what is broken
+jump a seeded random step. Half-spaces are tightened by the rounding error, as in
 :mod:`solvers.relax`, so the rounded boxes hold on the integer grid.
 
 A sweep costs a few sparse products, whatever the number of constraints, so a thousand boxes
@@ -67,6 +69,11 @@ GROW_SWEEPS = 300
 #: Sweeps between exact checks of the rounded boxes (made when the count of broken constraints
 #: reaches a new low).
 CHECK_EVERY = 10
+
+#: Sweeps without a new low after which the boxes of what is broken jump (by up to ``KICK`` of
+#: their size); 0: never.
+KICK_AFTER = 200
+KICK = 0.5
 
 
 def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEPS,
@@ -281,6 +288,7 @@ def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEP
         return grid, flat.reshape(-1)
 
     best_exact = (np.inf, None)
+    improved_at = 0
     checked_at = -CHECK_EVERY
 
     for sweep in range(sweeps):
@@ -352,6 +360,25 @@ def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEP
             pass  # the least sizes do not hold yet
         elif broken < best[0]:
             best = (broken, x.copy())
+            improved_at = sweep
+        elif KICK_AFTER and sweep - improved_at >= KICK_AFTER and broken:
+            # stalled: the boxes of what is broken jump a random step of about their size, and
+            # their constraints start again from weight 1
+            improved_at = sweep
+            involved = np.unique(A_touch[broken_rows].indices // 4)
+            if broken_pairs:
+                involved = np.union1d(involved, np.concatenate([first, second]))
+            involved = involved[~fixed[involved, 0]]
+            boxes_now = x.reshape(-1, 4)
+            jump = rng.uniform(-KICK, KICK, (len(involved), 2)) * boxes_now[involved, 2:4]
+            boxes_now[involved, :2] += jump
+            cols_of = (4 * involved[:, None] + np.arange(4)[None, :]).ravel()
+            row_weight[np.unique(A_touch[:, cols_of].nonzero()[0])] = 1.0
+            if pair_weight is not None:
+                pair_weight[involved, :] = 1.0
+                pair_weight[:, involved] = 1.0
+            x = clamp(boxes_now.reshape(-1))
+            continue
         if scale == 1.0 and (broken <= best[0] and sweep - checked_at >= CHECK_EVERY or broken == 0):
             checked_at = sweep
             grid, flat = on_grid(x)

@@ -39,8 +39,9 @@ from .problem import (
     size_cycle,
 )
 
-#: Share of the time limit the layout with the strict margins may take before the relaxed one.
-STRICT_SHARE = 0.5
+#: Share of the time limit the layout with the strict margins may take before the relaxed one
+#: (0.35: on planted scenes 2000-2599, 586 of 600 laid out at 2 s, against 580 at 0.5).
+STRICT_SHARE = 0.35
 
 __all__ = [
     "CLASS_PRIORS",
