@@ -223,24 +223,38 @@ def _effort(problem: Problem) -> float:
 def overfull(problem: Problem) -> bool:
     """Whether some boxes that must not overlap need more area, at their smallest, than the grid.
 
+    Boxes that keep ``gap`` apart count ``gap`` more a side, in a grid ``gap`` larger: each box
+    grown by ``gap`` to the right and below is then disjoint from the others' (they are ``gap``
+    apart on some axis) and lies within the grown grid.
+
     >>> p = Problem(10, 10)
     >>> for name in "ab":
     ...     _ = p.add_box(name, min_size=(8, 8))
     >>> p.no_overlap(["a", "b"])
     >>> overfull(p)
     True
+    >>> p = Problem(20, 10)
+    >>> for name in "ab":
+    ...     _ = p.add_box(name, min_size=(9, 9))
+    >>> p.no_overlap(["a", "b"], gap=2)   # 2 * 11 * 11 <= 22 * 12
+    >>> overfull(p)
+    False
+    >>> p.separations[0].gap = 4          # 2 * 13 * 13 > 24 * 14
+    >>> overfull(p)
+    True
     """
-    canvas = problem.width * problem.height
     for sep in problem.separations:
+        g = sep.gap
+        canvas = (problem.width + g) * (problem.height + g)
         for clique in clique_cover(sep.names, sep.allowed):
             total = 0
             for name in clique:
                 spec = problem.boxes[name]
                 if spec.fixed is not None:
                     x0, y0, x1, y1 = spec.fixed
-                    total += (x1 - x0) * (y1 - y0)
+                    total += (x1 - x0 + g) * (y1 - y0 + g)
                 else:
-                    total += spec.min_w * spec.min_h
+                    total += (spec.min_w + g) * (spec.min_h + g)
             if total > canvas:
                 return True
     return False

@@ -41,6 +41,10 @@ GROWTH = 2
 #: large as the problem.
 SMALLEST_PROBLEM = 6
 
+#: Boxes a step frees at most: a model of hundreds of freed boxes takes seconds to build, past
+#: any deadline, and one search over the whole problem is the caller's.
+LARGEST_NEIGHBOURHOOD = 64
+
 #: Largest neighbourhood model (in boxes, held ones included) that CP-SAT presolves.
 PRESOLVE_UP_TO = 30
 MAX_EFFORT = 4.0
@@ -118,7 +122,7 @@ def neighbourhood_search(problem: Problem, start: dict[str, GridBox], *, seed: i
         if not broken_sets:
             break  # only fixed boxes break it: nothing to move
         # the whole problem is the caller's (one search there can also prove there is no layout)
-        size = min(size, len(movable) - 1)
+        size = min(size, len(movable) - 1, LARGEST_NEIGHBOURHOOD)
         if size < SMALLEST_PROBLEM:
             break  # so few boxes that one search over them all is quicker
         freed = _neighbourhood(index, boxes, broken_sets, movable, size, rng)
@@ -134,6 +138,8 @@ def neighbourhood_search(problem: Problem, start: dict[str, GridBox], *, seed: i
         if found is None or len(failing) + len(pairs) >= before:
             misses += 1  # nothing better here (perhaps a move sideways): try elsewhere, then wider
             if misses % ATTEMPTS == 0:
+                if size >= LARGEST_NEIGHBOURHOOD:
+                    continue  # as wide as a step may be: other neighbourhoods of that size
                 if size >= len(movable) - 1:
                     if effort >= MAX_EFFORT:
                         break  # perhaps there is no layout: the caller's search can tell

@@ -39,7 +39,7 @@ _BASE = {"x0": ((0, 1),), "y0": ((1, 1),), "w": ((2, 1),), "h": ((3, 1),),
 
 #: Sweeps at most, and how often the forbidden pairs within ``REACH`` grid units of each other
 #: are found again (between, only the pairs found last are checked).
-MAX_SWEEPS = 3000
+MAX_SWEEPS = 10000
 PAIRS_EVERY = 5
 REACH = 30.0
 
@@ -310,7 +310,9 @@ def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEP
             pick = np.argmin(score, axis=1)
             switch = score[arange_d, pick] < 0.9 * current - 1e-9
             chosen = np.where(switch, pick, chosen)
-            active[b_rows[np.isin(b_ids, table[arange_d, chosen])]] = True
+            picked = np.zeros(n_branch, dtype=bool)
+            picked[table[arange_d, chosen]] = True
+            active[b_rows[picked[b_ids]]] = True
         broken_rows = active & (excess > 0) & live
         row_weight = np.where(broken_rows, np.minimum(row_weight * GROWTH, MAX_WEIGHT), 1 + (row_weight - 1) * DECAY)
         wts = np.where(broken_rows, row_weight, 0.0)
@@ -352,8 +354,8 @@ def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEP
                 free = movable[cf0].astype(float) + movable[cfw] + movable[cs0]
                 share = np.where(free > 0, v / np.maximum(free, 1), 0.0) * pw
                 for col, sign in ((cf0, -1.0), (cfw, -1.0), (cs0, 1.0)):
-                    np.add.at(delta, col, sign * share * movable[col])
-                    np.add.at(count, col, pw * movable[col])
+                    delta += np.bincount(col, sign * share * movable[col], minlength=4 * n)
+                    count += np.bincount(col, pw * movable[col], minlength=4 * n)
                 broken_pairs = len(k)
         broken = int(broken_rows.sum()) + broken_pairs
         if scale < 1.0:
