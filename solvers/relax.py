@@ -34,12 +34,24 @@ _BASE = {"x0": ((0, 1),), "y0": ((1, 1),), "w": ((2, 1),), "h": ((3, 1),),
          "x1": ((0, 1), (2, 1)), "y1": ((1, 1), (3, 1))}
 
 
-def relaxed_layout(problem: Problem, *, rounds: int = 40,
-                   seconds: float | None = None) -> tuple[dict[str, GridBox], bool]:
+def relaxed_layout(problem: Problem, *, rounds: int = 40, seconds: float | None = None,
+                   guide: dict[str, GridBox] | None = None) -> tuple[dict[str, GridBox], bool]:
     """Boxes on the grid, and whether every round's program was feasible (then the boxes usually
     satisfy ``problem``; else they are the last feasible round's, a starting point only; ``None``
     when the first program, the conjunctions alone, is infeasible).
-    ``seconds`` bounds the time it takes (it then gives up, returning ``False``)."""
+    ``seconds`` bounds the time it takes (it then gives up, returning ``False``). With ``guide``
+    (boxes, a layout found another way), branches and separation sides are chosen where they
+    hold on the guide, not where the programs' boxes are: the result is then the layout nearest
+    the targets with the guide's arrangement.
+
+    >>> p = Problem(100, 100)
+    >>> a, b = p.add_box("a", min_size=(30, 30)), p.add_box("b", min_size=(30, 30))
+    >>> p.no_overlap(["a", "b"])
+    >>> p.target(a.x0, 0, 1); p.target(b.x0, 0, 1)     # both want the left edge
+    >>> boxes, _ = relaxed_layout(p, guide={"a": (0, 60, 30, 90), "b": (0, 0, 30, 30)})
+    >>> boxes["b"][3] < boxes["a"][1]                  # b stays above a, as in the guide
+    True
+    """
     import time
 
     import numpy as np
@@ -177,6 +189,16 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40,
     def branch_cost(branch, point) -> float:
         return sum(violation(lin, point) * (0.1 if lin.expr.boxes() & free else 1.0) for lin in branch)
 
+    guide_point = None
+    if guide is not None:
+        guide_point = np.zeros(n_base)
+        for name, (x0, y0, x1, y1) in guide.items():
+            guide_point[4 * index[name]:4 * index[name] + 4] = (x0, y0, x1 - x0, y1 - y0)
+
+    def at(point):
+        """Where choices are made: the guide when there is one."""
+        return point if guide_point is None else guide_point
+
     separated: set[tuple[int, int]] = set()
     # Round 0: the conjunctions alone.
     point = solve()
@@ -187,13 +209,13 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40,
     # time, each the nearest that the program still allows.
     for k in range(0, len(disjunctions), DISJUNCTION_CHUNK):
         chunk = disjunctions[k:k + DISJUNCTION_CHUNK]
-        chosen = [add(lin)[0] for c in chunk for lin in min(c.branches, key=lambda b: branch_cost(b, point))]
+        chosen = [add(lin)[0] for c in chunk for lin in min(c.branches, key=lambda b: branch_cost(b, at(point)))]
         solved = solve()
         if solved is None:
             drop(chosen)
             solved = point
             for c in chunk:
-                for branch in sorted(c.branches, key=lambda b: branch_cost(b, solved)):
+                for branch in sorted(c.branches, key=lambda b: branch_cost(b, at(solved))):
                     cts = [add(lin)[0] for lin in branch]
                     trial = solve()
                     if trial is not None:
@@ -209,7 +231,7 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40,
     for pref in sorted(problem.preferences, key=lambda pr: -pr.weight):
         cts = []
         for item in pref.constraints:
-            lins = [item] if isinstance(item, Linear) else min(item.branches, key=lambda b: branch_cost(b, point))
+            lins = [item] if isinstance(item, Linear) else min(item.branches, key=lambda b: branch_cost(b, at(point)))
             cts += [add(lin)[0] for lin in lins]
         trial = solve()
         if trial is None:
@@ -221,6 +243,8 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40,
     def sides(i: int, j: int, box) -> list[tuple[int, int, int]]:
         """(first, second, axis) for i left of j, j left of i, i above j, j above i, the least
         movement first."""
+        if guide_point is not None:
+            box = guide_point.reshape(-1, 4)
         bi, bj = box[i], box[j]
         moves = [bi[0] + bi[2] - bj[0], bj[0] + bj[2] - bi[0], bi[1] + bi[3] - bj[1], bj[1] + bj[3] - bi[1]]
         options = [(i, j, 0), (j, i, 0), (i, j, 1), (j, i, 1)]
