@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 
-from .model import AnyOf, AreaRatio, GridBox, Linear, Problem
+from .model import AreaRatio, GridBox, Linear, Problem
 
 #: attribute -> (offset of the base variable among x0, y0, w, h; coefficient)
 _BASE = {"x0": ((0, 1),), "y0": ((1, 1),), "w": ((2, 1),), "h": ((3, 1),),
@@ -175,10 +175,6 @@ def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEP
     always_mask = np.zeros(m, dtype=bool)
     always_mask[always] = True
     branch_rows = [np.array(rs, dtype=np.int64) for branches in choices for rs in branches]
-    branch_of = np.array([k for k, branches in enumerate(choices) for _ in branches], dtype=np.int64)
-    row_branch = np.full(m, -1, dtype=np.int64)
-    for k, rs in enumerate(branch_rows):
-        row_branch[rs] = k
 
     # --- soft targets: rows a.x = v, pulled towards ------------------------------------------
     t_cols, t_coefs, t_ptr, t_val, t_w, t_size = [], [], [0], [], [], []
@@ -455,4 +451,4 @@ def _grid(problem: Problem, names: list[str], point) -> dict[str, GridBox]:
     return out
 
 
-__all__ = ["AnyOf", "projected_layout"]
+__all__ = ["projected_layout"]

@@ -123,7 +123,7 @@ class EmbeddedBackbone(Backbone):
         from safetensors import safe_open
         from safetensors.torch import load_file
 
-        from compose.world.model import MODEL_CONFIG, build_unet
+        from compose.world.model import MODEL_CONFIG, build_unet, dequantize_state
 
         path = verified_weights(self.weights)
         from compose.world.train import file_sha256
@@ -133,7 +133,7 @@ class EmbeddedBackbone(Backbone):
             self.metadata = dict(fh.metadata() or {})
         self.config = {**MODEL_CONFIG, **json.loads(self.metadata.get("model_config", "{}"))}
         unet = build_unet(self.config)
-        state = {k: v.float() for k, v in load_file(str(path)).items()}
+        state = dequantize_state(load_file(str(path)))
         unet.load_state_dict(state)
         self._unet = unet.to(self.device).eval().requires_grad_(False)
         return self._unet

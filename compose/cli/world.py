@@ -37,6 +37,8 @@ def register(subparsers) -> None:
     p.add_argument("--checkpoint-every", type=int, default=250, help="steps between checkpoints")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
     p.add_argument("--export", metavar="FILE", help="after training, write the EMA weights here (safetensors)")
+    p.add_argument("--int8", action="store_true",
+                   help="export int8 weights with a scale per output channel (half the size of float16)")
     p.add_argument("--init", metavar="FILE", help="start from exported weights (e.g. the shipped ones) "
                    "when OUT has no checkpoint; the step count continues from the file's")
     p.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps (default 200)")
@@ -85,6 +87,6 @@ def run_train(args) -> int:
     trainer = train(config, args.out, device=args.device, resume=not args.no_resume, init=args.init)
     console.print(f"trained to step {trainer.step} in {trainer.wall_time:.0f} s on {trainer.device}")
     if args.export:
-        digest = export_weights(args.out, args.export)
+        digest = export_weights(args.out, args.export, int8=args.int8)
         console.print(f"exported EMA weights to {args.export} (sha256 {digest})")
     return 0

@@ -243,7 +243,9 @@ class Trainer:
 
         with safe_open(str(path), framework="pt") as fh:
             metadata = dict(fh.metadata() or {})
-        weights = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+        from compose.world.model import dequantize_state
+
+        weights = dequantize_state(load_file(str(path)))
         self.unet.load_state_dict(weights)
         self.ema = {k: v.detach().clone().to(self.device) for k, v in self.unet.state_dict().items()}
         self.step = self.warm_from = int(metadata.get("steps", 0))
@@ -268,10 +270,12 @@ def load_optimizer(optimizer, tensors: dict[str, Any], groups: list[dict[str, An
 
 
 def export_weights(out: str | Path, target: str | Path, *, extra: dict[str, Any] | None = None,
-                   half: bool = True) -> str:
+                   half: bool = True, int8: bool = False) -> str:
     """Write the EMA weights of a run's checkpoint to ``target`` (safetensors, float16 unless
-    ``half=False``, with the model config and training facts as metadata) and return the
-    file's sha256. The backbone computes in float32 whatever the file stores."""
+    ``half=False``, or int8 per output channel with ``int8=True``
+    (:func:`compose.world.model.quantize_state`), with the model config and training facts as
+    metadata) and return the file's sha256. The backbone computes in float32 whatever the file
+    stores."""
     from safetensors.torch import load_file, save_file
 
     folder = Path(out) / CHECKPOINT
@@ -281,7 +285,12 @@ def export_weights(out: str | Path, target: str | Path, *, extra: dict[str, Any]
                 "seed": str(state["config"]["seed"]), "wall_time_s": f"{state['wall_time_s']:.0f}",
                 "format": "compose-embedded-v1"}
     metadata.update({k: str(v) for k, v in (extra or {}).items()})
-    if half:
+    if int8:
+        from compose.world.model import quantize_state
+
+        weights = quantize_state(weights)
+        metadata["storage"] = "int8 per output channel"
+    elif half:
         weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
     save_file({k: v.contiguous() for k, v in weights.items()}, target, metadata=metadata)
     return file_sha256(target)

@@ -198,3 +198,17 @@ def test_render_command_with_a_layout_and_the_oov_exit_code(tmp_path):
                  objects={"cat#0": Region(phrase="a cat", **{"class": "cat"})})
     path.write_text(bad.to_json())
     assert main(["render", "--layout", str(path), "-o", str(out)]) == 5
+
+
+def test_int8_export_is_smaller_and_renders_what_float16_renders(tiny_weights, tmp_path):
+    from compose.backbones.embedded import EmbeddedBackbone
+
+    run = tiny_weights.parent
+    small = tmp_path / "tiny-int8.safetensors"
+    small.with_suffix(".sha256").write_text(export_weights(run, small, int8=True) + "\n")
+    assert small.stat().st_size < 0.75 * tiny_weights.stat().st_size
+    layouts = [random_layout(3)]
+    half = EmbeddedBackbone(tiny_weights, steps=3).render(layouts, seeds=[1]).images[0]
+    quarter = EmbeddedBackbone(small, steps=3).render(layouts, seeds=[1]).images[0]
+    diff = np.abs(np.asarray(half, dtype=int) - np.asarray(quarter, dtype=int))
+    assert diff.mean() < 3
