@@ -37,6 +37,9 @@ LINEAR_SHARE = 0.12
 #: choices, take about 12 s at 500 boxes, where the projections sweep in milliseconds.
 LINEAR_UP_TO = 200
 
+#: Problems with fewer boxes skip the projections: CP-SAT settles them at once.
+PROJECT_FROM = 6
+
 #: Share of the time limit by which the projections (:mod:`solvers.project`), tried when the
 #: linear start breaks something, stop.
 PROJECTION_SHARE = 0.65
@@ -90,7 +93,7 @@ class CpSatBackend:
                 # the linear programs' layout holds every constraint and is L1-optimal for its
                 # branch and side choices: CP-SAT is needed only where it does not exist
                 return Solution(start, "relaxed", None, time.perf_counter() - started, self.name, seed)
-            if not complete:
+            if not complete and len(problem.boxes) >= PROJECT_FROM:
                 # a second start, of another kind: where the linear programs' greedy choices
                 # clash, projections with growing weights often find another arrangement
                 projected, broken = projected_layout(

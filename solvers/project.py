@@ -75,6 +75,10 @@ CHECK_EVERY = 10
 KICK_AFTER = 200
 KICK = 0.5
 
+#: Jumps in a row without a new low after which the sweeps give up (an impossible problem
+#: would otherwise sweep until the deadline before CP-SAT proves it so).
+MAX_KICKS = 20
+
 
 def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEPS,
                      deadline: float | None = None) -> tuple[dict[str, GridBox], int]:
@@ -285,6 +289,7 @@ def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEP
 
     best_exact = (np.inf, None)
     improved_at = 0
+    kicks = 0  # in a row, without a new low between
     checked_at = -CHECK_EVERY
 
     for sweep in range(sweeps):
@@ -359,7 +364,11 @@ def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEP
         elif broken < best[0]:
             best = (broken, x.copy())
             improved_at = sweep
+            kicks = 0
         elif KICK_AFTER and sweep - improved_at >= KICK_AFTER and broken:
+            if kicks >= MAX_KICKS:
+                break  # no new low for this long: perhaps there is no layout, CP-SAT can tell
+            kicks += 1
             # stalled: the boxes of what is broken jump a random step of about their size, and
             # their constraints start again from weight 1
             improved_at = sweep
