@@ -1,4 +1,4 @@
-"""A fast start for large problems: alternating projections onto the constraints.
+"""A second start, and the first past 200 boxes: alternating projections onto the constraints.
 
 Every hard constraint of a :class:`~solvers.model.Problem` is a half-space (or, for a
 disjunction, the half-spaces of its branch nearest to holding; for a forbidden pair that
@@ -32,10 +32,7 @@ from __future__ import annotations
 import time
 
 from .model import AreaRatio, GridBox, Linear, Problem
-
-#: attribute -> (offset of the base variable among x0, y0, w, h; coefficient)
-_BASE = {"x0": ((0, 1),), "y0": ((1, 1),), "w": ((2, 1),), "h": ((3, 1),),
-         "x1": ((0, 1), (2, 1)), "y1": ((1, 1), (3, 1))}
+from .relax import _BASE, _grid
 
 #: Sweeps at most, and how often the forbidden pairs within ``REACH`` grid units of each other
 #: are found again (between, only the pairs found last are checked).
@@ -443,21 +440,6 @@ def _near_pairs(box, reach: float, allowed):
         free = allowed[at] != code
         lo, hi = lo[free], hi[free]
     return lo, hi
-
-
-def _grid(problem: Problem, names: list[str], point) -> dict[str, GridBox]:
-    out: dict[str, GridBox] = {}
-    for name, (x0, y0, w, h) in zip(names, point.reshape(-1, 4)):
-        spec = problem.boxes[name]
-        if spec.fixed is not None:
-            out[name] = spec.fixed
-            continue
-        w = min(problem.width, max(spec.min_w, int(round(w))))  # noqa: RUF046
-        h = min(problem.height, max(spec.min_h, int(round(h))))  # noqa: RUF046
-        gx0 = min(problem.width - w, max(0, int(round(x0))))  # noqa: RUF046
-        gy0 = min(problem.height - h, max(0, int(round(y0))))  # noqa: RUF046
-        out[name] = (gx0, gy0, gx0 + w, gy0 + h)
-    return out
 
 
 __all__ = ["projected_layout"]
