@@ -1,11 +1,12 @@
 """The CP-SAT backend (OR-Tools): boxes as interval variables, ``AddNoOverlap2D`` for no-overlap.
 
-Every solve starts from :func:`~solvers.relax.relaxed_layout`, linear programs that pull the
+A solve of up to ``LINEAR_UP_TO`` boxes starts from :func:`~solvers.relax.relaxed_layout`, linear programs that pull the
 boxes to their soft targets under the constraints, choosing disjunction branches and separation
 sides greedily. When that layout holds every constraint it is the answer (``cp-sat``); when it
 does not, a second start of another kind, projections onto the constraints with growing
-weights (:func:`~solvers.project.projected_layout`), often does, and the neighbourhood search
-(:mod:`solvers.lns`) mends whichever start breaks less. With ``exact=True`` (``cp-sat-exact``),
+weights (:func:`~solvers.project.projected_layout`; the only start past ``LINEAR_UP_TO``
+boxes), often does, and the neighbourhood search (:mod:`solvers.lns`) mends whichever start
+breaks less. With ``exact=True`` (``cp-sat-exact``),
 or when all that fails, CP-SAT searches from the start as a hint.
 
 CP-SAT runs in two modes. The fast mode puts box bounds into variable domains and solves with
@@ -101,8 +102,8 @@ class CpSatBackend:
                 if broken == 0 and not self.exact and not problem.violations(projected):
                     if not large:
                         # the projections stop at the first layout; the linear programs, with
-                        # its branches and sides, pull it to the targets (a quarter to a third
-                        # less target deviation on dense scenes, in 40-190 ms)
+                        # that layout's branches and sides, pull it to the targets (a quarter to
+                        # a third less target deviation on dense scenes, in 40-190 ms)
                         left = started + LNS_SHARE * time_limit - time.perf_counter()
                         polished, done = relaxed_layout(problem, guide=projected, seconds=max(0.0, left))
                         if done and not problem.violations(polished):
