@@ -1,13 +1,13 @@
 """The CP-SAT backend (OR-Tools): boxes as interval variables, ``AddNoOverlap2D`` for no-overlap.
 
-A solve of up to ``LINEAR_UP_TO`` boxes starts from :func:`~solvers.relax.relaxed_layout`, linear programs that pull the
-boxes to their soft targets under the constraints, choosing disjunction branches and separation
-sides greedily. When that layout holds every constraint it is the answer (``cp-sat``); when it
-does not, a second start of another kind, projections onto the constraints with growing
-weights (:func:`~solvers.project.projected_layout`; the only start past ``LINEAR_UP_TO``
-boxes), often does, and the neighbourhood search (:mod:`solvers.lns`) mends whichever start
-breaks less. With ``exact=True`` (``cp-sat-exact``),
-or when all that fails, CP-SAT searches from the start as a hint.
+A solve of up to ``LINEAR_UP_TO`` boxes starts from :func:`~solvers.relax.relaxed_layout`,
+linear programs that pull the boxes to their soft targets under the constraints, choosing
+disjunction branches and separation sides greedily. When that layout holds every constraint it
+is the answer (``cp-sat``); when it does not, a second start of another kind, projections onto
+the constraints with growing weights (:func:`~solvers.project.projected_layout`; the only start
+past ``LINEAR_UP_TO`` boxes), often does, and the neighbourhood search (:mod:`solvers.lns`)
+mends whichever start breaks less. With ``exact=True`` (``cp-sat-exact``), or when all that
+fails, CP-SAT searches from the start as a hint.
 
 CP-SAT runs in two modes. The fast mode puts box bounds into variable domains and solves with
 the soft terms as the objective, from the hint, on one worker with a fixed random seed and a
