@@ -21,9 +21,7 @@ answer with CP-SAT, and falls back to CP-SAT's own cores when neither applies.
 from __future__ import annotations
 
 from .model import AnyOf, Linear, Problem, Tag, clique_cover
-
-_BASE = {"x0": ((0, 1),), "y0": ((1, 1),), "w": ((2, 1),), "h": ((3, 1),),
-         "x1": ((0, 1), (2, 1)), "y1": ((1, 1), (3, 1))}
+from .relax import base_columns, relaxed_layout
 
 
 def linear_core(problem: Problem, *, deadline: float | None = None,
@@ -74,11 +72,7 @@ def linear_core(problem: Problem, *, deadline: float | None = None,
 
     for req in problem.requirements:
         for lin in linears(req.constraint):
-            coefs: dict[int, float] = {}
-            for (name, attr), coef in lin.expr.terms.items():
-                for k, m in _BASE[attr]:
-                    col = 4 * index[name] + k
-                    coefs[col] = coefs.get(col, 0) + coef * m
+            coefs = base_columns(lin, index)
             # tightened by a hair, so that a floating-point "feasible" never hides a conflict
             # the integers have; a conflict must hold with room to spare to be reported
             add(req.tag, coefs, -inf if lin.lo is None else lin.lo, inf if lin.hi is None else lin.hi)
@@ -209,7 +203,6 @@ def witness(problem: Problem) -> bool:
     """Whether a quick layout (shelves, then the linear programs) holds every constraint: then
     the problem is feasible. ``False`` proves nothing."""
     from .greedy import shelf_pack
-    from .relax import relaxed_layout
 
     if not problem.boxes:
         return True

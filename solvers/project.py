@@ -32,7 +32,7 @@ from __future__ import annotations
 import time
 
 from .model import AreaRatio, GridBox, Linear, Problem
-from .relax import _BASE, _grid
+from .relax import _grid, base_columns
 
 #: Sweeps at most, and how often the forbidden pairs within ``REACH`` grid units of each other
 #: are found again (between, only the pairs found last are checked).
@@ -117,17 +117,9 @@ def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEP
     rows_b: list[float] = []
     rows_exact: list[float] = []  # the bounds as written, for the exact check on the grid
 
-    def base(lin: Linear) -> dict[int, float]:
-        out: dict[int, float] = {}
-        for (name, attr), coef in lin.expr.terms.items():
-            for k, m in _BASE[attr]:
-                col = 4 * index[name] + k
-                out[col] = out.get(col, 0.0) + coef * m
-        return {c: v for c, v in out.items() if v}
-
     def add(lin: Linear) -> list[int]:
         """Row ids of ``lin``'s one or two half-spaces, tightened for rounding to the grid."""
-        coefs = base(lin)
+        coefs = base_columns(lin, index)
         slack = 0.5 * sum(abs(c) for c in coefs.values()) + 0.5
         ids = []
         if lin.hi is not None:
@@ -182,7 +174,7 @@ def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEP
     for target in problem.targets:
         if target.weight <= 0:
             continue
-        tc = base(Linear(target.expr, None, None))
+        tc = base_columns(Linear(target.expr, None, None), index)
         t_cols += list(tc)
         t_coefs += list(tc.values())
         t_ptr.append(len(t_cols))
@@ -356,13 +348,12 @@ def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEP
                     count += np.bincount(col, pw * movable[col], minlength=4 * n)
                 broken_pairs = len(k)
         broken = int(broken_rows.sum()) + broken_pairs
-        if scale < 1.0:
-            pass  # the least sizes do not hold yet
-        elif broken < best[0]:
+        grown = scale == 1.0  # before, the least sizes do not hold
+        if grown and broken < best[0]:
             best = (broken, x.copy())
             improved_at = sweep
             kicks = 0
-        elif KICK_AFTER and sweep - improved_at >= KICK_AFTER and broken:
+        elif grown and KICK_AFTER and sweep - improved_at >= KICK_AFTER and broken:
             if kicks >= MAX_KICKS:
                 break  # no new low for this long: perhaps there is no layout, CP-SAT can tell
             kicks += 1
@@ -383,7 +374,7 @@ def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEP
                 pair_weight[:, involved] = 1.0
             x = clamp(boxes_now.reshape(-1))
             continue
-        if scale == 1.0 and (broken <= best[0] and sweep - checked_at >= CHECK_EVERY or broken == 0):
+        if grown and (broken <= best[0] and sweep - checked_at >= CHECK_EVERY or broken == 0):
             checked_at = sweep
             grid, flat = on_grid(x)
             found = exact_broken(flat)

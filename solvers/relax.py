@@ -34,6 +34,24 @@ _BASE = {"x0": ((0, 1),), "y0": ((1, 1),), "w": ((2, 1),), "h": ((3, 1),),
          "x1": ((0, 1), (2, 1)), "y1": ((1, 1), (3, 1))}
 
 
+def base_columns(lin: Linear, index: dict[str, int]) -> dict[int, float]:
+    """``lin``'s coefficients on the base variables: column ``4 i + k`` is x0, y0, w or h
+    (``k`` = 0..3) of the box at ``index[name] = i``; x1 and y1 are x0 + w and y0 + h.
+
+    >>> p = Problem(10, 10); a, b = p.add_box("a"), p.add_box("b")
+    >>> base_columns(a.x1 - b.x0 <= 0, {"a": 0, "b": 1})
+    {0: 1, 2: 1, 4: -1}
+    >>> base_columns(a.x1 - a.w >= 0, {"a": 0})   # the w terms cancel
+    {0: 1}
+    """
+    out: dict[int, float] = {}
+    for (name, attr), coef in lin.expr.terms.items():
+        for k, m in _BASE[attr]:
+            col = 4 * index[name] + k
+            out[col] = out.get(col, 0) + coef * m
+    return {col: c for col, c in out.items() if c}
+
+
 def relaxed_layout(problem: Problem, *, rounds: int = 40, seconds: float | None = None,
                    guide: dict[str, GridBox] | None = None) -> tuple[dict[str, GridBox], bool]:
     """Boxes on the grid, and whether every round's program was feasible (then the boxes usually
@@ -88,17 +106,9 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40, seconds: float | None 
                       (spec.min_h + 0.5, max(spec.min_h + 0.5, min(H, spec.max_h or H)))]
         variables += [lp.NumVar(lo, hi, "") for lo, hi in ranges]
 
-    def base(lin: Linear) -> dict[int, float]:
-        out: dict[int, float] = {}
-        for (name, attr), coef in lin.expr.terms.items():
-            for k, m in _BASE[attr]:
-                col = 4 * index[name] + k
-                out[col] = out.get(col, 0) + coef * m
-        return out
-
     def violation(lin: Linear, point) -> float:
         """How far ``point`` is from meeting ``lin``, in grid units (scaled by the coefficients)."""
-        coefs = base(lin)
+        coefs = base_columns(lin, index)
         value = sum(c * point[k] for k, c in coefs.items())
         scale = max(1.0, sum(abs(c) for c in coefs.values()))
         if lin.lo is not None and value < lin.lo:
@@ -114,7 +124,7 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40, seconds: float | None 
         return ct
 
     def add(lin: Linear) -> list:
-        coefs = base(lin)
+        coefs = base_columns(lin, index)
         slack = 0.5 * sum(abs(c) for c in coefs.values()) + 0.5  # rounding to the grid
         return [row(coefs, -inf if lin.lo is None else lin.lo + slack,
                     inf if lin.hi is None else lin.hi - slack)]
@@ -141,7 +151,7 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40, seconds: float | None 
             continue
         dev = lp.NumVar(0, inf, "")
         objective.SetCoefficient(dev, target.weight)
-        coefs = base(Linear(target.expr, None, None))
+        coefs = base_columns(Linear(target.expr, None, None), index)
         value = float(target.value - target.expr.constant)
         ct = row(coefs, -inf, value)
         ct.SetCoefficient(dev, -1)  # expr - dev <= value
