@@ -64,16 +64,32 @@ class CpSatBackend:
         self.effort = effort
         self.exact = exact
         self.name = "cp-sat-exact" if exact else "cp-sat"
+        # the linear start of a problem tried with ``quick``, kept for its full solve
+        self._linear_starts: dict[int, tuple[Problem, dict, bool | None]] = {}
 
     # --- public -------------------------------------------------------------------------------
 
     def solve(self, problem: Problem, *, seed: int = 0, time_limit: float = 10.0,
-              explain: bool = True) -> Solution:
+              explain: bool = True, quick: bool = False, guide: dict | None = None) -> Solution:
         """The best layout found; raises E301 (with the conflicting tags, or none when
-        ``explain`` is false) or E302."""
+        ``explain`` is false) or E302.
+
+        With ``quick``, only the linear start runs (within ``time_limit``) and E302 is raised
+        when it breaks something, or at once past ``LINEAR_UP_TO`` boxes: a caller with several
+        versions of a problem tries each one's start before searching any. A later full solve
+        of the same problem reuses that start. ``guide`` (boxes found for another version of the
+        problem) makes that start take the guide's branches and sides.
+        """
         from ortools.sat.python import cp_model
 
         started = time.perf_counter()
+        large = len(problem.boxes) > LINEAR_UP_TO  # the linear programs would take seconds
+        if quick and (large or problem.hint or self.exact):
+            raise LayoutError("E302", seconds=0.0, objects=len(problem.boxes))
+        tried = self._linear_starts.get(id(problem))
+        if guide and tried is not None and tried[0] is problem and tried[2] is None:
+            # the conjunctions alone had no solution: no guide changes that
+            raise LayoutError("E302", seconds=0.0, objects=len(problem.boxes))
         if problem.hint:
             start, complete = problem.hint, False
         elif overfull(problem):  # proved at once below; no start worth looking for
@@ -81,8 +97,18 @@ class CpSatBackend:
                 raise InfeasibleLayoutError("E301", conflicts=[], statements="  (not explained)")
             start, complete = {}, False
         else:
-            large = len(problem.boxes) > LINEAR_UP_TO  # the linear programs would take seconds
-            start, complete = ({}, None) if large else relaxed_layout(problem, seconds=LINEAR_SHARE * time_limit)
+            kept = None if guide else self._linear_starts.pop(id(problem), None)
+            if kept is not None and kept[0] is problem:
+                start, complete = kept[1], kept[2]
+            elif large:
+                start, complete = {}, None
+            else:
+                share = 1.0 if quick else LINEAR_SHARE
+                start, complete = relaxed_layout(problem, seconds=share * time_limit, guide=guide)
+            if quick and complete is None:  # the proof, if one is needed, comes with the full solve
+                if not guide:
+                    self._linear_starts[id(problem)] = (problem, start, None)
+                raise LayoutError("E302", seconds=float(time_limit), objects=len(problem.boxes))
             if complete is None:  # the linear constraints alone may be infeasible: a fast proof
                 from .explain import linear_core
 
@@ -94,6 +120,10 @@ class CpSatBackend:
                 # the linear programs' layout holds every constraint and is L1-optimal for its
                 # branch and side choices: CP-SAT is needed only where it does not exist
                 return Solution(start, "relaxed", None, time.perf_counter() - started, self.name, seed)
+            if quick:
+                if not guide:
+                    self._linear_starts[id(problem)] = (problem, start, False)
+                raise LayoutError("E302", seconds=float(time_limit), objects=len(problem.boxes))
             if not complete and len(problem.boxes) >= PROJECT_FROM:
                 # a second start, of another kind: where the linear programs' greedy choices
                 # clash, projections with growing weights often find another arrangement

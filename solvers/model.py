@@ -57,20 +57,36 @@ class Expr:
             raise TypeError(f"layout expressions take integers, got {value!r}")
         return Expr(constant=value)
 
-    def __add__(self, other: Expr | int) -> Expr:
+    @classmethod
+    def _of(cls, terms: dict[tuple[str, str], int], constant: int) -> Expr:
+        """An expression that takes ``terms`` as they are (no zeros, not shared): layouts build
+        thousands of these, and copying them again is a sizeable share of building a problem."""
+        out = cls.__new__(cls)
+        out.terms = terms
+        out.constant = constant
+        return out
+
+    def _combine(self, other: Expr | int, sign: int) -> Expr:
         other = Expr.lift(other)
         terms = dict(self.terms)
         for key, coef in other.terms.items():
-            terms[key] = terms.get(key, 0) + coef
-        return Expr(terms, self.constant + other.constant)
+            value = terms.get(key, 0) + sign * coef
+            if value:
+                terms[key] = value
+            else:
+                terms.pop(key, None)
+        return Expr._of(terms, self.constant + sign * other.constant)
+
+    def __add__(self, other: Expr | int) -> Expr:
+        return self._combine(other, 1)
 
     __radd__ = __add__
 
     def __neg__(self) -> Expr:
-        return Expr({k: -v for k, v in self.terms.items()}, -self.constant)
+        return Expr._of({k: -v for k, v in self.terms.items()}, -self.constant)
 
     def __sub__(self, other: Expr | int) -> Expr:
-        return self + (-Expr.lift(other))
+        return self._combine(other, -1)
 
     def __rsub__(self, other: Expr | int) -> Expr:
         return Expr.lift(other) - self
@@ -78,17 +94,19 @@ class Expr:
     def __mul__(self, factor: int) -> Expr:
         if isinstance(factor, bool) or not isinstance(factor, int):
             raise TypeError(f"layout expressions scale by integers, got {factor!r}")
-        return Expr({k: v * factor for k, v in self.terms.items()}, self.constant * factor)
+        if not factor:
+            return Expr()
+        return Expr._of({k: v * factor for k, v in self.terms.items()}, self.constant * factor)
 
     __rmul__ = __mul__
 
     def __le__(self, other: Expr | int) -> Linear:  # type: ignore[override]
         diff = self - other
-        return Linear(Expr(diff.terms), None, -diff.constant)
+        return Linear(Expr._of(diff.terms, 0), None, -diff.constant)
 
     def __ge__(self, other: Expr | int) -> Linear:  # type: ignore[override]
         diff = self - other
-        return Linear(Expr(diff.terms), -diff.constant, None)
+        return Linear(Expr._of(diff.terms, 0), -diff.constant, None)
 
     def between(self, lo: int | None, hi: int | None) -> Linear:
         """``lo <= self <= hi``; ``None`` leaves a side open."""

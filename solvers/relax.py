@@ -1,4 +1,4 @@
-"""A fast starting point: linear programs with lazily added separations (GLOP, incremental).
+"""A fast starting point: linear programs with lazily added separations (CLP, incremental).
 
 Boxes start at their soft targets. Each round solves one linear program: the problem's linear
 constraints (for a disjunction, the branch nearest to holding at the current boxes), the
@@ -7,9 +7,14 @@ so far (on the side that needs the least movement), and the soft targets as a we
 objective. Rounds stop when no forbidden pair overlaps. Constraints are tightened by the
 rounding error, so the rounded boxes satisfy them on the integer grid.
 
+A batch of choices (branches, sides) enters a program as rows that may break at a high cost
+(an elastic program): one solve says which choices clash, where adding them all and halving the
+batch on failure took a solve per halving. Only the clashing ones try their next choices.
+
 This is a heuristic (the branch and side choices are greedy): it hands the exact solver a
-starting point that usually satisfies everything; when a round's program is infeasible it
-stops and returns the last round's boxes as they are. The exact solver always decides.
+starting point that usually satisfies everything; when no choice of a disjunction or pair fits
+the earlier ones it leaves that one broken and reports the layout incomplete. The exact solver
+always decides.
 
 >>> p = Problem(100, 100)
 >>> a, b = p.add_box("a", min_size=(30, 30)), p.add_box("b", min_size=(30, 30))
@@ -25,8 +30,15 @@ from __future__ import annotations
 from .model import GridBox, Linear, Problem
 
 #: Disjunctions whose nearest branches are added together before the program is solved again;
-#: a chunk whose choices clash is redone one disjunction at a time.
-DISJUNCTION_CHUNK = 8
+#: the choices that clash are redone one disjunction at a time.
+DISJUNCTION_CHUNK = 32
+
+#: Cost of a grid unit by which a chosen branch or separation breaks, while the program finds
+#: out which choices clash: far above any soft term's weight, so that nothing breaks that can hold.
+ELASTIC = 1000.0
+
+#: Elastic programs per batch of choices: what still clashes after them is left broken.
+ELASTIC_ROUNDS = 3
 
 
 #: attribute -> (offset of the base variable among x0, y0, w, h; coefficient)
@@ -106,11 +118,21 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40, seconds: float | None 
                       (spec.min_h + 0.5, max(spec.min_h + 0.5, min(H, spec.max_h or H)))]
         variables += [lp.NumVar(lo, hi, "") for lo, hi in ranges]
 
+    columns: dict[int, tuple[dict[int, float], float]] = {}  # by id: the problem holds each Linear
+
+    def columns_of(lin: Linear) -> tuple[dict[int, float], float]:
+        """``lin``'s base columns and the sum of their magnitudes, computed once."""
+        known = columns.get(id(lin))
+        if known is None:
+            coefs = base_columns(lin, index)
+            known = columns[id(lin)] = (coefs, float(sum(abs(c) for c in coefs.values())))
+        return known
+
     def violation(lin: Linear, point) -> float:
         """How far ``point`` is from meeting ``lin``, in grid units (scaled by the coefficients)."""
-        coefs = base_columns(lin, index)
+        coefs, size = columns_of(lin)
         value = sum(c * point[k] for k, c in coefs.items())
-        scale = max(1.0, sum(abs(c) for c in coefs.values()))
+        scale = max(1.0, size)
         if lin.lo is not None and value < lin.lo:
             return (lin.lo - value) / scale
         if lin.hi is not None and value > lin.hi:
@@ -123,11 +145,28 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40, seconds: float | None 
             ct.SetCoefficient(variables[col], coef)
         return ct
 
-    def add(lin: Linear) -> list:
-        coefs = base_columns(lin, index)
-        slack = 0.5 * sum(abs(c) for c in coefs.values()) + 0.5  # rounding to the grid
-        return [row(coefs, -inf if lin.lo is None else lin.lo + slack,
-                    inf if lin.hi is None else lin.hi - slack)]
+    def spec(lin: Linear) -> tuple[dict[int, float], float, float]:
+        """``lin`` as a row: coefficients and bounds, tightened by the rounding to the grid."""
+        coefs, size = columns_of(lin)
+        slack = 0.5 * size + 0.5
+        return coefs, -inf if lin.lo is None else lin.lo + slack, inf if lin.hi is None else lin.hi - slack
+
+    def add(lin: Linear):
+        return row(*spec(lin))
+
+    def elastic(ct, sign: float):
+        """A variable that lets ``ct`` break (by ``sign`` times it) at ``ELASTIC`` a unit."""
+        give = lp.NumVar(0, inf, "")
+        objective.SetCoefficient(give, ELASTIC)
+        ct.SetCoefficient(give, sign)
+        return give
+
+    def broken(gives) -> bool:
+        return any(g.solution_value() > 1e-6 for g in gives)
+
+    def harden(gives) -> None:
+        for give in gives:
+            give.SetUb(0)
 
     for name in names:  # on the canvas
         i = 4 * index[name]
@@ -137,10 +176,10 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40, seconds: float | None 
     for req in problem.requirements:
         c = req.constraint
         if isinstance(c, Linear):
-            add(c)
+            row(*spec(c))
         elif len(c.branches) == 1:
             for lin in c.branches[0]:
-                add(lin)
+                row(*spec(lin))
         else:
             disjunctions.append(c)
 
@@ -196,8 +235,16 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40, seconds: float | None 
             mentions[name] = mentions.get(name, 0) + 1
     free = {n for n, k in mentions.items() if k == 1 and problem.boxes[n].fixed is None}
 
+    frees: dict[int, float] = {}
+
     def branch_cost(branch, point) -> float:
-        return sum(violation(lin, point) * (0.1 if lin.expr.boxes() & free else 1.0) for lin in branch)
+        total = 0.0
+        for lin in branch:
+            weight = frees.get(id(lin))
+            if weight is None:
+                weight = frees[id(lin)] = 0.1 if lin.expr.boxes() & free else 1.0
+            total += violation(lin, point) * weight
+        return total
 
     guide_point = None
     if guide is not None:
@@ -209,40 +256,72 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40, seconds: float | None 
         """Where choices are made: the guide when there is one."""
         return point if guide_point is None else guide_point
 
+    def commit(items, options, point):
+        """Hold one option of each item (a disjunction's branch, a separation's side), the nearest
+        at ``point`` first, as rows allowed to break at ``ELASTIC`` a unit: one program then says
+        which options clash; those items try their next options so, for ``ELASTIC_ROUNDS``.
+        ``options(item, point)`` lists (key, row specs), nearest first. Returns (point, items
+        left without an option that fits), or (None, []) when time runs out.
+
+        (Trying what still clashes one option at a time, as a last step, laid out no more
+        planted scenes and took seconds on dense ones: each infeasible program is slow.)
+        """
+        tried = [set() for _ in items]
+        pending = list(range(len(items)))  # by position: items need not be hashable
+        for _ in range(ELASTIC_ROUNDS):
+            added = []
+            for n in pending:
+                fresh = [(key, specs) for key, specs in options(items[n], at(point)) if key not in tried[n]]
+                if fresh:
+                    key, specs = fresh[0]
+                    tried[n].add(key)
+                    rows = [row(*sp) for sp in specs]
+                    gives = [elastic(ct, sign) for ct, (_, lo, hi) in zip(rows, specs)
+                             for sign, bound in ((1.0, lo), (-1.0, -hi)) if bound > -inf]
+                    added.append((n, rows, gives))
+            if not added:
+                break
+            trial = solve()
+            if trial is None:
+                return None, []
+            breaks = {n for n, _, gives in added if broken(gives)}  # read before changing
+            for n, rows, gives in added:
+                if n in breaks:
+                    drop(rows)
+                harden(gives)
+            point = trial  # where the boxes went, the clashing rows aside: near a layout that fits
+            if not breaks:
+                return point, []
+            held = {n for n, _, _ in added} - breaks
+            pending = [n for n in pending if n not in held]
+        point = solve()  # the optimum of what holds
+        if point is None:
+            return None, []
+        return point, [items[n] for n in pending]  # no option fits the others: left to the search
+
+    def branches(c, point):
+        order = sorted(range(len(c.branches)), key=lambda k: branch_cost(c.branches[k], point))
+        return [(k, [spec(lin) for lin in c.branches[k]]) for k in order]
+
     separated: set[tuple[int, int]] = set()
     # Round 0: the conjunctions alone.
     point = solve()
     if point is None:
         # None: even the conjunctions (tightened for rounding) have no real solution
         return _grid(problem, names, start), (None if not out_of_time() else False)
-    # Round 1: each disjunction's branch nearest to holding there; when those clash, one at a
-    # time, each the nearest that the program still allows.
+    # Round 1: each disjunction's nearest branch that the program still allows.
     for k in range(0, len(disjunctions), DISJUNCTION_CHUNK):
-        chunk = disjunctions[k:k + DISJUNCTION_CHUNK]
-        chosen = [add(lin)[0] for c in chunk for lin in min(c.branches, key=lambda b: branch_cost(b, at(point)))]
-        solved = solve()
+        solved, missed = commit(disjunctions[k:k + DISJUNCTION_CHUNK], branches, point)
         if solved is None:
-            drop(chosen)
-            solved = point
-            for c in chunk:
-                for branch in sorted(c.branches, key=lambda b: branch_cost(b, at(solved))):
-                    cts = [add(lin)[0] for lin in branch]
-                    trial = solve()
-                    if trial is not None:
-                        solved = trial
-                        break
-                    drop(cts)
-                else:
-                    if out_of_time():
-                        return _grid(problem, names, point), False
-                    skipped += 1  # no branch fits the earlier choices: leave it to CP-SAT
+            return _grid(problem, names, point), False
+        skipped += len(missed)
         point = solved
     # Preferences, heaviest first: each is kept as a constraint where the program still allows it.
     for pref in sorted(problem.preferences, key=lambda pr: -pr.weight):
         cts = []
         for item in pref.constraints:
             lins = [item] if isinstance(item, Linear) else min(item.branches, key=lambda b: branch_cost(b, at(point)))
-            cts += [add(lin)[0] for lin in lins]
+            cts += [add(lin) for lin in lins]
         trial = solve()
         if trial is None:
             drop(cts)
@@ -250,56 +329,23 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40, seconds: float | None 
             point = trial
     # Later rounds: forbidden pairs overlapping (with a margin) are separated on the side that
     # needs the least movement, so that the sides follow the relations.
-    def sides(i: int, j: int, box) -> list[tuple[int, int, int]]:
-        """(first, second, axis) for i left of j, j left of i, i above j, j above i, the least
-        movement first."""
-        if guide_point is not None:
-            box = guide_point.reshape(-1, 4)
+    def sides(pair, point):
+        """For i left of j, j left of i, i above j, j above i (the least movement first): the
+        row that separates them, ``gap`` + 2 apart (2: a margin for rounding to the grid)."""
+        i, j, gap = pair
+        box = point.reshape(-1, 4)
         bi, bj = box[i], box[j]
         moves = [bi[0] + bi[2] - bj[0], bj[0] + bj[2] - bi[0], bi[1] + bi[3] - bj[1], bj[1] + bj[3] - bi[1]]
         options = [(i, j, 0), (j, i, 0), (i, j, 1), (j, i, 1)]
-        return [options[k] for k in np.argsort(moves, kind="stable")]
-
-    def separate(first: int, second: int, axis: int, gap: int):
-        f, s = 4 * first, 4 * second
-        # first ends gap + 2 before second (2: a margin for rounding to the grid)
-        return row({f + axis: 1, f + axis + 2: 1, s + axis: -1}, -inf, -2.0 - gap)
-
-    def settle(pairs, box):
-        """Separate ``pairs`` on their cheapest sides; where those clash, halve the batch, and a
-        single pair that clashes tries its other sides. Returns (point, pairs left unseparated),
-        or (None, 0) when time runs out."""
-        added = [separate(*sides(i, j, box)[0], gap) for i, j, gap in pairs]
-        trial = solve()
-        if trial is not None:
-            latest[0] = trial
-            return trial, 0
-        drop(added)
-        if out_of_time():
-            return None, 0
-        if len(pairs) > 1:
-            first, missed_first = settle(pairs[:len(pairs) // 2], box)
-            if first is None:
-                return None, 0
-            second, missed_second = settle(pairs[len(pairs) // 2:], box)
-            if second is None:
-                return None, 0
-            return second, missed_first + missed_second
-        i, j, gap = pairs[0]
-        for side in sides(i, j, box)[1:]:
-            ct = separate(*side, gap)
-            trial = solve()
-            if trial is not None:
-                latest[0] = trial
-                return trial, 0
-            drop([ct])
-        if out_of_time():
-            return None, 0
-        return latest[0], 1  # no side fits the earlier choices: leave it to CP-SAT
+        out = []
+        for k in np.argsort(moves, kind="stable"):
+            first, second, axis = options[k]
+            f, s = 4 * first, 4 * second
+            out.append((int(k), [({f + axis: 1, f + axis + 2: 1, s + axis: -1}, -inf, -2.0 - gap)]))
+        return out
 
     for _ in range(rounds):
         box = point.reshape(-1, 4)
-        latest = [point]  # the last feasible point while settling
         new = []
         for ids, allowed, gap in groups:
             b = box[ids]
@@ -315,10 +361,10 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40, seconds: float | None 
                 new.append((i, j, gap))
         if not new:
             return _grid(problem, names, point), skipped == 0
-        solved, missed = settle(new, box)
+        solved, missed = commit(new, sides, point)
         if solved is None:
             return _grid(problem, names, point), False
-        skipped += missed
+        skipped += len(missed)
         point = solved
     return _grid(problem, names, point), False
 
