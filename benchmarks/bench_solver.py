@@ -174,8 +174,12 @@ def run_scenic(scenic: str, programs: list[str], time_limit: float) -> list[dict
         for k, text in enumerate(programs):
             path = Path(tmp) / f"scene{k}.scenic"
             path.write_text(text)
-            done = subprocess.run([scenic, "-c", SCENIC_DRIVER, str(time_limit), str(path)], check=False,
-                                  capture_output=True, text=True, timeout=60 + time_limit * 2)
+            try:
+                done = subprocess.run([scenic, "-c", SCENIC_DRIVER, str(time_limit), str(path)], check=False,
+                                      capture_output=True, text=True, timeout=60 + time_limit * 2)
+            except subprocess.TimeoutExpired:  # stuck where its own alarm cannot interrupt it
+                results.append({"ok": False, "seconds": time_limit, "error": "no answer from Scenic's process"})
+                continue
             try:
                 results += json.loads(done.stdout.strip().splitlines()[-1])
             except (IndexError, json.JSONDecodeError):
