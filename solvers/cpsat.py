@@ -80,8 +80,6 @@ class CpSatBackend:
         of the same problem reuses that start. ``guide`` (boxes found for another version of the
         problem) makes that start take the guide's branches and sides.
         """
-        from ortools.sat.python import cp_model
-
         started = time.perf_counter()
         large = len(problem.boxes) > LINEAR_UP_TO  # the linear programs would take seconds
         if quick and (large or problem.hint or self.exact):
@@ -149,6 +147,10 @@ class CpSatBackend:
                     problem, start, seed=seed, deadline=started + LNS_SHARE * time_limit)
                 if complete:
                     return Solution(start, "mended", None, time.perf_counter() - started, self.name, seed)
+        # imported here, not above: it imports pandas (a third of a second), which a layout
+        # that a start already holds never needs
+        from ortools.sat.python import cp_model
+
         built = CpSatModel(problem, explain=False)
         built.objective()
         built.add_hint(start)
