@@ -147,7 +147,7 @@ class BoxRef:
     name: str
 
     def _attr(self, attr: str) -> Expr:
-        return Expr({(self.name, attr): 1})
+        return Expr._of({(self.name, attr): 1}, 0)
 
     @property
     def x0(self) -> Expr:
@@ -176,12 +176,12 @@ class BoxRef:
     @property
     def cx2(self) -> Expr:
         """Twice the centre's x (an integer even on an integer grid)."""
-        return self.x0 + self.x1
+        return Expr._of({(self.name, "x0"): 1, (self.name, "x1"): 1}, 0)
 
     @property
     def cy2(self) -> Expr:
         """Twice the centre's y."""
-        return self.y0 + self.y1
+        return Expr._of({(self.name, "y0"): 1, (self.name, "y1"): 1}, 0)
 
 
 class Linear:
