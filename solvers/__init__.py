@@ -20,8 +20,9 @@ from compose.errors import LayoutError
 
 from .model import AnyOf, BoxRef, Expr, Linear, Problem, Solution
 
-#: Solver backends by name: each a factory of an object with ``solve(problem, seed=, time_limit=)``
-#: and ``explain(problem, time_limit=)``.
+#: Solver backends by name: each a factory of an object with ``solve(problem, seed=, time_limit=,
+#: explain=)`` and ``explain(problem, time_limit=)``; one whose ``quick_starts`` is true also takes
+#: ``quick=`` and ``guide=`` (:class:`~solvers.cpsat.CpSatBackend`).
 BACKENDS: dict[str, Callable[[], object]] = {}
 
 

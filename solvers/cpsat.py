@@ -58,6 +58,8 @@ class CpSatBackend:
     """Solve a :class:`~solvers.model.Problem` with CP-SAT."""
 
     name = "cp-sat"
+    #: ``solve`` takes ``quick`` and ``guide`` (see there).
+    quick_starts = True
 
     def __init__(self, workers: int = 1, effort: float | None = None, exact: bool = False):
         self.workers = workers

@@ -2,11 +2,13 @@
 
 :func:`place` builds the layout problem (:mod:`compose.placement.problem`) with the strict
 margins of :data:`compose.relations.STRICT`, room for drawing and detection beyond the verifier
-predicates, and solves it. When no layout exists with those margins it tries again with
-:data:`~compose.relations.RELAXED` (the predicates as closely as a linear model allows, no free
-space between boxes): a layout found then comes with the coded warning W301, and only when that
-too is impossible does it raise E301, naming a minimal set of statements that cannot hold
-together as written. :mod:`compose.placement.planted` makes scenes with a known solution.
+predicates, and with :data:`~compose.relations.RELAXED` (the predicates as closely as a linear
+model allows, no free space between boxes). It tries each one's linear start before any search
+(where the strict start breaks something and the relaxed one holds, the strict margins are
+tried once more with the relaxed layout's arrangement), then searches with the strict margins,
+then without them. A layout without the margins comes with the coded warning W301, and only
+when that too is impossible does it raise E301, naming a minimal set of statements that cannot
+hold together as written. :mod:`compose.placement.planted` makes scenes with a known solution.
 
 >>> from compose.scene import ObjectGroup, Ref, RelationStatement, Scene
 >>> scene = Scene(objects=[ObjectGroup(name="cup", phrase="a cup"), ObjectGroup(name="table", phrase="a table")],
@@ -74,51 +76,33 @@ def place(scene: Scene, seed: int | None = None, *, fixed: dict[str, Box] | None
     solver = get_backend(backend)
     started = time.perf_counter()
     strict, instances, counts = build_problem(scene, seed=seed, fixed=fixed, margins=STRICT)
-    problem = strict
     cycle = size_cycle(scene, counts, strict)
     if cycle is not None:
         raise _in_written_order(strict, InfeasibleLayoutError("E301", conflicts=cycle, statements=""))
-    relaxed = None
-    try:
-        # each margin set's linear start first: where the strict one breaks something and the
-        # relaxed one holds, searching on for the strict margins costs seconds and rarely pays
-        solution = solver.solve(strict, seed=seed, time_limit=QUICK_SHARE * time_limit, explain=False,
-                                quick=True)
-    except InfeasibleLayoutError:
-        solution = None
-    except LayoutError:
-        relaxed, instances, counts = build_problem(scene, seed=seed, fixed=fixed, counts=counts, margins=RELAXED)
+    relaxed: list = []  # built once, when first needed
+
+    def relaxed_problem():
+        if not relaxed:
+            relaxed.append(build_problem(scene, seed=seed, fixed=fixed, counts=counts, margins=RELAXED)[0])
+        return relaxed[0]
+
+    solution, problem, strict_possible = _linear_starts(solver, strict, relaxed_problem, seed,
+                                                        QUICK_SHARE * time_limit)
+    if solution is None and strict_possible:
         try:
-            solution = solver.solve(relaxed, seed=seed, time_limit=QUICK_SHARE * time_limit, explain=False,
-                                    quick=True)
-            problem = relaxed
-            try:
-                # the margins back, with that layout's arrangement: one more linear start, given
-                # twice the time the relaxed one took
-                solution = solver.solve(strict, seed=seed, time_limit=2 * solution.wall_time + 0.01,
-                                        explain=False, quick=True, guide=solution.boxes)
-                problem = strict
-            except LayoutError:
-                pass
-        except InfeasibleLayoutError:
-            solution = None  # proved without the margins too: explained below
+            # a share of the time, and no explanation: a layout without the margins may still exist
+            left = STRICT_SHARE * time_limit - (time.perf_counter() - started)
+            solution, problem = solver.solve(strict, seed=seed, time_limit=max(0.01, left), explain=False), strict
         except LayoutError:
-            try:
-                # a share of the time, and no explanation: a layout without the margins may still exist
-                left = STRICT_SHARE * time_limit - (time.perf_counter() - started)
-                solution = solver.solve(strict, seed=seed, time_limit=max(0.01, left), explain=False)
-            except LayoutError:
-                solution = None
+            pass
     if solution is None:
-        if relaxed is None:
-            relaxed, instances, counts = build_problem(scene, seed=seed, fixed=fixed, counts=counts, margins=RELAXED)
-        problem = relaxed
+        problem = relaxed_problem()
         left = max(0.1 * time_limit, time_limit - (time.perf_counter() - started))
         try:
             solution = solver.solve(problem, seed=seed, time_limit=left)
         except InfeasibleLayoutError as err:
             raise _in_written_order(problem, err) from None
-    if problem is relaxed:
+    if problem is not strict:
         lost = sorted(set(strict.violations(solution.boxes)))
         warnings.warn(ComposeWarning("W301", statements="\n".join(f"  - {v}" for v in lost)), stacklevel=2)
     W, H = problem.width, problem.height
@@ -128,6 +112,36 @@ def place(scene: Scene, seed: int | None = None, *, fixed: dict[str, Box] | None
                                attributes=dict(inst.attributes), z=z[inst.id]) for inst in instances}
     return Layout(canvas=scene.canvas, boxes=boxes, objects=objects, background=scene.background,
                   style=scene.style, negative=scene.negative, seed=seed, counts=counts)
+
+
+def _linear_starts(solver, strict, relaxed_problem, seed: int, seconds: float):
+    """Each margin set's linear start alone, before any search (backends with ``quick_starts``).
+
+    Returns ``(solution, its problem)`` when a start holds, else ``(None, None)``, and whether
+    the strict margins are still worth a search (not once a start proved them impossible). When
+    the relaxed start holds, the strict problem's start runs once more with its arrangement
+    (branches and sides) as a guide, given twice the time the relaxed start took.
+    """
+    if not getattr(solver, "quick_starts", False):
+        return None, None, True
+    try:
+        return solver.solve(strict, seed=seed, time_limit=seconds, explain=False, quick=True), strict, True
+    except InfeasibleLayoutError:
+        return None, None, False
+    except LayoutError:
+        pass
+    relaxed = relaxed_problem()
+    try:
+        solution = solver.solve(relaxed, seed=seed, time_limit=seconds, explain=False, quick=True)
+    except InfeasibleLayoutError:
+        return None, None, False  # impossible without the margins: explained by the full solve
+    except LayoutError:
+        return None, None, True
+    try:
+        return solver.solve(strict, seed=seed, time_limit=2 * solution.wall_time + 0.01, explain=False,
+                            quick=True, guide=solution.boxes), strict, True
+    except LayoutError:
+        return solution, relaxed, True
 
 
 def _in_written_order(problem, err: InfeasibleLayoutError) -> InfeasibleLayoutError:

@@ -224,6 +224,35 @@ def test_time_limit_passing_is_e302():
     assert info.value.code == "E302" and "150 objects" in str(info.value)
 
 
+def test_a_backend_without_quick_starts_places_through_the_searches(monkeypatch):
+    """``place`` tries linear starts alone only where the backend says it can; any other
+    registered backend goes straight to its searches, and gets a valid layout the same way."""
+    from compose.solvers import BACKENDS
+    from compose.solvers.cpsat import CpSatBackend
+
+    from compose.placement.planted import planted_scene
+
+    class Plain:
+        name = "plain"
+
+        def __init__(self):
+            self.calls = []
+            self.inner = CpSatBackend()
+
+        def solve(self, problem, *, seed=0, time_limit=10.0, explain=True):
+            self.calls.append(len(problem.boxes))
+            return self.inner.solve(problem, seed=seed, time_limit=time_limit, explain=explain)
+
+        def explain(self, problem, *, time_limit=30.0):
+            return self.inner.explain(problem, time_limit=time_limit)
+
+    made = []
+    monkeypatch.setitem(BACKENDS, "plain", lambda: made.append(Plain()) or made[-1])
+    scene, _ = planted_scene(8, seed=3)
+    lay = place(scene, seed=0, backend="plain")
+    assert made and made[0].calls and set(lay.boxes) == set(place(scene, seed=0).boxes)
+
+
 # --- CLI -------------------------------------------------------------------------------------
 
 def test_cli_layout_json_png_and_infeasible(tmp_path, capsys):
