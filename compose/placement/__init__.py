@@ -83,7 +83,8 @@ def place(scene: Scene, seed: int | None = None, *, fixed: dict[str, Box] | None
 
     def relaxed_problem():
         if not relaxed:
-            relaxed.append(build_problem(scene, seed=seed, fixed=fixed, counts=counts, margins=RELAXED)[0])
+            relaxed.append(build_problem(scene, seed=seed, fixed=fixed, counts=counts, margins=RELAXED,
+                                         declared=strict)[0])
         return relaxed[0]
 
     solution, problem, strict_possible = _linear_starts(solver, strict, relaxed_problem, seed,

@@ -182,18 +182,27 @@ def target_cells(count: int, cells: int, seed: int) -> list[int]:
 
 
 def build_problem(scene: Scene, *, seed: int, counts: dict[str, int] | None = None,
-                  fixed: dict[str, Box] | None = None, margins: Margins = STRICT):
+                  fixed: dict[str, Box] | None = None, margins: Margins = STRICT, declared=None):
     """The layout problem of ``scene``; returns ``(problem, instances, counts)``.
 
     ``counts`` fixes ranged counts (default: drawn from ``seed``); ``fixed`` holds instance boxes
     (normalised) in place, as repainting does; ``margins`` is the room kept for drawing and
     detection (:data:`compose.relations.STRICT`; :data:`~compose.relations.RELAXED` keeps only
-    the predicates, and no free space between boxes).
+    the predicates, and no free space between boxes). ``declared``, a problem built by this
+    function for the same scene, seed, counts and fixed boxes with other margins, lends its
+    boxes, sizes and targets (the same either way): only the relations and the no-overlap rule
+    are made again, which is about half the work.
     """
     from compose.solvers import Problem
 
     counts = counts if counts is not None else scene.resolve_counts(seed)
     instances = scene.instances(counts)
+    if declared is not None:
+        problem = Problem(declared.width, declared.height, boxes=dict(declared.boxes),
+                          requirements=[r for r in declared.requirements if getattr(r.tag, "kind", None) != "relation"],
+                          targets=list(declared.targets), descriptions=dict(declared.descriptions))
+        _relate(scene, problem, instances, counts, margins)
+        return problem, instances, counts
     fixed = dict(fixed or {})
     known = {inst.id for inst in instances}
     for iid, box in fixed.items():
@@ -265,6 +274,13 @@ def build_problem(scene: Scene, *, seed: int, counts: dict[str, int] | None = No
         problem.target(ref.cx2, round(2 * cx), POSITION_WEIGHT)
         problem.target(ref.cy2, round(2 * cy), POSITION_WEIGHT)
 
+    _relate(scene, problem, instances, counts, margins)
+    return problem, instances, counts
+
+
+def _relate(scene: Scene, problem, instances, counts: dict[str, int], margins: Margins) -> None:
+    """The relations' constraints (hard ones required, soft ones preferred) and the no-overlap
+    rule, with ``margins``."""
     relations = scene.relations(counts)
     statements = {}
     allowed = set()
@@ -283,7 +299,6 @@ def build_problem(scene: Scene, *, seed: int, counts: dict[str, int] | None = No
             allowed.add((rel.subject, rel.object_ids[0]))
     problem.no_overlap([inst.id for inst in instances], allowed,
                        gap=round(margins.separation * max(problem.width, problem.height)))
-    return problem, instances, counts
 
 
 def size_cycle(scene: Scene, counts: dict[str, int], problem) -> list[ConstraintTag] | None:

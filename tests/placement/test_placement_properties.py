@@ -185,3 +185,24 @@ def test_contradictions_name_only_contradicting_statements(kind, length, extra, 
     named = info.value.conflicts
     assert named, "an explanation names at least one statement"
     assert all(c.kind == "relation" and c.key in cycle for c in named), [c.text for c in named]
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_problem_with_other_margins_from_a_declared_one_is_the_same_as_built_afresh(seed):
+    """``build_problem(..., declared=strict)`` reuses the boxes and targets and makes only the
+    relations again: the problem is the one a fresh build makes."""
+    from compose.placement import build_problem
+    from compose.placement.planted import planted_scene
+    from compose.relations import RELAXED, STRICT
+
+    scene, _ = planted_scene(25, seed=seed, groups=0.3, children=0.2)
+    strict, _, counts = build_problem(scene, seed=seed, margins=STRICT)
+    before = repr(strict)
+    fresh, instances, _ = build_problem(scene, seed=seed, counts=counts, margins=RELAXED)
+    reused, instances2, _ = build_problem(scene, seed=seed, counts=counts, margins=RELAXED, declared=strict)
+    assert [i.id for i in instances] == [i.id for i in instances2]
+    assert fresh.boxes == reused.boxes  # expressions compare by their text
+    for field in ("targets", "requirements", "preferences", "separations"):
+        assert sorted(map(repr, getattr(fresh, field))) == sorted(map(repr, getattr(reused, field))), field
+    assert fresh.descriptions == reused.descriptions
+    assert repr(strict) == before  # the declared problem is left as it was
