@@ -36,7 +36,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # typing.Self is Python 3.11+
+    from typing_extensions import Self
 
 from compose.batch import read_rows, run_batch
 from compose.batch.engines import Engine, configure_threads, setup_task
@@ -51,7 +54,7 @@ class RowClock:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
-    def __enter__(self) -> RowClock:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -43,12 +43,12 @@ def main() -> None:
     build = time.perf_counter() - build
     parse = median_seconds(lambda: parse_program(text), repeat=15)
     imports = [float(subprocess.run(
-        [sys.executable, "-c", "import time; t = time.perf_counter(); import compose; "
-                               "print(time.perf_counter() - t)"], capture_output=True, text=True, check=True
+        [sys.executable, "-c", ("import time; t = time.perf_counter(); import compose; "
+                                "print(time.perf_counter() - t)")], capture_output=True, text=True, check=True
     ).stdout) for _ in range(7)]
-    heavy = subprocess.run([sys.executable, "-c", "import sys, compose; print(sorted(m for m in "
+    heavy = subprocess.run([sys.executable, "-c", ("import sys, compose; print(sorted(m for m in "
                             "('torch', 'diffusers', 'spacy', 'ortools', 'transformers', 'lark', 'pydantic') "
-                            "if m in sys.modules))"], capture_output=True, text=True, check=True).stdout.strip()
+                            "if m in sys.modules))")], capture_output=True, text=True, check=True).stdout.strip()
     rows = [
         ("parse + check, 1,000 statements (median of 15)", f"{parse * 1000:.1f} ms", "< 150 ms"),
         ("grammar load + LALR table build (once per process)", f"{build * 1000:.1f} ms", "-"),

@@ -62,7 +62,7 @@ def test_quick_solve_returns_a_start_that_holds_and_refuses_one_that_does_not():
 
 
 def test_quick_start_is_reused_by_the_full_solve(monkeypatch):
-    import compose.solvers.cpsat as cpsat
+    from compose.solvers import cpsat
 
     calls = []
     real = cpsat.relaxed_layout

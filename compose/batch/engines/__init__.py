@@ -31,7 +31,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # typing.Self is Python 3.11+
+    from typing_extensions import Self
 
 from compose.batch.items import BatchItem, ItemError
 from compose.errors import UsageError
@@ -60,7 +63,7 @@ class Engine:
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> Engine:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
