@@ -20,6 +20,7 @@ hold together as written. :mod:`compose.placement.planted` makes scenes with a k
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
@@ -79,13 +80,9 @@ def place(scene: Scene, seed: int | None = None, *, fixed: dict[str, Box] | None
     cycle = size_cycle(scene, counts, strict)
     if cycle is not None:
         raise _in_written_order(strict, InfeasibleLayoutError("E301", conflicts=cycle, statements=""))
-    relaxed: list = []  # built once, when first needed
-
+    @functools.cache  # built once, when first needed
     def relaxed_problem():
-        if not relaxed:
-            relaxed.append(build_problem(scene, seed=seed, fixed=fixed, counts=counts, margins=RELAXED,
-                                         declared=strict)[0])
-        return relaxed[0]
+        return build_problem(scene, seed=seed, fixed=fixed, counts=counts, margins=RELAXED, declared=strict)[0]
 
     solution, problem, strict_possible = _linear_starts(solver, strict, relaxed_problem, seed,
                                                         QUICK_SHARE * time_limit)
