@@ -286,6 +286,8 @@ def _encode_direction(axis: int, sign: int):
     directions together ("above and to the right") are the intersection of two cones, a sector.
     """
     def encode(problem, s, objects, margins=None):
+        from compose.solvers.model import Expr
+
         margins = margins or STRICT
         o = objects[0]
         first, second = (s, o) if sign < 0 else (o, s)
@@ -305,7 +307,7 @@ def _encode_direction(axis: int, sign: int):
             ca = round(_Q * (1 - 0.5 * _NORM_FACTOR * math.cos(t)))
             cb = round(_Q * 0.5 * _NORM_FACTOR * math.sin(t))
             bound = math.ceil(_Q * (margins.direction + _ROUNDING) * unit)
-            out.append(ca * along - cb * across - (_Q // 10) * size >= bound)
+            out.append(Expr.weighted((ca, along), (-cb, across), (-(_Q // 10), size)) >= bound)
         return out
     return encode
 
@@ -314,10 +316,12 @@ def _overlap_at_least(s, o, axis: int, share: float, of) -> list:
     """The overlap along ``axis`` is at least ``share`` of ``of``'s size: an interval overlap
     ``min(a1, b1) - max(a0, b0) >= k`` holds exactly when each of ``a1 - a0``, ``a1 - b0``,
     ``b1 - a0``, ``b1 - b0`` is ``>= k``."""
+    from compose.solvers.model import Expr
+
     lo, hi, size = ("x0", "x1", "w") if axis == 0 else ("y0", "y1", "h")
-    k = round(100 * share) * getattr(of, size)
+    k = (-round(100 * share), getattr(of, size))
     s0, s1, o0, o1 = getattr(s, lo), getattr(s, hi), getattr(o, lo), getattr(o, hi)
-    return [100 * (s1 - s0) >= k, 100 * (s1 - o0) >= k, 100 * (o1 - s0) >= k, 100 * (o1 - o0) >= k]
+    return [Expr.weighted((100, a1), (-100, b0), k) >= 0 for a1, b0 in ((s1, s0), (s1, o0), (o1, s0), (o1, o0))]
 
 
 def _overlap_of_smaller(s, o, axis: int, share: float):
@@ -384,7 +388,7 @@ def _encode_near(problem, s, objects, margins=None):
     least each of the four sums of a side of each (one branch each); the distance is at most
     the 16-gon gauge ``max_k n_k . (dx, dy) / cos(pi / 16)`` (fixed-point normals, their
     rounding covered), so at most 2% of the bound is given up."""
-    from compose.solvers.model import AnyOf
+    from compose.solvers.model import AnyOf, Expr
 
     margins = margins or STRICT
     o = objects[0]
@@ -397,7 +401,7 @@ def _encode_near(problem, s, objects, margins=None):
     branches = []
     for bound in (2 * kx * s.w + 2 * kx * o.w, 2 * kx * s.w + 2 * ky * o.h,
                   2 * ky * s.h + 2 * kx * o.w, 2 * ky * s.h + 2 * ky * o.h):
-        branches.append([cx * dx + cy * dy <= k * bound for cx, cy in normals])
+        branches.append([Expr.weighted((cx, dx), (cy, dy), (-k, bound)) <= 0 for cx, cy in normals])
     return [AnyOf(branches)]
 
 

@@ -117,6 +117,43 @@ def linear_core(problem: Problem, *, deadline: float | None = None,
     return core
 
 
+def pair_core(problem: Problem, *, deadline: float | None = None,
+              shrink: bool = True) -> list[Tag] | None:
+    """A minimal set of tags whose linear constraints on the same two boxes cannot hold together
+    (``a in front of b`` with ``b in front of a``), or ``None``.
+
+    Only pairs of boxes that two or more statements constrain are read: one linear program over
+    those pairs' own constraints, which is small and, on a scene with no such conflict, solved
+    in about a millisecond, where the linear reading of the whole problem (:func:`linear_core`)
+    takes tens of milliseconds at 100 boxes.
+
+    >>> p = Problem(100, 100)
+    >>> a, b, c = (p.add_box(n, min_size=(10, 10), tag=n) for n in "abc")
+    >>> p.require(a.x1 <= b.x0, tag="a<b"); p.require(b.x1 <= a.x0, tag="b<a"); p.require(b.x1 <= c.x0, tag="b<c")
+    >>> pair_core(p)
+    ['a<b', 'b<a']
+    """
+    linear = []  # (requirement, its boxes): disjunctions are left out, as linear_core does
+    by_pair: dict[frozenset[str], set[Tag]] = {}
+    for req in problem.requirements:
+        c = req.constraint
+        if isinstance(c, Linear) or len(c.branches) == 1:
+            names = frozenset(c.boxes())
+            linear.append((req, names))
+            if len(names) == 2:
+                by_pair.setdefault(names, set()).add(req.tag)
+    pairs = {pair for pair, tags in by_pair.items() if len(tags) > 1}
+    if not pairs:
+        return None
+    sub = Problem(problem.width, problem.height)
+    for name in set().union(*pairs):
+        sub.boxes[name] = problem.boxes[name]
+    sub.requirements = [req for req, names in linear
+                        if names in pairs or len(names) == 1 and next(iter(names)) in sub.boxes]
+    sub.descriptions = problem.descriptions
+    return linear_core(sub, deadline=deadline, shrink=shrink)
+
+
 def area_core(problem: Problem) -> list[Tag] | None:
     """The tags of the fewest boxes of one no-overlap clique that cannot fit, or ``None``.
 
