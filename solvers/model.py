@@ -31,6 +31,9 @@ ATTRIBUTES = ("x0", "y0", "x1", "y1", "w", "h")
 Tag = Hashable
 GridBox = tuple[int, int, int, int]
 
+#: Where an attribute of a box sits in its tuple ``(x0, y0, x1, y1)``; ``w`` and ``h`` are differences.
+_CORNER = {"x0": 0, "y0": 1, "x1": 2, "y1": 3}
+
 
 class Expr:
     """An integer linear expression over box attributes, plus a constant.
@@ -142,8 +145,9 @@ class Expr:
         """The value of the expression on boxes ``{name: (x0, y0, x1, y1)}``."""
         total = self.constant
         for (name, attr), coef in self.terms.items():
-            x0, y0, x1, y1 = boxes[name]
-            total += coef * {"x0": x0, "y0": y0, "x1": x1, "y1": y1, "w": x1 - x0, "h": y1 - y0}[attr]
+            box = boxes[name]
+            k = _CORNER.get(attr)
+            total += coef * (box[k] if k is not None else box[2] - box[0] if attr == "w" else box[3] - box[1])
         return total
 
     def boxes(self) -> set[str]:
@@ -457,11 +461,24 @@ class Problem:
             if not req.constraint.holds(boxes):
                 out.append(str(self.descriptions.get(req.tag, req.tag)))
         for sep in self.separations:
-            for i, a in enumerate(sep.names):
-                for b in sep.names[i + 1:]:
-                    if frozenset((a, b)) not in sep.allowed and overlap(boxes[a], boxes[b], sep.gap):
-                        out.append(f"{a} overlaps {b}" + (f" (or is within {sep.gap} of it)" if sep.gap else ""))
+            for a, b in _overlapping_pairs(sep.names, boxes, sep.gap):
+                if frozenset((a, b)) not in sep.allowed:
+                    out.append(f"{a} overlaps {b}" + (f" (or is within {sep.gap} of it)" if sep.gap else ""))
         return out
+
+
+def _overlapping_pairs(names: list[str], boxes: dict[str, GridBox], gap: int) -> list[tuple[str, str]]:
+    """The pairs of ``names`` whose boxes :func:`overlap`, in the order of ``names``."""
+    if len(names) < 32:
+        return [(a, b) for i, a in enumerate(names) for b in names[i + 1:] if overlap(boxes[a], boxes[b], gap)]
+    import numpy as np
+
+    # every pair at once, in integers as overlap() does
+    b = np.array([boxes[n] for n in names], dtype=np.int64)
+    i, j = np.triu_indices(len(names), 1)
+    hit = (np.minimum(b[i, 2], b[j, 2]) + gap > np.maximum(b[i, 0], b[j, 0])) & \
+          (np.minimum(b[i, 3], b[j, 3]) + gap > np.maximum(b[i, 1], b[j, 1]))
+    return [(names[p], names[q]) for p, q in zip(i[hit].tolist(), j[hit].tolist())]
 
 
 def overlap(a: GridBox, b: GridBox, gap: int = 0) -> bool:

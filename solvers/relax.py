@@ -41,9 +41,8 @@ ELASTIC = 1000.0
 ELASTIC_ROUNDS = 3
 
 
-#: attribute -> (offset of the base variable among x0, y0, w, h; coefficient)
-_BASE = {"x0": ((0, 1),), "y0": ((1, 1),), "w": ((2, 1),), "h": ((3, 1),),
-         "x1": ((0, 1), (2, 1)), "y1": ((1, 1), (3, 1))}
+#: attribute -> offsets of the base variables (x0, y0, w, h) it sums: x1 = x0 + w, y1 = y0 + h
+_BASE = {"x0": (0,), "y0": (1,), "w": (2,), "h": (3,), "x1": (0, 2), "y1": (1, 3)}
 
 
 def base_columns(lin: Linear, index: dict[str, int]) -> dict[int, float]:
@@ -57,10 +56,11 @@ def base_columns(lin: Linear, index: dict[str, int]) -> dict[int, float]:
     {0: 1}
     """
     out: dict[int, float] = {}
+    get = out.get
     for (name, attr), coef in lin.expr.terms.items():
-        for k, m in _BASE[attr]:
-            col = 4 * index[name] + k
-            out[col] = out.get(col, 0) + coef * m
+        i = 4 * index[name]
+        for k in _BASE[attr]:
+            out[i + k] = get(i + k, 0) + coef
     return {col: c for col, c in out.items() if c}
 
 
@@ -82,6 +82,7 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40, seconds: float | None 
     >>> boxes["b"][3] < boxes["a"][1]                  # b stays above a, as in the guide
     True
     """
+    import functools
     import time
 
     import numpy as np
@@ -260,7 +261,8 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40, seconds: float | None 
         """Hold one option of each item (a disjunction's branch, a separation's side), the nearest
         at ``point`` first, as rows allowed to break at ``ELASTIC`` a unit: one program then says
         which options clash; those items try their next options so, for ``ELASTIC_ROUNDS``.
-        ``options(item, point)`` lists (key, row specs), nearest first. Returns (point, items
+        ``options(item, point)`` lists (key, a function giving its row specs), nearest first
+        (only the first option not yet tried is turned into rows). Returns (point, items
         left without an option that fits), or (None, []) when time runs out.
 
         (Trying what still clashes one option at a time, as a last step, laid out no more
@@ -271,9 +273,10 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40, seconds: float | None 
         for _ in range(ELASTIC_ROUNDS):
             added = []
             for n in pending:
-                fresh = [(key, specs) for key, specs in options(items[n], at(point)) if key not in tried[n]]
+                fresh = [(key, make) for key, make in options(items[n], at(point)) if key not in tried[n]]
                 if fresh:
-                    key, specs = fresh[0]
+                    key, make = fresh[0]
+                    specs = make()
                     tried[n].add(key)
                     rows = [row(*sp) for sp in specs]
                     gives = [elastic(ct, sign) for ct, (_, lo, hi) in zip(rows, specs)
@@ -299,9 +302,43 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40, seconds: float | None 
             return None, []
         return point, [items[n] for n in pending]  # no option fits the others: left to the search
 
+    # Every branch's violation at a point, in one product: choosing a branch reads each of its
+    # rows, and a disjunction of near's has 64 (a fifth of a 100-object linear start in Python).
+    first_branch, row_of_branch = {}, []
+    coo_rows, coo_cols, coo_vals, row_lo, row_hi, row_scale, row_weight = [], [], [], [], [], [], []
+    for c in disjunctions:
+        first_branch[id(c)] = len(row_of_branch)
+        for branch in c.branches:
+            row_of_branch.append(len(row_lo))
+            for lin in branch:
+                coefs, size = columns_of(lin)
+                coo_rows += [len(row_lo)] * len(coefs)
+                coo_cols += coefs.keys()
+                coo_vals += coefs.values()
+                row_lo.append(-np.inf if lin.lo is None else lin.lo)
+                row_hi.append(np.inf if lin.hi is None else lin.hi)
+                row_scale.append(max(1.0, size))
+                row_weight.append(0.1 if lin.expr.boxes() & free else 1.0)
+    coo_rows, coo_cols, coo_vals = np.array(coo_rows, dtype=int), np.array(coo_cols, dtype=int), np.array(coo_vals)
+    row_lo, row_hi = np.array(row_lo), np.array(row_hi)
+    row_factor = np.array(row_weight) / np.array(row_scale)
+    row_of_branch = np.array(row_of_branch, dtype=int)
+    costs_at: list = [None, None]  # the last point, and its branches' costs
+
+    def branch_costs(point):
+        if costs_at[0] is not point:
+            values = np.bincount(coo_rows, weights=coo_vals * point[coo_cols], minlength=len(row_lo))
+            short = np.maximum(np.maximum(row_lo - values, values - row_hi), 0.0) * row_factor
+            costs_at[:] = point, np.add.reduceat(short, row_of_branch) if len(row_of_branch) else short
+        return costs_at[1]
+
     def branches(c, point):
-        order = sorted(range(len(c.branches)), key=lambda k: branch_cost(c.branches[k], point))
-        return [(k, [spec(lin) for lin in c.branches[k]]) for k in order]
+        start = first_branch[id(c)]
+        costs = branch_costs(point)[start:start + len(c.branches)]
+        return [(int(k), functools.partial(specs_of, c.branches[k])) for k in np.argsort(costs, kind="stable")]
+
+    def specs_of(branch):
+        return [spec(lin) for lin in branch]
 
     separated: set[tuple[int, int]] = set()
     # Round 0: the conjunctions alone.
@@ -341,7 +378,7 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40, seconds: float | None 
         for k in np.argsort(moves, kind="stable"):
             first, second, axis = options[k]
             f, s = 4 * first, 4 * second
-            out.append((int(k), [({f + axis: 1, f + axis + 2: 1, s + axis: -1}, -inf, -2.0 - gap)]))
+            out.append((int(k), functools.partial(list, [({f + axis: 1, f + axis + 2: 1, s + axis: -1}, -inf, -2.0 - gap)])))
         return out
 
     for _ in range(rounds):
