@@ -21,9 +21,11 @@ deletion: a tag is dropped when the rest is still infeasible.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from compose.errors import InfeasibleLayoutError, LayoutError
 
+from .arrange import arranged_targets
 from .cpmodel import PRESOLVE_UP_TO, CpSatModel
 from .explain import pair_core
 from .lns import neighbourhood_search
@@ -45,6 +47,12 @@ PROJECT_FROM = 6
 #: Share of the time limit by which the projections (:mod:`solvers.project`), tried when the
 #: linear start breaks something, stop.
 PROJECTION_SHARE = 0.65
+
+#: Past ``LINEAR_UP_TO`` boxes the projections stop at a stall (no new low for
+#: ``project.KICK_AFTER`` sweeps) once at most this share of the boxes' count of constraints is
+#: broken: the neighbourhood search's linear steps mend a few faster than more sweeps do, and
+#: many not at all.
+LARGE_ENOUGH = 0.01
 
 #: Share of the time limit the neighbourhood search may take before one search over the whole
 #: problem (which alone can prove that no layout exists).
@@ -132,8 +140,12 @@ class CpSatBackend:
             if not complete and len(problem.boxes) >= PROJECT_FROM:
                 # a second start, of another kind: where the linear programs' greedy choices
                 # clash, projections with growing weights often find another arrangement
-                projected, broken = projected_layout(
-                    problem, seed=seed, deadline=started + PROJECTION_SHARE * time_limit)
+                # past LINEAR_UP_TO boxes, from cells dealt beside what each box relates to, not
+                # from the seeded targets' places (see solvers.arrange)
+                arranged = replace(problem, targets=arranged_targets(problem, seed)) if large else problem
+                enough = int(LARGE_ENOUGH * len(problem.boxes)) if large else 0
+                projected, broken = projected_layout(arranged, seed=seed, enough=enough,
+                                                     deadline=started + PROJECTION_SHARE * time_limit)
                 if broken == 0 and not self.exact and not problem.violations(projected):
                     if not large:
                         # the projections stop at the first layout; the linear programs, with

@@ -78,14 +78,15 @@ MAX_KICKS = 20
 
 
 def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEPS,
-                     deadline: float | None = None) -> tuple[dict[str, GridBox], int]:
+                     deadline: float | None = None, enough: int = 0) -> tuple[dict[str, GridBox], int]:
     """Boxes on the grid, and how many hard constraints and forbidden pairs they break
     (0: a layout; else the boxes that broke fewest, a start for the neighbourhood search).
 
     ``seed`` draws the boxes' first places, before the soft targets (seeded by the caller, as
     :func:`compose.placement.build_problem` seeds them) pull them there; ``deadline``
     (a ``time.perf_counter()`` value) stops the sweeps early, else ``sweeps`` does, so that
-    the same seed gives the same boxes.
+    the same seed gives the same boxes. ``enough``: at a stall, the sweeps stop (instead of a
+    jump) once at most that many constraints are broken, for the caller to mend.
     """
     import numpy as np
     from scipy import sparse
@@ -354,7 +355,7 @@ def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEP
             improved_at = sweep
             kicks = 0
         elif grown and KICK_AFTER and sweep - improved_at >= KICK_AFTER and broken:
-            if kicks >= MAX_KICKS:
+            if kicks >= MAX_KICKS or best[0] <= enough:
                 break  # no new low for this long: perhaps there is no layout, CP-SAT can tell
             kicks += 1
             # stalled: the boxes of what is broken jump a random step of about their size, and

@@ -222,6 +222,9 @@ def relaxed_layout(problem: Problem, *, rounds: int = 40, seconds: float | None 
             continue
         ids = np.array([index[n] for n in sep.names], dtype=int)
         allowed = np.eye(len(ids), dtype=bool)
+        # two fixed boxes: no program moves them apart, so their pair is not one to separate
+        held = np.array([problem.boxes[n].fixed is not None for n in sep.names])
+        allowed |= held[:, None] & held[None, :]
         pos = {n: k for k, n in enumerate(sep.names)}
         for pair in sep.allowed:
             a, b = tuple(pair)
