@@ -139,8 +139,12 @@ def arranged_centres(problem: Problem, seed: int = 0) -> dict[str, tuple[float, 
                     cx, cy = (c + 0.5) * cell_w + shift[n][0], (r + 0.5) * cell_h + shift[n][1]
                     x0, y0 = round(cx - spec.min_w / 2), round(cy - spec.min_h / 2)
                     boxes[n] = (x0, y0, x0 + spec.min_w, y0 + spec.min_h)
-        return len({req.tag for req, involved in reqs_of[u]
-                    if all(g == u or g in where for g in involved) and not req.constraint.holds(boxes)})
+        bad: set = set()
+        for req, involved in reqs_of[u]:
+            if req.tag not in bad and all(g == u or g in where for g in involved) \
+                    and not req.constraint.holds(boxes):
+                bad.add(req.tag)  # (a direction's other 16 facets need not be read)
+        return len(bad)
 
     def best_cell(where: dict[str, tuple[int, int]], u: str, is_free, near: tuple[float, float] | None = None):
         """The free cell that breaks the fewest statements (``BROKEN_COST`` cells each) plus its

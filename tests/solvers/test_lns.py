@@ -43,3 +43,23 @@ def test_never_breaks_more_than_it_started_with(n, seed, keep):
     after = problem.violations(boxes)
     assert len(after) <= len(problem.violations(start))
     assert done == (after == [])
+
+
+def test_linear_steps_mend_a_large_start_without_cp_sat(monkeypatch):
+    """Past LOCAL_FROM boxes, a start with a few broken constraints (the projections' kind) is
+    mended by linear steps alone: here CP-SAT steps are made to find nothing."""
+    import compose.solvers.lns as lns
+
+    from compose.solvers.arrange import arranged_targets
+    from compose.solvers.project import projected_layout
+
+    scene, _ = planted_scene(260, seed=12, keep=None)
+    problem, _, _ = build_problem(scene, seed=0, margins=RELAXED)
+    from dataclasses import replace
+
+    start, broken = projected_layout(replace(problem, targets=arranged_targets(problem, seed=0)), seed=0, sweeps=320)
+    assert broken > 0
+    monkeypatch.setattr(lns, "_solve_neighbourhood", lambda *a, **k: None)
+    boxes, done = neighbourhood_search(problem, start, seed=0, deadline=time.perf_counter() + 60)
+    assert len(problem.violations(boxes)) < len(problem.violations(start))
+    assert done == (problem.violations(boxes) == [])
