@@ -48,14 +48,14 @@ def test_never_breaks_more_than_it_started_with(n, seed, keep):
 def test_linear_steps_mend_a_large_start_without_cp_sat(monkeypatch):
     """Past LOCAL_FROM boxes, a start with a few broken constraints (the projections' kind) is
     mended by linear steps alone: here CP-SAT steps are made to find nothing."""
-    import compose.solvers.lns as lns
+    from dataclasses import replace
 
+    from compose.solvers import lns
     from compose.solvers.arrange import arranged_targets
     from compose.solvers.project import projected_layout
 
     scene, _ = planted_scene(260, seed=12, keep=None)
     problem, _, _ = build_problem(scene, seed=0, margins=RELAXED)
-    from dataclasses import replace
 
     start, broken = projected_layout(replace(problem, targets=arranged_targets(problem, seed=0)), seed=0, sweeps=320)
     assert broken > 0
