@@ -32,7 +32,7 @@ from __future__ import annotations
 import time
 
 from .model import AreaRatio, GridBox, Linear, Problem
-from .relax import _grid, base_columns
+from .relax import base_columns
 
 #: Sweeps at most, and how often the forbidden pairs within ``REACH`` grid units of each other
 #: are found again (between, only the pairs found last are checked).
@@ -272,10 +272,23 @@ def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEP
             count += len(_near_pairs(gb[ids], gap, allowed)[0])
         return count
 
+    least_w = np.array([spec.min_w for spec in problem.boxes.values()], dtype=np.float64)
+    least_h = np.array([spec.min_h for spec in problem.boxes.values()], dtype=np.float64)
+
     def on_grid(point):
-        grid = _grid(problem, names, point)
-        flat = np.array([(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in grid.values()], dtype=np.float64)
-        return grid, flat.reshape(-1)
+        """The boxes rounded to the grid as :func:`solvers.relax._grid` rounds them (``x0, y0, w,
+        h`` flat, in NumPy: at 1,000 boxes a Python loop took 7 ms a check), and a function that
+        makes them the ``{name: box}`` answer."""
+        box = point.reshape(-1, 4)
+        w = np.minimum(W, np.maximum(least_w, np.rint(box[:, 2])))
+        h = np.minimum(H, np.maximum(least_h, np.rint(box[:, 3])))
+        x0 = np.minimum(W - w, np.maximum(0.0, np.rint(box[:, 0])))
+        y0 = np.minimum(H - h, np.maximum(0.0, np.rint(box[:, 1])))
+        flat = np.where(fixed, lo, np.stack([x0, y0, w, h], axis=1))
+
+        def answer() -> dict[str, GridBox]:
+            return {name: (int(a), int(b), int(a + c), int(b + d)) for name, (a, b, c, d) in zip(names, flat.tolist())}
+        return answer, flat.reshape(-1)
 
     best_exact = (np.inf, None)
     improved_at = 0
@@ -382,7 +395,7 @@ def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEP
             if found < best_exact[0]:
                 best_exact = (found, grid)
             if found == 0:
-                return grid, 0
+                return grid(), 0
         x = x + RELAXATION * delta / np.maximum(count, 1e-9) * (count > 0)
         pull = PULL * 0.5 ** (sweep / PULL_HALF_LIFE)
         if len(t_val) and pull > 1e-3:
@@ -393,7 +406,7 @@ def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEP
     found = exact_broken(flat)
     if found < best_exact[0]:
         best_exact = (found, grid)
-    return best_exact[1], best_exact[0]
+    return best_exact[1](), best_exact[0]
 
 
 def _near_pairs(box, reach: float, allowed):
