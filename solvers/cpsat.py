@@ -5,8 +5,8 @@ linear programs that pull the boxes to their soft targets under the constraints,
 disjunction branches and separation sides greedily. When that layout holds every constraint it
 is the answer (``cp-sat``); when it does not, a second start of another kind, projections onto
 the constraints with growing weights (:func:`~solvers.project.projected_layout`; the only start
-past ``LINEAR_UP_TO`` boxes), often does, and the neighbourhood search (:mod:`solvers.lns`)
-mends whichever start breaks less. With ``exact=True`` (``cp-sat-exact``), or when all that
+past ``LINEAR_UP_TO`` boxes, from the cells of :mod:`solvers.arrange` there), often does, and
+the neighbourhood search (:mod:`solvers.lns`) mends whichever start breaks less. With ``exact=True`` (``cp-sat-exact``), or when all that
 fails, CP-SAT searches from the start as a hint.
 
 CP-SAT runs in two modes. The fast mode puts box bounds into variable domains and solves with

@@ -9,7 +9,11 @@ and solves that small problem with CP-SAT, minimising how many of the constraint
 pairs that touch a freed box are broken. The boxes as they are satisfy that model, so a step
 never makes things worse; a step that finds nothing better tries another neighbourhood, and
 after a few, larger ones. A neighbourhood is confined to a window of the canvas around its
-boxes, so that a step costs about the same on a canvas of 20 boxes or of 1,000.
+boxes, so that a step costs about the same on a canvas of 20 boxes or of 1,000. Before each
+CP-SAT step comes a cheaper *linear step* (:func:`_linear_step`): the boxes around one broken
+constraint freed, the linear programs of :mod:`solvers.relax` pulling them to where they are;
+past a few hundred boxes, where a CP-SAT step takes up to a second, it mends most of what the
+projections leave.
 
 >>> p = Problem(100, 100)
 >>> names = [f"b{i}" for i in range(8)]
