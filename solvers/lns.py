@@ -266,7 +266,7 @@ def _linear_step(problem: Problem, index: _Index, boxes, freed: set[str], *,
     :func:`~solvers.relax.relaxed_layout` (pulled to where the freed boxes are now), or None.
 
     Where a CP-SAT step over 8 of 500 boxes takes 0.1-1 s and, on planted 500-object scenes, seldom
-    mends anything, this takes 30-100 ms over 24 and mends most of what the projections leave.
+    mends anything, this takes 30-150 ms over 24 and mends most of what the projections leave.
     The caller keeps the boxes only if they break less.
     """
     from .relax import relaxed_layout
@@ -275,13 +275,7 @@ def _linear_step(problem: Problem, index: _Index, boxes, freed: set[str], *,
     if left <= 0:
         return None
     sub = Problem(problem.width, problem.height)
-    wx0, wy0, wx1, wy1 = _window(problem, boxes, freed)
-    requirements = sorted({i for n in freed for i in index.by_box[n]})
-    needed = set(freed)
-    for i in requirements:
-        needed |= index.boxes_of[i]
-    needed |= {n for n, (x0, y0, x1, y1) in boxes.items()
-               if n not in freed and x1 > wx0 and x0 < wx1 and y1 > wy0 and y0 < wy1}
+    _, requirements, needed = _scope(problem, index, boxes, freed)
     for name in index.names:  # in the problem's order, so that the programs do not depend on sets
         if name not in needed:
             continue
@@ -302,6 +296,19 @@ def _linear_step(problem: Problem, index: _Index, boxes, freed: set[str], *,
             sub.separations.append(NoOverlap(members, {pair for pair in sep.allowed if pair <= needed}, sep.gap))
     found, _ = relaxed_layout(sub, seconds=min(left, LINEAR_STEP_SECONDS))
     return {n: found[n] for n in freed}
+
+
+def _scope(problem: Problem, index: _Index, boxes, freed: set[str]):
+    """What a step over ``freed`` reads: its window, the requirements on a freed box (ids, sorted),
+    and the boxes it needs (the freed ones, those those requirements name, those in the window)."""
+    wx0, wy0, wx1, wy1 = window = _window(problem, boxes, freed)
+    requirements = sorted({i for n in freed for i in index.by_box[n]})
+    needed = set(freed)
+    for i in requirements:
+        needed |= index.boxes_of[i]
+    needed |= {n for n, (x0, y0, x1, y1) in boxes.items()
+               if n not in freed and x1 > wx0 and x0 < wx1 and y1 > wy0 and y0 < wy1}
+    return window, requirements, needed
 
 
 def _window(problem: Problem, boxes, freed: set[str]) -> tuple[int, int, int, int]:
@@ -332,14 +339,7 @@ def _solve_neighbourhood(problem: Problem, index: _Index, boxes, freed: set[str]
     from .cpmodel import CpSatModel
 
     sub = Problem(problem.width, problem.height)
-    wx0, wy0, wx1, wy1 = _window(problem, boxes, freed)
-    requirements = sorted({i for n in freed for i in index.by_box[n]})
-    needed = set(freed)
-    for i in requirements:
-        needed |= index.boxes_of[i]
-    near = {n for n, (x0, y0, x1, y1) in boxes.items()
-            if n not in freed and x1 > wx0 and x0 < wx1 and y1 > wy0 and y0 < wy1}
-    needed |= near
+    (wx0, wy0, wx1, wy1), requirements, needed = _scope(problem, index, boxes, freed)
     for name in index.names:  # in the problem's order, so that the model does not depend on sets
         if name not in needed:
             continue
