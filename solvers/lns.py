@@ -72,8 +72,10 @@ MAX_EFFORT = 4.0
 WINDOW_REACH = 0.5
 WINDOW_BOXES = 30
 
-#: Deterministic seconds a step's CP-SAT search may use, per freed box (and at least the first).
-STEP_EFFORT = (0.03, 0.003)
+#: Deterministic seconds a step's CP-SAT search may use, per freed box (and at least the first):
+#: on the 100 slowest of planted scenes 2000-2999, after 1,500 sweeps of projections, 98 mended
+#: within 3 s (96 within 1 s) against 97 (93) with a third of it.
+STEP_EFFORT = (0.1, 0.01)
 
 
 class _Index:
