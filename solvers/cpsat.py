@@ -6,8 +6,9 @@ disjunction branches and separation sides greedily. When that layout holds every
 is the answer (``cp-sat``); when it does not, a second start of another kind, projections onto
 the constraints with growing weights (:func:`~solvers.project.projected_layout`; the only start
 past ``LINEAR_UP_TO`` boxes, from the cells of :mod:`solvers.arrange` there), often does, and
-the neighbourhood search (:mod:`solvers.lns`) mends whichever start breaks less. With ``exact=True`` (``cp-sat-exact``), or when all that
-fails, CP-SAT searches from the start as a hint.
+the neighbourhood search (:mod:`solvers.lns`) mends what the projections leave. With
+``exact=True`` (``cp-sat-exact``), or when all that fails, CP-SAT searches from the start as a
+hint.
 
 CP-SAT runs in two modes. The fast mode puts box bounds into variable domains and solves with
 the soft terms as the objective, from the hint, on one worker with a fixed random seed and a
