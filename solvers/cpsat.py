@@ -31,7 +31,7 @@ from .cpmodel import PRESOLVE_UP_TO, CpSatModel
 from .explain import pair_core
 from .lns import neighbourhood_search
 from .model import Problem, Solution, Tag, clique_cover
-from .project import MAX_SWEEPS, projected_layout
+from .project import projected_layout
 from .relax import relaxed_layout
 
 #: Share of the time limit the linear start may take (what it leaves broken, the neighbourhood
@@ -55,6 +55,13 @@ PROJECTION_SHARE = 0.65
 #: 10-19 at 10 s, all 10 laid out with 0.01, 0.03, 0.1, 0.25 or at the first stall, at medians
 #: of 2.19, 1.90, 1.83, 1.70 and 1.72 s (jumping at every stall as below: 10, at 6.0 s).
 LARGE_ENOUGH = 0.25
+
+#: Sweeps the projections may take past ``LINEAR_UP_TO`` boxes (the least sizes are whole from
+#: ``project.GROW_SWEEPS`` = 300): the neighbourhood search mends the 16-63 constraints that 400
+#: leave on planted 1,000-object scenes 10-17 in 0.7-2.0 s, where running on to a stall took
+#: 4-6 s to leave 1-10. Those scenes: all 8 laid out in 2.3-3.7 s (400) or 2.2-4.2 s (700),
+#: against 4 of 5 (10-14) in 5.5-6.9 s before.
+LARGE_SWEEPS = 400
 
 #: Sweeps the projections may take on problems of up to ``LINEAR_UP_TO`` boxes (about 0.5 s at
 #: 30 boxes) before the neighbourhood search mends what they leave: on the 100 slowest of
@@ -154,7 +161,7 @@ class CpSatBackend:
                 arranged = replace(problem, targets=arranged_targets(problem, seed)) if large else problem
                 enough = int(LARGE_ENOUGH * len(problem.boxes)) if large else 0
                 projected, broken = projected_layout(arranged, seed=seed, enough=enough,
-                                                     sweeps=MAX_SWEEPS if large else SMALL_SWEEPS,
+                                                     sweeps=LARGE_SWEEPS if large else SMALL_SWEEPS,
                                                      deadline=started + PROJECTION_SHARE * time_limit)
                 if broken == 0 and not self.exact and not problem.violations(projected):
                     if not large:
