@@ -250,17 +250,22 @@ def _neighbourhood(index: _Index, boxes, broken_sets: list[set[str]], movable: s
 def _local_neighbourhood(index: _Index, boxes, broken_sets: list[set[str]], movable: set[str], size: int,
                          rng: random.Random) -> set[str]:
     """About ``size`` movable boxes around one broken constraint, chosen at random: its boxes, then
-    the nearest on the canvas (one place, where :func:`_neighbourhood` gathers several broken
-    constraints and the boxes they share constraints with, wherever they are).
+    (up to ``LOCAL_FROM`` movable boxes) those that share constraints with them, then the nearest
+    on the canvas (one place, where :func:`_neighbourhood` gathers several broken constraints,
+    wherever they are).
 
-    Nearest, not linked by constraints: on a large canvas a box's partners lie anywhere, so that
+    Past ``LOCAL_FROM``, the nearest only: on a large canvas a box's partners lie anywhere, so that
     24 linked boxes spanned the whole canvas and a step's programs held 800 of 1,000 boxes
     (0.25 s a linear step). From 1,000 sweeps of projections on planted 1,000-object scenes
     10-14, the search then left 1-7 of 3-21 broken constraints after 4 s; with the nearest, it
-    mended them all in 0.4-1.4 s. On the 100 slowest of planted scenes 2000-2999, 93 laid out at
-    2 s either way.
+    mended them all in 0.4-1.4 s. Small problems keep the linked boxes: there the nearest
+    made no difference (93 of the 100 slowest of planted scenes 2000-2999 laid out at 2 s either
+    way), and a step frees most of the boxes anyway.
     """
-    return _nearest(boxes, set(rng.choice(broken_sets)), movable, size)
+    group = rng.choice(broken_sets)
+    if len(movable) > LOCAL_FROM:
+        return _nearest(boxes, set(group), movable, size)
+    return _neighbourhood(index, boxes, [group], movable, size, rng)
 
 
 def _nearest(boxes, freed: set[str], movable: set[str], size: int) -> set[str]:

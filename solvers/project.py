@@ -78,7 +78,8 @@ MAX_KICKS = 20
 
 
 def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEPS,
-                     deadline: float | None = None, enough: int = 0) -> tuple[dict[str, GridBox], int]:
+                     deadline: float | None = None, enough: int = 0,
+                     settle: tuple[int, int] | None = None) -> tuple[dict[str, GridBox], int]:
     """Boxes on the grid, and how many hard constraints and forbidden pairs they break
     (0: a layout; else the boxes that broke fewest, a start for the neighbourhood search).
 
@@ -86,7 +87,9 @@ def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEP
     :func:`compose.placement.build_problem` seeds them) pull them there; ``deadline``
     (a ``time.perf_counter()`` value) stops the sweeps early, else ``sweeps`` does, so that
     the same seed gives the same boxes. ``enough``: at a stall, the sweeps stop (instead of a
-    jump) once at most that many constraints are broken, for the caller to mend.
+    jump) once at most that many constraints are broken, for the caller to mend. ``settle =
+    (sweeps, broken)``: after that many sweeps, stop once the rounded boxes break at most
+    ``broken`` (as checked at each new low).
     """
     import numpy as np
     from scipy import sparse
@@ -297,6 +300,8 @@ def projected_layout(problem: Problem, *, seed: int = 0, sweeps: int = MAX_SWEEP
 
     for sweep in range(sweeps):
         if deadline is not None and time.perf_counter() > deadline:
+            break
+        if settle is not None and sweep >= settle[0] and best_exact[0] <= settle[1]:
             break
         # the boxes grow from a share of their least sizes to all of it, so that they find
         # their order while there is room
