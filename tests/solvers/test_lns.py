@@ -63,3 +63,28 @@ def test_linear_steps_mend_a_large_start_without_cp_sat(monkeypatch):
     boxes, done = neighbourhood_search(problem, start, seed=0, deadline=time.perf_counter() + 60)
     assert len(problem.violations(boxes)) < len(problem.violations(start))
     assert done == (problem.violations(boxes) == [])
+
+
+def test_past_local_from_a_neighbourhood_is_the_nearest_boxes_not_the_linked(monkeypatch):
+    import random
+
+    from compose.solvers import lns
+    from compose.solvers.model import Problem
+
+    # a row of boxes 10 apart; "a" (at the left end) is related to "far" (at the right end)
+    p = Problem(200, 40)
+    names = ["a", "b", "c", "d", "e", "far"]
+    for name in names:
+        p.add_box(name, min_size=(5, 5), max_size=(10, 10))
+    p.require(p.box("a").x1 + 5 <= p.box("far").x0)
+    boxes = {name: (20 * k, 0, 20 * k + 10, 10) for k, name in enumerate(names)}
+    index = lns._Index(p)
+    movable = set(names)
+
+    def around_a():
+        return lns._local_neighbourhood(index, boxes, [{"a"}], movable, 3, random.Random(0))
+
+    monkeypatch.setattr(lns, "LOCAL_FROM", 100)
+    assert around_a() == {"a", "far", "b"}  # the linked box first, then the nearest
+    monkeypatch.setattr(lns, "LOCAL_FROM", 3)
+    assert around_a() == {"a", "b", "c"}  # the nearest on the canvas only

@@ -81,3 +81,16 @@ def test_near_pairs_are_the_overlapping_pairs(boxes, gap, allow):
     expected = {(a, c) for a in range(k) for c in range(a + 1, k)
                 if overlap(grid[a], grid[c], gap) and a * k + c not in allowed}
     assert found == expected
+
+
+def test_settled_sweeps_stop_once_few_constraints_are_broken():
+    # settle = (sweeps, broken): from that sweep on, stop once a check of the rounded boxes has
+    # found at most ``broken``; the first check comes once the boxes are grown (GROW_SWEEPS)
+    from compose.solvers.project import GROW_SWEEPS
+
+    problem, _, _ = build_problem(_completeness_scene(9), seed=9, margins=RELAXED)
+    settled = projected_layout(problem, seed=9, sweeps=5000, settle=(10, 10**6))
+    assert settled == projected_layout(problem, seed=9, sweeps=GROW_SWEEPS + 1)
+    assert settled[1] > 0 and projected_layout(problem, seed=9, sweeps=5000)[1] == 0  # it did stop short
+    # a bound no check meets never stops the sweeps early
+    assert projected_layout(problem, seed=9, sweeps=400, settle=(10, -1)) == projected_layout(problem, seed=9, sweeps=400)
