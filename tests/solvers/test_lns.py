@@ -88,3 +88,28 @@ def test_past_local_from_a_neighbourhood_is_the_nearest_boxes_not_the_linked(mon
     assert around_a() == {"a", "far", "b"}  # the linked box first, then the nearest
     monkeypatch.setattr(lns, "LOCAL_FROM", 3)
     assert around_a() == {"a", "b", "c"}  # the nearest on the canvas only
+
+
+def test_concurrent_steps_answer_as_the_same_steps_one_after_another():
+    """CP-SAT steps searched in threads (CONCURRENT_STEPS) give what each gives alone, in order:
+    the layout does not depend on how many cores run them."""
+    import random
+
+    from compose.solvers import lns
+
+    scene, _ = planted_scene(14, seed=8, keep=0.25)
+    problem, _, _ = build_problem(scene, seed=0, margins=RELAXED)
+    boxes = _piled(problem)
+    index = lns._Index(problem)
+    failing, pairs = index.broken(boxes)
+    broken_sets = [index.boxes_of[i] & index.movable for i in failing] + [{a, c} for a, c in pairs]
+    rng = random.Random(0)
+    neighbourhoods = [lns._neighbourhood(index, boxes, broken_sets, index.movable, 8, rng) for _ in range(3)]
+    assert len({frozenset(n) for n in neighbourhoods}) > 1
+    together = lns._solve_neighbourhoods(problem, index, boxes, neighbourhoods, failing, pairs, seed=5,
+                                         deadline=float("inf"), effort=1.0)
+    alone = [lns._solve_neighbourhoods(problem, index, boxes, [freed], failing, pairs, seed=5 + k,
+                                       deadline=float("inf"), effort=1.0)[0]
+             for k, freed in enumerate(neighbourhoods)]
+    assert together == alone
+    assert any(found is not None for found in together)
